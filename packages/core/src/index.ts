@@ -1,1 +1,9 @@
-export {};
+export * from './errors.js';
+export * from './rng.js';
+export * from './geometry.js';
+export * from './features.js';
+export * from './plugin.js';
+export * from './registry.js';
+export * from './config.js';
+export * from './assemble.js';
+export * from './progress.js';

@@ -1,0 +1,32 @@
+import { defaultPresetOf, describeFeature, list, resolveConfig, tryAssemble } from '@bevzoo/core';
+
+/** `bevzoo list`: registered plugins, their presets (and features with --verbose), and which combinations assemble. */
+export function listCommand(opts: { verbose?: boolean } = {}): string {
+  const out: string[] = [];
+  if (!list().length)
+    return 'No plugins are registered. Install plugin packages beside @bevzoo/runner, or pass --plugin <package or path>.';
+  for (const kind of ['teacher', 'student', 'distiller'] as const) {
+    const ps = list(kind);
+    out.push(`${kind}s (${ps.length}):`);
+    for (const p of ps) {
+      const presets = Object.keys(p.presets).map((n) => (n === defaultPresetOf(p) ? `${n}*` : n)).join(', ');
+      out.push(`  ${p.name.padEnd(14)} ${p.task}  ${p.package}@${p.version}  presets: ${presets}`);
+      out.push(`  ${''.padEnd(14)}      ${p.description}`);
+      if (opts.verbose && p.kind !== 'distiller')
+        for (const [k, f] of Object.entries(p.provides(resolveConfig(p).config))) out.push(`  ${''.padEnd(14)}      feature ${k}: ${describeFeature(f)}`);
+    }
+  }
+  out.push('combinations (teacher × student × distiller; * = default presets):');
+  let n = 0;
+  for (const d of list('distiller'))
+    for (const t of list('teacher'))
+      for (const s of list('student')) {
+        if (t.task !== d.task || s.task !== d.task) continue;
+        const r = tryAssemble({ teacher: { plugin: t }, student: { plugin: s }, distiller: { plugin: d } });
+        n++;
+        out.push(`  ${r.ok ? 'ok' : 'no'}  ${t.name} × ${s.name} × ${d.name}`);
+        if (!r.ok) out.push(...r.problems.map((p) => `        ${p}`));
+      }
+  if (!n) out.push('  (none yet: a combination needs a teacher, a student and a distiller of the same task)');
+  return out.join('\n');
+}

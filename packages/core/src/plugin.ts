@@ -1,0 +1,91 @@
+import type { z } from 'zod';
+import type { FeatureKind, FeatureMap, FeatureSpec } from './features.js';
+import type { Rng } from './rng.js';
+
+export type PluginKind = 'teacher' | 'student' | 'distiller';
+export const PLUGIN_KINDS: readonly PluginKind[] = ['teacher', 'student', 'distiller'];
+export type Task = 'det' | 'occ';
+
+/** A partial of a config, recursively (what a preset or an override supplies). */
+export type DeepPartial<T> = T extends readonly unknown[] ? T : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
+
+/** What every factory receives. */
+export interface CreateContext {
+  /** The run's seeded generator (fork it per component). */
+  rng: Rng;
+}
+
+interface PluginCommon<C> {
+  name: string;
+  version: string;
+  task: Task;
+  /** The npm package that registered the plugin (shown in errors and `bevzoo list`). */
+  package: string;
+  description: string;
+  /** A zod schema whose defaults give a complete config. */
+  configSchema: z.ZodType<C>;
+  /** Named presets: data, never code. A preset is a partial config merged over the defaults. */
+  presets: Record<string, DeepPartial<C>>;
+  /** The preset taken when none is asked for (default: 'small' if present, else the first). */
+  defaultPreset?: string;
+}
+
+export interface TeacherPlugin<C = any, M = unknown> extends PluginCommon<C> {
+  kind: 'teacher';
+  /** Named features the teacher exposes for distillation, for a given config. */
+  provides(config: C): FeatureMap;
+  create(config: C, ctx: CreateContext): M;
+}
+
+export interface StudentPlugin<C = any, M = unknown> extends PluginCommon<C> {
+  kind: 'student';
+  provides(config: C): FeatureMap;
+  create(config: C, ctx: CreateContext): M;
+}
+
+/** One feature a distiller needs from the teacher or the student. */
+export interface FeatureRequirement {
+  side: 'teacher' | 'student';
+  name: string;
+  kind?: FeatureKind;
+  channels?: number;
+  /** The feature must cover the same area as another one (its resolution may differ). */
+  sameAreaAs?: { side: 'teacher' | 'student'; name: string };
+  /** The feature must have exactly the grid of another one. */
+  sameGridAs?: { side: 'teacher' | 'student'; name: string };
+  /** Why it is needed (shown when it is missing). */
+  why?: string;
+}
+
+export interface DistillerContext extends CreateContext {
+  teacher: FeatureMap;
+  student: FeatureMap;
+}
+
+export interface DistillerPlugin<C = any, M = unknown> extends PluginCommon<C> {
+  kind: 'distiller';
+  /** What this distiller needs, given what the teacher and student provide (e.g. the layers it pairs). */
+  requires(config: C, provided: { teacher: FeatureMap; student: FeatureMap }): FeatureRequirement[];
+  create(config: C, ctx: DistillerContext): M;
+}
+
+export type AnyPlugin = TeacherPlugin | StudentPlugin | DistillerPlugin;
+export type PluginOf<K extends PluginKind> = K extends 'teacher' ? TeacherPlugin : K extends 'student' ? StudentPlugin : DistillerPlugin;
+
+type Definition<P> = Omit<P, 'kind'>;
+
+export function defineTeacher<C, M>(def: Definition<TeacherPlugin<C, M>>): TeacherPlugin<C, M> {
+  return Object.freeze({ kind: 'teacher', ...def }) as TeacherPlugin<C, M>;
+}
+export function defineStudent<C, M>(def: Definition<StudentPlugin<C, M>>): StudentPlugin<C, M> {
+  return Object.freeze({ kind: 'student', ...def }) as StudentPlugin<C, M>;
+}
+export function defineDistiller<C, M>(def: Definition<DistillerPlugin<C, M>>): DistillerPlugin<C, M> {
+  return Object.freeze({ kind: 'distiller', ...def }) as DistillerPlugin<C, M>;
+}
+
+export function pluginId(p: { kind: PluginKind; name: string }): string {
+  return `${p.kind}:${p.name}`;
+}
+
+export type { FeatureSpec };

@@ -37,8 +37,6 @@ async function lazy(path: string, name: string): Promise<Command> {
 
 const COMMANDS: Record<string, () => Promise<Command>> = {
   list: async () => (args) => void process.stdout.write(listCommand({ verbose: !!args.flags.verbose }) + '\n'),
-  data: () => lazy('./commands/data.js', 'dataCommand'),
-  eval: () => lazy('./commands/eval.js', 'evalCommand'),
   matrix: () => lazy('./commands/matrix.js', 'matrixCommand'),
 };
 

@@ -7,3 +7,5 @@ export * from './registry.js';
 export * from './config.js';
 export * from './assemble.js';
 export * from './progress.js';
+export * from './model.js';
+export * from './train/index.js';

@@ -1,0 +1,177 @@
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createRng } from '../rng.js';
+import { loadCheckpoint } from './checkpoint.js';
+import { readSafetensors } from './safetensors.js';
+import { Trainer, trainLoop, type StepContext, type StepRecord, type TrainOptions } from './trainer.js';
+import type { TrainableModel } from './types.js';
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+/** A linear layer with a step-counter buffer (like BatchNorm's num_batches_tracked). */
+class Tiny implements TrainableModel {
+  readonly w: tf.Variable;
+  readonly b: tf.Variable;
+  readonly count: tf.Variable;
+  training = false;
+  constructor(seed: number) {
+    const rng = createRng(seed);
+    this.w = tf.variable(tf.tensor2d(Array.from({ length: 6 }, () => rng.normal(0, 0.5)), [3, 2]), true);
+    this.b = tf.variable(tf.tensor1d([rng.normal(), rng.normal()]), true);
+    this.count = tf.variable(tf.scalar(0, 'int32'), false);
+  }
+  namedParameters(): [string, tf.Variable][] {
+    return [['fc.weight', this.w], ['fc.bias', this.b]];
+  }
+  stateDict(): Record<string, tf.Tensor> {
+    return { 'fc.weight': this.w, 'fc.bias': this.b, 'fc.count': this.count };
+  }
+  loadStateDict(d: Record<string, tf.Tensor>): void {
+    for (const [k, v] of Object.entries(this.stateDict())) (v as tf.Variable).assign(d[k]!);
+  }
+  train(on = true): void {
+    this.training = on;
+  }
+  dispose(): void {
+    tf.dispose([this.w, this.b, this.count]);
+  }
+}
+
+interface Batch {
+  x: number[];
+  y: number[];
+}
+
+const data: Batch[] = Array.from({ length: 3 }, (_, i) => {
+  const rng = createRng(100 + i);
+  return { x: Array.from({ length: 12 }, () => rng.normal()), y: Array.from({ length: 8 }, () => rng.normal()) };
+});
+
+function lossFor(model: Tiny) {
+  return (batch: Batch, ctx: StepContext) => {
+    const noise = 1 + 0.05 * ctx.rng.normal(); // per-step randomness must survive a resume
+    model.count.assign(tf.add(model.count, tf.scalar(1, 'int32')));
+    const pred = tf.add(tf.matMul(tf.tensor2d(batch.x, [4, 3]), model.w), model.b);
+    const mse = tf.mul(tf.mean(tf.square(tf.sub(pred, tf.tensor2d(batch.y, [4, 2])))), noise) as tf.Scalar;
+    const l2 = tf.mul(tf.sum(tf.square(model.w)), 1e-3) as tf.Scalar;
+    return { total: tf.add(mse, l2) as tf.Scalar, parts: { mse, l2 } };
+  };
+}
+
+function common(model: Tiny): TrainOptions<Batch> {
+  return {
+    model,
+    lossFn: lossFor(model),
+    batches: data,
+    steps: 10,
+    optimizer: { lr: 0.05, weightDecay: 0.05 },
+    schedule: { type: 'cosine', warmup: { steps: 3 } },
+    clip: 0.5,
+    ema: { decay: 0.9 },
+    seed: 7,
+    config: { name: 'tiny' },
+    progress: false,
+  };
+}
+
+const values = (m: Tiny) => [Array.from(m.w.dataSync()), Array.from(m.b.dataSync()), Array.from(m.count.dataSync())];
+const readLog = (f: string): StepRecord[] => readFileSync(f, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+
+describe('trainLoop', () => {
+  it('resumes bitwise: N steps straight = k steps, checkpoint, fresh model + trainer, N − k more', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'bevzoo-train-'));
+    const a = new Tiny(1);
+    const straight = await trainLoop({ ...common(a), log: path.join(dir, 'a.jsonl') });
+    expect(straight.step).toBe(10);
+
+    const b = new Tiny(1); // same start as the straight run
+    const ckdir = path.join(dir, 'ck');
+    const first = await trainLoop({ ...common(b), until: 4, checkpoint: { dir: ckdir, every: 4 }, log: path.join(dir, 'b.jsonl') });
+    expect(first.step).toBe(4);
+    expect(first.checkpoints).toEqual([path.join(ckdir, 'step_0000004.safetensors')]);
+    b.dispose();
+    tf.dispose(Object.values(first.ema!));
+
+    const c = new Tiny(3); // different initial weights: everything must come from the checkpoint
+    expect(values(c)).not.toEqual(values(a));
+    const second = await trainLoop({ ...common(c), resume: 'latest', checkpoint: { dir: ckdir, every: 100, keepLast: 1 }, log: path.join(dir, 'b.jsonl') });
+    expect(second.step).toBe(10);
+    expect(second.epoch).toBe(3);
+    expect(values(c)).toEqual(values(a)); // bitwise
+    expect(Array.from(second.ema!['fc.weight']!.dataSync())).toEqual(Array.from(straight.ema!['fc.weight']!.dataSync()));
+    expect(readdirSync(ckdir)).toEqual(['step_0000010.safetensors']);
+
+    const la = readLog(path.join(dir, 'a.jsonl')), lb = readLog(path.join(dir, 'b.jsonl'));
+    expect(lb.map((r) => r.step)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(lb.map((r) => [r.loss, r.lr, r.grad_norm, r.epoch, r.losses])).toEqual(la.map((r) => [r.loss, r.lr, r.grad_norm, r.epoch, r.losses]));
+    expect(Object.keys(la[0]!).sort()).toEqual(['epoch', 'grad_norm', 'loss', 'losses', 'lr', 'step', 'step_time', 'time']);
+    expect(Object.keys(la[0]!.losses)).toEqual(['mse', 'l2']);
+    expect(la[0]!.lr).toBeCloseTo(0.05 / 3, 10);
+    expect(la.map((r) => r.epoch)).toEqual([0, 0, 0, 1, 1, 1, 2, 2, 2, 3]);
+
+    // The checkpoint's contents: model, optimizer moments, EMA, metadata.
+    const { tensors, metadata } = await readSafetensors(path.join(ckdir, 'step_0000010.safetensors'));
+    expect(Object.keys(tensors).sort()).toEqual(['ema.fc.bias', 'ema.fc.weight', 'fc.bias', 'fc.count', 'fc.weight', 'optimizer.exp_avg.fc.bias', 'optimizer.exp_avg.fc.weight', 'optimizer.exp_avg_sq.fc.bias', 'optimizer.exp_avg_sq.fc.weight']);
+    expect(JSON.parse(metadata.trainer!)).toMatchObject({ step: 10, epoch: 3, stepInEpoch: 1, seed: 7, rng: { seed: 7, step: 10 } });
+    expect(JSON.parse(metadata.optimizer!)).toMatchObject({ type: 'AdamW', step: 10 });
+    expect(JSON.parse(metadata.config!)).toEqual({ name: 'tiny' });
+    tf.dispose(Object.values(tensors));
+    const d = new Tiny(4);
+    const meta = await loadCheckpoint(path.join(ckdir, 'step_0000010.safetensors'), { model: d });
+    expect(values(d)).toEqual(values(a));
+    expect(meta.trainer!.step).toBe(10);
+
+    for (const r of [straight, second]) tf.dispose(Object.values(r.ema!));
+    for (const m of [a, c, d]) m.dispose();
+  });
+
+  it('a training step does not grow tf.memory().numTensors', () => {
+    const m = new Tiny(5);
+    const trainer = new Trainer(common(m));
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 3; i++) trainer.trainStep(data[i]!);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(trainer.step).toBe(3);
+    trainer.dispose();
+    m.dispose();
+  });
+
+  it('stops when a one-shot generator runs out; epoch functions get the epoch', async () => {
+    const m = new Tiny(6);
+    function* three() {
+      yield* data;
+    }
+    const r = await trainLoop({ ...common(m), batches: three(), ema: undefined });
+    expect(r).toMatchObject({ step: 3, exhausted: true });
+    const seen: number[] = [];
+    const r2 = await trainLoop({ ...common(m), ema: undefined, steps: 5, batches: (epoch) => { seen.push(epoch); return data.slice(0, 2); } });
+    expect(r2).toMatchObject({ step: 5, epoch: 2, exhausted: false });
+    expect(seen).toEqual([0, 1, 2]);
+    m.dispose();
+  });
+
+  it('shows progress as plain lines when the stream is not a TTY', async () => {
+    const m = new Tiny(8);
+    const lines: string[] = [];
+    await trainLoop({ ...common(m), ema: undefined, steps: 3, progress: { stream: { write: (s: string) => lines.push(s), isTTY: false }, intervalMs: 0 } });
+    expect(lines.length).toBeGreaterThanOrEqual(3);
+    expect(lines.every((l) => l.endsWith('\n') && !l.includes('\r'))).toBe(true);
+    expect(lines.at(-1)).toMatch(/^train 3\/3 \(100%\).*steps\/s.*eta.* step 3\/3 loss \d/);
+    m.dispose();
+  });
+
+  it('says what is wrong with a bad loss', () => {
+    const m = new Tiny(7);
+    const trainer = new Trainer({ ...common(m), lossFn: () => ({ total: tf.ones([2]) as unknown as tf.Scalar, parts: {} }) });
+    expect(() => trainer.trainStep(data[0]!)).toThrow(/lossFn must return \{ total: scalar tensor \}, found a tensor of shape \[2\]/);
+    trainer.dispose();
+    m.dispose();
+  });
+});

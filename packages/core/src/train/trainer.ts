@@ -1,0 +1,358 @@
+import { closeSync, mkdirSync, openSync, promises as fsp, writeSync } from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { createRng, type Rng } from '../rng.js';
+import { AdamW, type AdamWConfig } from './adamw.js';
+import { loadCheckpoint, saveCheckpoint, type CheckpointMeta, type TrainerMeta } from './checkpoint.js';
+import { clipGradNorm, gradNorm } from './clip.js';
+import { Ema, type EmaConfig } from './ema.js';
+import type { LossOutput } from '../model.js';
+import { createProgress, type ProgressOptions } from '../progress.js';
+import { lrAt, type ScheduleConfig } from './schedule.js';
+import { CheckpointError, TrainError, type TrainableModel } from './types.js';
+
+/** What the loss function gets besides the batch. */
+export interface StepContext {
+  /** Updates completed before this one (0-based index of this update). */
+  step: number;
+  epoch: number;
+  /** This step's generator: createRng(seed).fork(step), the same after a resume. */
+  rng: Rng;
+}
+
+/** Batches: any (async) iterable, re-iterated for each epoch, or a function giving epoch e's batches. */
+export type BatchSource<B> = Iterable<B> | AsyncIterable<B> | ((epoch: number) => Iterable<B> | AsyncIterable<B>);
+
+export interface ClipConfig {
+  maxNorm: number;
+  normType?: number;
+}
+
+export interface CheckpointConfig {
+  dir: string;
+  /** Save every N steps (and at the end). */
+  every: number;
+  /** Keep only the newest K step checkpoints in `dir` (default: all). */
+  keepLast?: number;
+}
+
+export interface TrainOptions<B> {
+  model: TrainableModel;
+  /** The parameters to train (default: the model's trainable parameters). */
+  params?: [string, tf.Variable][];
+  lossFn: (batch: B, ctx: StepContext) => LossOutput;
+  batches: BatchSource<B>;
+  /** Total optimizer steps of the run (a resumed run continues up to this); the schedule spans it. */
+  steps: number;
+  /** Stop this session after this many completed steps (≤ steps), e.g. to split a run; default steps. */
+  until?: number;
+  optimizer: AdamWConfig;
+  /** Default constant. */
+  schedule?: ScheduleConfig;
+  /** Max global gradient norm (a number) or a clip config; null/undefined: no clipping (the norm is still logged). */
+  clip?: number | ClipConfig | null;
+  ema?: EmaConfig;
+  checkpoint?: CheckpointConfig;
+  /** JSONL log file (appended; one line per step). */
+  log?: string;
+  seed?: number;
+  /** Stored as JSON in each checkpoint's metadata. */
+  config?: unknown;
+  /** Resume from this checkpoint file, or 'latest' (the newest in checkpoint.dir; none there = fresh start). */
+  resume?: string;
+  /** On resume, consume the batches the saved run had already used in its current epoch (default true). */
+  skipConsumedBatches?: boolean;
+  /** Progress on stderr (default true): a bar on a TTY, plain lines otherwise (see core's createProgress). */
+  progress?: boolean | Pick<ProgressOptions, 'stream' | 'intervalMs'>;
+  onStep?: (rec: StepRecord) => void | Promise<void>;
+}
+
+/** One line of the JSONL log. */
+export interface StepRecord {
+  /** Updates completed (1 after the first). */
+  step: number;
+  epoch: number;
+  lr: number;
+  loss: number;
+  losses: Record<string, number>;
+  grad_norm: number;
+  /** Seconds since the start of training (over resumes). */
+  time: number;
+  step_time: number;
+}
+
+export interface TrainResult {
+  step: number;
+  epoch: number;
+  last: StepRecord | null;
+  checkpoints: string[];
+  /** True when the batches ran out before `steps`. */
+  exhausted: boolean;
+}
+
+/** Checkpoint file name of a step: step_0000100.safetensors. */
+export function checkpointName(step: number): string {
+  return `step_${String(step).padStart(7, '0')}.safetensors`;
+}
+
+/** The newest step checkpoint in a directory, or null. */
+export async function latestCheckpoint(dir: string): Promise<string | null> {
+  let names: string[];
+  try {
+    names = await fsp.readdir(dir);
+  } catch {
+    return null;
+  }
+  const steps = names.map((n) => /^step_(\d+)\.safetensors$/.exec(n)).filter((m): m is RegExpExecArray => m !== null);
+  if (steps.length === 0) return null;
+  steps.sort((a, b) => Number(b[1]) - Number(a[1]));
+  return path.join(dir, steps[0]![0]);
+}
+
+type AnyIterator<B> = Iterator<B> | AsyncIterator<B>;
+
+/** Epoch-aware batch reader. */
+class BatchStream<B> {
+  private it: AnyIterator<B> | null = null;
+  constructor(private readonly source: BatchSource<B>, public epoch: number, public inEpoch: number) {}
+
+  private open(): AnyIterator<B> {
+    const src = typeof this.source === 'function' ? this.source(this.epoch) : this.source;
+    if (src && typeof (src as AsyncIterable<B>)[Symbol.asyncIterator] === 'function') return (src as AsyncIterable<B>)[Symbol.asyncIterator]();
+    if (src && typeof (src as Iterable<B>)[Symbol.iterator] === 'function') return (src as Iterable<B>)[Symbol.iterator]();
+    throw new TrainError(`trainer: batches for epoch ${this.epoch} must be an iterable or async iterable, found ${typeof src}`);
+  }
+
+  /** The next batch (moving to the next epoch at the end of one), or null when an epoch yields nothing. */
+  async next(): Promise<{ value: B } | null> {
+    for (;;) {
+      if (!this.it) this.it = this.open();
+      const r = await this.it.next();
+      if (!r.done) {
+        this.inEpoch++;
+        return { value: r.value };
+      }
+      this.it = null;
+      if (this.inEpoch === 0) return null;
+      this.epoch++;
+      this.inEpoch = 0;
+    }
+  }
+
+  /** Consume n batches of the current epoch without using them (replaying a resumed run's position). */
+  async skip(n: number): Promise<void> {
+    const target = this.inEpoch;
+    this.inEpoch = 0;
+    this.it = this.open();
+    for (let i = 0; i < n; i++) {
+      const r = await this.it.next();
+      if (r.done) throw new TrainError(`trainer: resuming needs ${target} batches of epoch ${this.epoch} to skip, the source has only ${i}`);
+      this.inEpoch++;
+    }
+  }
+}
+
+/**
+ * The training loop: loss → tf.variableGrads over the trainable parameters → clip by global norm → AdamW at the
+ * scheduled lr → EMA; a JSONL line per step, a progress display, safetensors checkpoints, resume.
+ */
+export class Trainer<B> {
+  readonly optimizer: AdamW;
+  readonly ema: Ema | null;
+  readonly params: [string, tf.Variable][];
+  readonly seed: number;
+  /** Updates completed. */
+  step = 0;
+  epoch = 0;
+  stepInEpoch = 0;
+  /** Seconds trained before this session (from a checkpoint). */
+  private elapsedBefore = 0;
+  private sessionStart = performance.now();
+  private readonly opts: TrainOptions<B>;
+  private readonly clip: ClipConfig | null;
+
+  constructor(opts: TrainOptions<B>) {
+    if (!(Number.isInteger(opts.steps) && opts.steps >= 0)) throw new TrainError(`Trainer: steps must be a non-negative integer, found ${opts.steps}`);
+    if (opts.checkpoint && !(Number.isInteger(opts.checkpoint.every) && opts.checkpoint.every > 0))
+      throw new TrainError(`Trainer: checkpoint.every must be a positive integer, found ${opts.checkpoint.every}`);
+    if (!tf.getGradient('Add'))
+      throw new TrainError("Trainer: tfjs has no gradient functions registered (tfjs-core alone registers none); import '@bevzoo/engine' or '@tensorflow/tfjs-core/dist/register_all_gradients' first");
+    this.opts = opts;
+    this.seed = opts.seed ?? 0;
+    this.params = opts.params ?? opts.model.namedParameters().filter(([, v]) => v.trainable);
+    if (this.params.length === 0) throw new TrainError('Trainer: expected at least one trainable parameter, found none');
+    this.clip = opts.clip == null ? null : typeof opts.clip === 'number' ? { maxNorm: opts.clip } : opts.clip;
+    this.optimizer = new AdamW(this.params, opts.optimizer);
+    this.ema = opts.ema ? new Ema(this.params, opts.ema) : null;
+  }
+
+  /** Seconds trained, including before a resume. */
+  elapsed(): number {
+    return this.elapsedBefore + (performance.now() - this.sessionStart) / 1000;
+  }
+
+  /** The learning rate of the next update. */
+  currentLr(): number {
+    return lrAt(this.opts.schedule ?? { type: 'constant' }, this.opts.optimizer.lr, this.step, this.opts.steps);
+  }
+
+  /** One update on one batch. Leaves no tensor behind. */
+  trainStep(batch: B): StepRecord {
+    const t0 = performance.now();
+    const lr = this.currentLr();
+    const ctx: StepContext = { step: this.step, epoch: this.epoch, rng: createRng(this.seed).fork(this.step) };
+    let parts: Record<string, tf.Scalar> = {};
+    const { value, grads } = tf.variableGrads(() => {
+      const out = this.opts.lossFn(batch, ctx);
+      if (!out || !(out.total instanceof tf.Tensor) || out.total.rank !== 0)
+        throw new TrainError(`Trainer: lossFn must return { total: scalar tensor }, found ${out?.total instanceof tf.Tensor ? `a tensor of shape [${out.total.shape}]` : typeof out?.total}`);
+      parts = out.parts ?? {}; // tolerated missing, though LossOutput requires it
+      for (const p of Object.values(parts)) tf.keep(p);
+      return out.total;
+    }, this.params.map(([, v]) => v));
+    const toDispose: tf.Tensor[] = [value, ...Object.values(parts)];
+    try {
+      const byName = new Map<string, tf.Tensor>();
+      for (const [n, v] of this.params) {
+        const g = grads[v.name];
+        if (g) byName.set(n, g);
+      }
+      toDispose.push(...byName.values());
+      let norm: number;
+      if (this.clip) {
+        const r = clipGradNorm(byName, this.clip.maxNorm, this.clip.normType ?? 2);
+        norm = r.totalNorm;
+        toDispose.push(...r.grads.values());
+        this.optimizer.step(r.grads, lr);
+      } else {
+        norm = gradNorm([...byName.values()]);
+        this.optimizer.step(byName, lr);
+      }
+      this.ema?.update();
+      this.step++;
+      const losses: Record<string, number> = {};
+      for (const [k, p] of Object.entries(parts)) losses[k] = p.dataSync()[0]!;
+      return {
+        step: this.step,
+        epoch: this.epoch,
+        lr,
+        loss: value.dataSync()[0]!,
+        losses,
+        grad_norm: norm,
+        time: this.elapsed(),
+        step_time: (performance.now() - t0) / 1000,
+      };
+    } finally {
+      for (const g of Object.values(grads)) g?.dispose();
+      for (const t of toDispose) t.dispose();
+    }
+  }
+
+  private meta(): TrainerMeta {
+    return { step: this.step, epoch: this.epoch, stepInEpoch: this.stepInEpoch, seed: this.seed, rng: { seed: this.seed, step: this.step }, elapsed: this.elapsed() };
+  }
+
+  /** Save model + optimizer + EMA + trainer state (default: checkpoint.dir/step_N.safetensors). Returns the path. */
+  async save(file?: string): Promise<string> {
+    const target = file ?? (this.opts.checkpoint ? path.join(this.opts.checkpoint.dir, checkpointName(this.step)) : null);
+    if (!target) throw new TrainError('Trainer.save: expected a file or a checkpoint.dir, found neither');
+    await saveCheckpoint(target, { model: this.opts.model, optimizer: this.optimizer, ema: this.ema ?? undefined, trainer: this.meta(), config: this.opts.config });
+    return target;
+  }
+
+  /** Restore model, optimizer, EMA and position from a checkpoint written by `save`. */
+  async load(file: string): Promise<CheckpointMeta> {
+    const meta = await loadCheckpoint(file, { model: this.opts.model, optimizer: this.optimizer, ema: this.ema ?? undefined });
+    if (!meta.trainer) throw new CheckpointError(`${file}: expected trainer state (__metadata__.trainer), found none`, { file, field: 'trainer' });
+    this.step = meta.trainer.step;
+    this.epoch = meta.trainer.epoch;
+    this.stepInEpoch = meta.trainer.stepInEpoch;
+    this.elapsedBefore = meta.trainer.elapsed;
+    this.sessionStart = performance.now();
+    return meta;
+  }
+
+  /** Train until `until` (default `steps`) updates are done, or the batches run out. */
+  async run(): Promise<TrainResult> {
+    const o = this.opts;
+    if (o.resume) {
+      if (o.resume === 'latest' && !o.checkpoint) throw new TrainError("Trainer: resume: 'latest' needs checkpoint.dir");
+      const file = o.resume === 'latest' ? await latestCheckpoint(o.checkpoint!.dir) : o.resume;
+      if (file) await this.load(file);
+    }
+    o.model.train(true);
+    const stream = new BatchStream(o.batches, this.epoch, this.stepInEpoch);
+    if ((o.skipConsumedBatches ?? true) && this.stepInEpoch > 0) await stream.skip(this.stepInEpoch);
+    const startStep = this.step;
+    const stop = Math.min(o.until ?? o.steps, o.steps);
+    const progress =
+      o.progress === false || startStep >= stop
+        ? null
+        : createProgress({ total: stop - startStep, label: 'train', unit: 'steps', ...(typeof o.progress === 'object' ? o.progress : {}) });
+    let logFd: number | null = null;
+    if (o.log) {
+      mkdirSync(path.dirname(path.resolve(o.log)), { recursive: true });
+      logFd = openSync(o.log, 'a');
+    }
+    const checkpoints: string[] = [];
+    let last: StepRecord | null = null;
+    let exhausted = false;
+    let savedAt = -1;
+    const saveNow = async (): Promise<void> => {
+      checkpoints.push(await this.save());
+      savedAt = this.step;
+      await this.prune();
+    };
+    try {
+      while (this.step < stop) {
+        const b = await stream.next();
+        if (b === null) {
+          exhausted = true;
+          break;
+        }
+        this.epoch = stream.epoch;
+        this.stepInEpoch = stream.inEpoch;
+        last = this.trainStep(b.value);
+        if (logFd !== null) writeSync(logFd, `${JSON.stringify(last)}\n`);
+        progress?.update(last.step - startStep, { step: `${last.step}/${o.steps}`, loss: last.loss, lr: last.lr });
+        await o.onStep?.(last);
+        if (o.checkpoint && this.step % o.checkpoint.every === 0) await saveNow();
+      }
+      if (o.checkpoint && savedAt !== this.step && last !== null) await saveNow();
+    } finally {
+      progress?.done(exhausted ? `train: the batches ran out at step ${this.step} of ${o.steps}` : undefined);
+      if (logFd !== null) closeSync(logFd);
+    }
+    return { step: this.step, epoch: this.epoch, last, checkpoints, exhausted };
+  }
+
+  private async prune(): Promise<void> {
+    const c = this.opts.checkpoint;
+    if (!c?.keepLast) return;
+    const names = (await fsp.readdir(c.dir)).filter((n) => /^step_\d+\.safetensors$/.test(n)).sort();
+    for (const n of names.slice(0, Math.max(0, names.length - c.keepLast))) await fsp.rm(path.join(c.dir, n), { force: true });
+  }
+
+  /** Free the optimizer moments and the EMA averages (the model is the caller's). */
+  dispose(): void {
+    this.optimizer.dispose();
+    this.ema?.dispose();
+  }
+}
+
+/**
+ * Run a training loop (see `Trainer`) and free the optimizer state at the end. With `ema`, the averaged weights are
+ * returned as new tensors (the caller disposes them).
+ */
+export async function trainLoop<B>(opts: TrainOptions<B>): Promise<TrainResult & { ema?: Record<string, tf.Tensor> }> {
+  const trainer = new Trainer(opts);
+  try {
+    const r = await trainer.run();
+    if (!trainer.ema) return r;
+    const ema: Record<string, tf.Tensor> = {};
+    for (const [k, t] of Object.entries(trainer.ema.stateTensors())) ema[k] = t.clone();
+    return { ...r, ema };
+  } finally {
+    trainer.dispose();
+  }
+}

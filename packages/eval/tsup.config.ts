@@ -1,3 +1,3 @@
 import { bevzooBuild } from '../../tsup.config.base';
 
-export default bevzooBuild();
+export default bevzooBuild(['src/index.ts', 'src/bench.ts']);

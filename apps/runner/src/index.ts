@@ -12,20 +12,33 @@ export const HELP = `bevzoo — cross-modal knowledge distillation in bird's-eye
 usage: bevzoo <command> [options]
 
 commands:
-  list [--verbose]                       registered plugins, presets, compatible combinations
+  list [--verbose]                    registered plugins, presets, features, compatible combinations
   data synth --preset <p> --seed <n> --out <dir>
-                                         write a synthetic nuScenes-format dataset (presets: tiny, small, mini)
+                                      write a synthetic nuScenes-format dataset (presets: tiny, small, mini)
+  train teacher|student <name> [--preset p] [--out dir] [--set k=v]
+                                      train one model, evaluate it on the val split
+  distill --teacher <t> --student <s> [--distiller <d>] [--preset p] [--teacher-checkpoint f] [--no-baseline]
+                                      teacher (trained or loaded), baseline and distilled student, side by side
+  matrix [--preset p] [--seeds n] [--out dir] [--teachers a,b] [--students a,b] [--distillers a,b|all]
+                                      every compatible combination, two runs at a time; resumes when rerun
+  ablate <distiller> [--teacher t] [--student s] [--preset p] [--seeds n]
+                                      the distiller's component ablation on one cell
   eval det --dataroot <dir> --version <v> --split <s> --results <file> [--config <json>] --out <dir>
   eval occ --dataroot <dir> --version <v> --split <s> --gts <dir> --predictions <dir>
-  train teacher <name> --preset <p> --data <dir>
-  distill --teacher <t> --student <s> --distiller <d> --preset <p>
-  matrix [--preset <p>] [--seeds n] --out <dir>
-  ablate distillbev
+
+data (train, distill, matrix, ablate):
+  default: the synthetic dataset of the preset, generated on first use under .bevzoo/data
+  --dataroot <dir> --version <v> [--train-split s] [--val-split s] [--gts dir] [--eval-config json]
+  --data-preset <p> --data-seed <n> --data-dir <dir> --max-train <n> --max-val <n>
 
 common options:
-  --plugin <package or path>             load an extra plugin (repeatable)
-  --set key=value                        override a config value (dotted keys, repeatable)
-  --help                                 this text
+  --plugin <package or path>          load an extra plugin (repeatable)
+  --set key=value                     override a config value of the trained model (dotted keys, repeatable);
+                                      --teacher-set, --student-set, --distiller-set for one component
+  --steps <n>                         override the training steps (quick runs)
+  --backend auto|wasm|cpu|tensorflow|tensorflow-gpu
+  --parallel <n>                      runs at once (default 2: one per core)
+  --help                              this text
 `;
 
 type Command = (args: ParsedArgs) => Promise<void> | void;
@@ -37,6 +50,12 @@ async function lazy(path: string, name: string): Promise<Command> {
 
 const COMMANDS: Record<string, () => Promise<Command>> = {
   list: async () => (args) => void process.stdout.write(listCommand({ verbose: !!args.flags.verbose }) + '\n'),
+  data: () => lazy('./commands/data.js', 'dataCommand'),
+  eval: () => lazy('./commands/eval.js', 'evalCommand'),
+  train: () => lazy('./commands/run.js', 'trainCommand'),
+  distill: () => lazy('./commands/run.js', 'distillCommand'),
+  job: () => lazy('./commands/run.js', 'jobCommand'),
+  ablate: () => lazy('./commands/ablate.js', 'ablateCommand'),
   matrix: () => lazy('./commands/matrix.js', 'matrixCommand'),
 };
 

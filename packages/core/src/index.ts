@@ -9,3 +9,4 @@ export * from './assemble.js';
 export * from './progress.js';
 export * from './model.js';
 export * from './train/index.js';
+export * from './settings.js';

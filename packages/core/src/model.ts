@@ -25,7 +25,7 @@ export interface TaskModel<B = unknown, P = unknown> extends TrainableModel {
   /** The task loss (detection or occupancy; plus auxiliary terms such as depth supervision). */
   loss(out: ForwardOutput, batch: B): LossOutput;
   /** Decode outputs into per-sample predictions (outside any gradient tape). */
-  predict(out: ForwardOutput, batch: B): P[];
+  predict(out: ForwardOutput, batch: B): Promise<P[]>;
   dispose(): void;
 }
 

@@ -62,8 +62,18 @@ export interface DistillerContext extends CreateContext {
   student: FeatureMap;
 }
 
+/** One row of a distiller's component ablation: config overrides (or another distiller) applied to the same cell. */
+export interface AblationRow {
+  name: string;
+  overrides: Record<string, unknown>;
+  /** Run this row with another registered distiller (e.g. plain feature imitation from a baselines package). */
+  distiller?: string;
+}
+
 export interface DistillerPlugin<C = any, M = unknown> extends PluginCommon<C> {
   kind: 'distiller';
+  /** The rows of `bevzoo ablate <distiller>`, in order. */
+  ablation?: readonly AblationRow[];
   /** What this distiller needs, given what the teacher and student provide (e.g. the layers it pairs). */
   requires(config: C, provided: { teacher: FeatureMap; student: FeatureMap }): FeatureRequirement[];
   create(config: C, ctx: DistillerContext): M;

@@ -1,1 +1,15 @@
-export {};
+export * from './errors.js';
+export * from './numpy.js';
+export * from './fma.js';
+export * from './mt19937.js';
+export * from './json.js';
+export * from './config.js';
+export * from './box.js';
+export * from './results.js';
+export * from './filter.js';
+export * from './algo.js';
+export * from './metrics.js';
+export * from './evaluate.js';
+export * from './occ.js';
+export * from './cli.js';
+export * from './predictions.js';

@@ -1,1 +1,13 @@
 export * from './tables.js';
+export * from './npz.js';
+export * from './errors.js';
+export { readJsonRecords, locateJsonError } from './json-records.js';
+export { OFFICIAL_SPLIT_NAMES, officialSplit } from './official-splits.js';
+export * from './reader.js';
+export * from './io.js';
+export * from './occ.js';
+export * from './cache.js';
+export * from './frame.js';
+export * from './augment.js';
+export * from './loader.js';
+export * from './synth/index.js';

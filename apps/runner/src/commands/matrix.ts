@@ -1,15 +1,59 @@
+import { readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { list } from '@bevzoo/core';
-import type { ParsedArgs } from '../args.js';
+import { type ParsedArgs, int, optStr, str } from '../args.js';
+import { prepareDataset } from '../pipeline/dataset.js';
+import { backendOf, datasetChoice, overridesOf, stepsOf } from '../pipeline/options.js';
+import { DEFAULT_MATRIX_DISTILLERS, matrixJobs, type PlanOptions } from '../pipeline/plan.js';
+import { runScheduled } from '../pipeline/scheduler.js';
+import { writeReports } from '../pipeline/report.js';
 
-/** `bevzoo matrix`: every compatible registered combination on the synthetic dataset. */
-export async function matrixCommand(_args: ParsedArgs): Promise<void> {
-  const teachers = list('teacher'), students = list('student'), distillers = list('distiller');
-  if (!students.length) {
+const log = (s: string) => process.stderr.write(`${s}\n`);
+const names = (v?: string) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined);
+
+/** The default number of seeds per cell of the main job (the targets are means over them). */
+export const DEFAULT_SEEDS = 2;
+
+/**
+ * `bevzoo matrix [--preset p] [--seeds n] [--out dir]`: every compatible registered combination on the synthetic
+ * dataset (or --dataroot), two runs at a time; resumes an interrupted matrix from its finished runs.
+ */
+export async function matrixCommand(args: ParsedArgs): Promise<void> {
+  if (!list('student').length) {
     process.stdout.write(
-      `bevzoo matrix: no model is registered yet (teachers: ${teachers.length}, students: ${students.length}, distillers: ${distillers.length}).\n` +
+      `bevzoo matrix: no model is registered yet (teachers: ${list('teacher').length}, students: ${list('student').length}, distillers: ${list('distiller').length}).\n` +
         'Install teacher, student and distiller packages beside @bevzoo/runner, or pass --plugin <package or path>.\n',
     );
     return;
   }
-  throw new Error('bevzoo matrix: not available in this build');
+  const preset = str(args, 'preset', 'small');
+  const nSeeds = int(args, 'seeds', DEFAULT_SEEDS);
+  const o: PlanOptions = {
+    preset,
+    seeds: Array.from({ length: nSeeds }, (_, i) => int(args, 'first-seed', 0) + i),
+    out: resolve(str(args, 'out', `runs/matrix-${preset}`)),
+    dataset: datasetChoice(args, preset),
+    backend: backendOf(args),
+    steps: stepsOf(args),
+    teachers: names(optStr(args, 'teachers')),
+    students: names(optStr(args, 'students')),
+    distillers: optStr(args, 'distillers') === 'all' ? list('distiller').map((d) => d.name) : (names(optStr(args, 'distillers')) ?? DEFAULT_MATRIX_DISTILLERS),
+    teacherOverrides: overridesOf(args, 'teacher-set'),
+    studentOverrides: overridesOf(args, 'student-set'),
+    distillerOverrides: overridesOf(args, 'distiller-set'),
+  };
+  await mkdir(o.out, { recursive: true });
+  const { jobs, incompatible } = matrixJobs(o);
+  for (const i of incompatible) log(`not compatible, skipped: ${i}`);
+  log(`bevzoo matrix (${preset}, ${nSeeds} seed(s)): ${jobs.length} runs → ${o.out}`);
+  const t0 = Date.now();
+  await prepareDataset(o.dataset, log); // generate once, before the child processes start
+  const r = await runScheduled(jobs, { parallel: int(args, 'parallel', 2), log, inProcess: !!args.flags['in-process'] });
+  const results = jobs.map((j) => r.results.get(j.spec.id)).filter((x) => x !== undefined);
+  const seconds = (Date.now() - t0) / 1000;
+  await writeReports(o.out, results, { command: 'matrix', preset, seeds: o.seeds, wall_seconds: Math.round(seconds), failed: Object.fromEntries(r.failed), skipped: r.skipped, resumed: r.resumed });
+  process.stdout.write(readFileSync(join(o.out, 'results.md'), 'utf8'));
+  process.stdout.write(`\nmatrix: ${results.length}/${jobs.length} runs in ${(seconds / 60).toFixed(1)} min (${r.resumed.length} resumed); reports in ${o.out} (results.json, results.md, results.csv, report.html)\n`);
+  if (r.failed.size || r.skipped.length) throw new Error(`${r.failed.size} run(s) failed and ${r.skipped.length} skipped: ${[...r.failed.keys(), ...r.skipped].join(', ')}`);
 }

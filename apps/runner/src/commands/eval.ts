@@ -1,0 +1,13 @@
+import { runDetEvalCli, runOccEvalCli } from '@bevzoo/eval';
+import { type ParsedArgs, optStr, str, UsageError } from '../args.js';
+
+/** `bevzoo eval det|occ ...`: flags are parsed here, the work is @bevzoo/eval's. */
+export async function evalCommand(args: ParsedArgs): Promise<void> {
+  const sub = args.positionals[1];
+  const common = { dataroot: str(args, 'dataroot'), version: str(args, 'version', 'v1.0-trainval'), split: str(args, 'split') };
+  if (sub === 'det') {
+    await runDetEvalCli({ ...common, results: str(args, 'results'), config: optStr(args, 'config'), out: str(args, 'out'), verbose: !!args.flags.verbose });
+  } else if (sub === 'occ') {
+    await runOccEvalCli({ ...common, gts: str(args, 'gts'), predictions: str(args, 'predictions') });
+  } else throw new UsageError(`bevzoo eval: expected "det" or "occ", got ${JSON.stringify(sub)}`);
+}

@@ -1,0 +1,300 @@
+/**
+ * One run of the benchmark: train a teacher, a student baseline, or a distilled student, then evaluate it on the
+ * validation split with the nuScenes metrics. Everything a run writes lives in its own folder; `result.json` is
+ * written last (atomically), so a folder with it is a finished run.
+ */
+import { mkdirSync, readFileSync, existsSync } from 'node:fs';
+import { writeFile, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import {
+  assemble, createRng, get, resolveConfig, createProgress, mergeDataSettings, readSafetensors, runSettings, trainLoop, writeSafetensors,
+  type Assembly, type DistillerModel, type ForwardOutput, type LossOutput, type TaskModel, type TrainableModel,
+} from '@bevzoo/core';
+import { initEngine, type EngineBackend } from '@bevzoo/engine';
+import { createLoader, type Batch } from '@bevzoo/nuscenes';
+import { egoDetectionsToResults, evaluateDetection, type EgoDetection, type EvalBox } from '@bevzoo/eval';
+import { prepareDataset, type Dataset, type DatasetChoice } from './dataset.js';
+
+export interface ComponentSpec {
+  name: string;
+  preset?: string;
+  overrides?: Record<string, unknown>;
+}
+
+export interface JobSpec {
+  /** Stable id, also the folder name. */
+  id: string;
+  role: 'teacher' | 'baseline' | 'distill';
+  teacher?: ComponentSpec;
+  student?: ComponentSpec;
+  distiller?: ComponentSpec;
+  seed: number;
+  dataset: DatasetChoice;
+  /** Folder of this run. */
+  outDir: string;
+  /** Frozen teacher weights (role distill). */
+  teacherCheckpoint?: string;
+  backend?: EngineBackend;
+  /** Override the number of training steps of the trained model (quick runs, tests). */
+  steps?: number;
+}
+
+export interface JobResult {
+  id: string;
+  role: JobSpec['role'];
+  teacher: string | null;
+  student: string | null;
+  distiller: string | null;
+  seed: number;
+  presets: Record<string, string>;
+  metrics: Record<string, unknown> & { mean_ap: number; nd_score: number };
+  train: { steps: number; seconds: number; steps_per_s: number; samples_per_s: number; first_loss: number; last_loss: number; backend: string };
+  eval: { samples: number; seconds: number };
+  checkpoint: string;
+  log: string;
+  /** One validation sample's boxes in the ego frame, for BEV pictures. */
+  preview: { sample_token: string; gt: PreviewBox[]; pred: PreviewBox[] };
+  finished_at: string;
+}
+
+export interface PreviewBox { x: number; y: number; w: number; l: number; yaw: number; label: number; score?: number }
+
+export function resultPath(outDir: string): string {
+  return join(outDir, 'result.json');
+}
+
+export function readResult(outDir: string): JobResult | null {
+  const p = resultPath(outDir);
+  if (!existsSync(p)) return null;
+  try {
+    return JSON.parse(readFileSync(p, 'utf8')) as JobResult;
+  } catch {
+    return null; // a torn file cannot exist (atomic write), but a hand-edited one might: rerun
+  }
+}
+
+export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}`;
+  await writeFile(tmp, JSON.stringify(value, null, 2) + '\n');
+  await rename(tmp, path);
+}
+
+/** Student + distiller adapters as one trainable model (names prefixed), so one optimiser and one checkpoint hold both. */
+export function combineModels(parts: Record<string, TrainableModel>): TrainableModel {
+  const entries = Object.entries(parts);
+  return {
+    namedParameters: () => entries.flatMap(([p, m]) => m.namedParameters().map(([n, v]) => [`${p}.${n}`, v] as [string, tf.Variable])),
+    stateDict: () => Object.fromEntries(entries.flatMap(([p, m]) => Object.entries(m.stateDict()).map(([n, t]) => [`${p}.${n}`, t]))),
+    loadStateDict: (d, opts) => {
+      for (const [p, m] of entries) {
+        const sub: Record<string, tf.Tensor> = {};
+        for (const [k, t] of Object.entries(d)) if (k.startsWith(`${p}.`)) sub[k.slice(p.length + 1)] = t;
+        m.loadStateDict(sub, opts);
+      }
+    },
+    train: (on = true) => entries.forEach(([, m]) => m.train(on)),
+  };
+}
+
+type DetModel = TaskModel<Batch, EgoDetection>;
+
+/** A forward pass under tf.tidy: intermediates are freed, the returned features and outputs are kept. */
+function tidyForward(model: DetModel, batch: Batch, training: boolean): ForwardOutput {
+  return tf.tidy(() => model.forward(batch, { training }) as unknown as tf.TensorContainer) as unknown as ForwardOutput;
+}
+
+function disposeForward(f: ForwardOutput | null): void {
+  if (f) tf.dispose([...Object.values(f.features), ...Object.values(f.outputs)]);
+}
+
+/** The resolved components of a job: the model that is trained, and for a distillation the frozen teacher and the distiller. */
+export interface JobPlan {
+  assembly?: Assembly;
+  trained: { kind: 'teacher' | 'student'; name: string; preset: string; config: unknown; create: (rng: ReturnType<typeof createRng>) => DetModel };
+}
+
+export function planJob(spec: JobSpec): JobPlan {
+  const c = (x?: ComponentSpec) => (x ? { plugin: x.name, preset: x.preset, overrides: x.overrides } : undefined);
+  if (spec.role === 'teacher') {
+    if (!spec.teacher) throw new Error(`job ${spec.id}: a teacher run needs a teacher`);
+    const plugin = get('teacher', spec.teacher.name);
+    const { config, preset } = resolveConfig(plugin, { preset: spec.teacher.preset, overrides: spec.teacher.overrides });
+    return { trained: { kind: 'teacher', name: plugin.name, preset, config, create: (rng) => plugin.create(config, { rng }) as DetModel } };
+  }
+  if (!spec.student) throw new Error(`job ${spec.id}: a ${spec.role} run needs a student`);
+  const assembly = assemble({ teacher: spec.role === 'distill' ? c(spec.teacher) : undefined, student: c(spec.student)!, distiller: spec.role === 'distill' ? c(spec.distiller) : undefined });
+  const s = assembly.student;
+  return { assembly, trained: { kind: 'student', name: s.plugin.name, preset: s.preset, config: s.config, create: (rng) => s.plugin.create(s.config, { rng }) as DetModel } };
+}
+
+/** Load weights written by `writeSafetensors(model.stateDict())` into a model. */
+export async function loadWeights(model: TrainableModel, file: string): Promise<void> {
+  const { tensors } = await readSafetensors(file);
+  try {
+    model.loadStateDict(tensors, { strict: true });
+  } finally {
+    tf.dispose(Object.values(tensors));
+  }
+}
+
+/** Build the frozen teacher and the distiller of a distillation job. */
+async function buildDistillation(plan: JobPlan, spec: JobSpec, student: DetModel, rng: ReturnType<typeof createRng>): Promise<{ teacher: DetModel; distiller: DistillerModel<Batch> }> {
+  const a = plan.assembly!;
+  if (!spec.teacherCheckpoint) throw new Error(`job ${spec.id}: a distillation needs the teacher's checkpoint`);
+  const teacher = a.teacher!.plugin.create(a.teacher!.config, { rng: rng.fork('teacher') }) as DetModel;
+  await loadWeights(teacher, spec.teacherCheckpoint);
+  teacher.train(false);
+  const d = a.distiller!;
+  const distiller = d.plugin.create(d.config, { rng: rng.fork('distiller'), teacher: a.teacher!.features, student: a.student.features }) as DistillerModel<Batch>;
+  distiller.init?.({ teacher, student });
+  return { teacher, distiller };
+}
+
+/** Training batches, each paired with the frozen teacher's forward output (computed without a gradient tape). */
+function withTeacher(batches: (epoch: number) => AsyncIterable<Batch>, teacher: DetModel | undefined) {
+  let held: ForwardOutput | null = null;
+  const release = () => {
+    disposeForward(held);
+    held = null;
+  };
+  const source = (epoch: number) =>
+    (async function* () {
+      for await (const batch of batches(epoch)) {
+        release();
+        if (teacher) held = tidyForward(teacher, batch, false);
+        yield { batch, teacher: held };
+      }
+    })();
+  return { source, release };
+}
+
+/** Run a model over batches in eval mode and collect ego-frame detections per sample. */
+export async function predictSamples(model: DetModel, batches: AsyncIterable<Batch>, onBatch?: (b: Batch, dets: EgoDetection[][]) => void): Promise<Map<string, EgoDetection[]>> {
+  model.train(false);
+  const out = new Map<string, EgoDetection[]>();
+  for await (const batch of batches) {
+    const fwd = tidyForward(model, batch, false);
+    try {
+      const dets = await model.predict(fwd, batch);
+      batch.sampleTokens.forEach((t, i) => out.set(t, dets[i] as unknown as EgoDetection[]));
+      onBatch?.(batch, dets as unknown as EgoDetection[][]);
+    } finally {
+      disposeForward(fwd);
+    }
+  }
+  return out;
+}
+
+const round = (v: number, d = 4) => Math.round(v * 10 ** d) / 10 ** d;
+
+function previewBoxes(batch: Batch, dets: EgoDetection[]): { gt: PreviewBox[]; pred: PreviewBox[] } {
+  const b = batch.boxes[0]!;
+  const gt: PreviewBox[] = [];
+  for (let i = 0; i < b.count; i++)
+    gt.push({ x: round(b.center[i * 3]!, 2), y: round(b.center[i * 3 + 1]!, 2), w: round(b.size[i * 3]!, 2), l: round(b.size[i * 3 + 1]!, 2), yaw: round(b.yaw[i]!, 3), label: b.label[i]! });
+  const pred = dets.filter((d) => d.score >= 0.3).map((d) => ({ x: round(d.center[0]!, 2), y: round(d.center[1]!, 2), w: round(d.size[0]!, 2), l: round(d.size[1]!, 2), yaw: round(d.yaw, 3), label: d.label, score: round(d.score, 3) }));
+  return { gt, pred };
+}
+
+/** Train and evaluate one job; writes `<outDir>/result.json` last. */
+export async function runJob(spec: JobSpec, opts: { log?: (s: string) => void; dataset?: Dataset } = {}): Promise<JobResult> {
+  const log = opts.log ?? ((s: string) => process.stderr.write(`${s}\n`));
+  const engine = await initEngine({ backend: spec.backend ?? 'auto', log: () => {} });
+  mkdirSync(spec.outDir, { recursive: true });
+  const plan = planJob(spec);
+  const data = opts.dataset ?? (await prepareDataset(spec.dataset, log));
+  const rng = createRng(spec.seed);
+  const mainSettings = runSettings(plan.trained.config);
+  const train = { ...mainSettings.train, ...(spec.steps ? { steps: spec.steps } : {}) };
+  const settings = [mainSettings.data];
+  if (spec.role === 'distill') settings.push(runSettings(plan.assembly!.teacher!.config).data);
+  const need = mergeDataSettings(...settings);
+
+  const model = plan.trained.create(rng.fork(plan.trained.kind));
+  let teacher: DetModel | undefined, distiller: DistillerModel<Batch> | undefined;
+  if (spec.role === 'distill') ({ teacher, distiller } = await buildDistillation(plan, spec, model, rng));
+  const trainable: TrainableModel = distiller ? combineModels({ student: model, distiller }) : model;
+
+  const loaderOpts = { nusc: data.nusc, imageSize: need.imageSize, sweeps: need.sweeps, points: need.points, withPrev: need.withPrev, occGts: need.occ ? data.gts : undefined };
+  const loader = createLoader({ ...loaderOpts, sampleTokens: data.train, batchSize: train.batchSize, augment: train.augment, seed: spec.seed, shuffle: true, dropLast: true });
+  const batches = withTeacher((e) => loader.epoch(e), teacher);
+  const logPath = join(spec.outDir, 'train.jsonl');
+  let firstLoss = NaN, lastLoss = NaN;
+  const what = `${spec.role} ${[spec.teacher?.name, spec.student?.name, spec.distiller?.name].filter(Boolean).join(' × ')} (seed ${spec.seed})`;
+  log(`${what}: training ${train.steps} steps, batch ${train.batchSize}, ${data.train.length} train samples, backend ${engine.backend}`);
+  const t0 = performance.now();
+  const res = await trainLoop<{ batch: Batch; teacher: ForwardOutput | null }>({
+    model: trainable,
+    batches: batches.source,
+    steps: train.steps,
+    seed: spec.seed,
+    optimizer: { lr: train.lr, weightDecay: train.weightDecay },
+    schedule: train.schedule === 'cosine' ? { type: 'cosine', warmup: { steps: Math.min(train.warmupSteps, Math.floor(train.steps / 4)) } } : { type: 'constant' },
+    clip: train.clip > 0 ? train.clip : null,
+    checkpoint: train.checkpointEvery > 0 ? { dir: join(spec.outDir, 'checkpoints'), every: train.checkpointEvery, keepLast: 1 } : undefined,
+    resume: train.checkpointEvery > 0 ? 'latest' : undefined,
+    log: logPath,
+    config: { spec, config: plan.trained.config },
+    lossFn: ({ batch, teacher: tOut }): LossOutput => {
+      const out = model.forward(batch, { training: true });
+      const task = model.loss(out, batch);
+      if (!distiller || !tOut) return task;
+      const dl = distiller.loss({ teacher: tOut, student: out, batch });
+      return { total: tf.add(task.total, dl.total) as tf.Scalar, parts: { ...task.parts, ...dl.parts, 'loss.task': task.total, 'loss.distill': dl.total } };
+    },
+    onStep: (r) => {
+      if (Number.isNaN(firstLoss)) firstLoss = r.loss;
+      lastLoss = r.loss;
+      if (!Number.isFinite(r.loss)) throw new Error(`${what}: the loss became ${r.loss} at step ${r.step} (see ${logPath})`);
+    },
+  });
+  batches.release();
+  const trainSeconds = (performance.now() - t0) / 1000;
+  const checkpoint = join(spec.outDir, 'model.safetensors');
+  await writeSafetensors(checkpoint, model.stateDict(), { format: 'bevzoo-model', model: plan.trained.name, preset: plan.trained.preset });
+
+  // Evaluation on the validation split: no augmentation, every sample once.
+  const t1 = performance.now();
+  const evalLoader = createLoader({ ...loaderOpts, withPrev: mainSettings.data.withPrev, points: mainSettings.data.points, sampleTokens: data.val, batchSize: train.batchSize, augment: false, shuffle: false, seed: spec.seed });
+  const bar = createProgress({ total: data.val.length, label: `eval ${what}`, unit: 'samples' });
+  let preview: JobResult['preview'] | undefined;
+  const dets = await predictSamples(model, evalLoader.epoch(0), (b, d) => {
+    preview ??= { sample_token: b.sampleTokens[0]!, ...previewBoxes(b, d[0]!) };
+    bar.tick(b.sampleTokens.length);
+  });
+  bar.done();
+  const results = new Map<string, EvalBox[]>();
+  for (const t of data.val) results.set(t, egoDetectionsToResults(data.nusc, t, dets.get(t) ?? []));
+  const meta = { use_camera: need.images && plan.trained.kind === 'student', use_lidar: plan.trained.kind === 'teacher', use_radar: false, use_map: false, use_external: false };
+  const ev = evaluateDetection({ nusc: data.nusc, sampleTokens: data.val, results: { meta, results }, config: data.evalConfig, outDir: join(spec.outDir, 'eval'), log });
+  const evalSeconds = (performance.now() - t1) / 1000;
+  const s = ev.summary as unknown as Record<string, unknown> & { mean_ap: number; nd_score: number };
+  const result: JobResult = {
+    id: spec.id,
+    role: spec.role,
+    teacher: spec.teacher?.name ?? null,
+    student: spec.role === 'teacher' ? null : (spec.student?.name ?? null),
+    distiller: spec.role === 'distill' ? (spec.distiller?.name ?? null) : null,
+    seed: spec.seed,
+    presets: Object.fromEntries(
+      [['trained', plan.trained.preset], ['teacher', plan.assembly?.teacher?.preset], ['distiller', plan.assembly?.distiller?.preset]].filter(([, v]) => v) as [string, string][],
+    ),
+    metrics: { mean_ap: s.mean_ap, nd_score: s.nd_score, tp_errors: s.tp_errors, label_aps: s.label_aps, mean_dist_aps: s.mean_dist_aps },
+    train: {
+      steps: res.step, seconds: round(trainSeconds, 1), steps_per_s: round(res.step / trainSeconds, 3), samples_per_s: round((res.step * train.batchSize) / trainSeconds, 3),
+      first_loss: firstLoss, last_loss: lastLoss, backend: engine.backend,
+    },
+    eval: { samples: data.val.length, seconds: round(evalSeconds, 1) },
+    checkpoint,
+    log: logPath,
+    preview: preview ?? { sample_token: '', gt: [], pred: [] },
+    finished_at: new Date().toISOString(),
+  };
+  model.dispose();
+  teacher?.dispose();
+  distiller?.dispose();
+  await writeJsonAtomic(resultPath(spec.outDir), result);
+  log(`${what}: mAP ${s.mean_ap.toFixed(4)}, NDS ${s.nd_score.toFixed(4)} (train ${trainSeconds.toFixed(0)} s, ${result.train.steps_per_s} steps/s; eval ${evalSeconds.toFixed(0)} s)`);
+  return result;
+}

@@ -1,0 +1,41 @@
+import type { ParsedArgs } from '../args.js';
+import { int, optStr, UsageError } from '../args.js';
+import { parseOverrides } from '@bevzoo/core';
+import type { DatasetChoice } from './dataset.js';
+import type { EngineBackend } from '@bevzoo/engine';
+
+const BACKENDS = ['auto', 'wasm', 'cpu', 'tensorflow', 'tensorflow-gpu'];
+
+/** Dataset flags shared by train, distill, matrix and ablate. */
+export function datasetChoice(args: ParsedArgs, preset: string): DatasetChoice {
+  const n = (k: string) => (args.flags[k] !== undefined ? int(args, k, 0) : undefined);
+  return {
+    dataroot: optStr(args, 'dataroot') ?? optStr(args, 'data'),
+    version: optStr(args, 'version'),
+    trainSplit: optStr(args, 'train-split'),
+    valSplit: optStr(args, 'val-split'),
+    gts: optStr(args, 'gts'),
+    evalConfig: optStr(args, 'eval-config'),
+    synthPreset: optStr(args, 'data-preset') ?? preset,
+    synthSeed: n('data-seed') ?? 0,
+    dataDir: optStr(args, 'data-dir'),
+    maxTrain: n('max-train'),
+    maxVal: n('max-val'),
+  };
+}
+
+export function backendOf(args: ParsedArgs): EngineBackend {
+  const b = optStr(args, 'backend') ?? 'auto';
+  if (!BACKENDS.includes(b)) throw new UsageError(`--backend ${b}: expected one of ${BACKENDS.join(', ')}`);
+  return b as EngineBackend;
+}
+
+/** `--set k=v` applies to the trained model; `--teacher-set`, `--student-set`, `--distiller-set` to one component. */
+export function overridesOf(args: ParsedArgs, list: string): Record<string, unknown> | undefined {
+  const v = args.lists[list];
+  return v?.length ? parseOverrides(v) : undefined;
+}
+
+export function stepsOf(args: ParsedArgs): number | undefined {
+  return args.flags.steps !== undefined ? int(args, 'steps', 0) : undefined;
+}

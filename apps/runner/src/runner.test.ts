@@ -1,0 +1,90 @@
+import { mkdtempSync, writeFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { list, unregister } from '@bevzoo/core';
+import { parseArgs } from './args.js';
+import { findInstalledPlugins, loadPlugin } from './discover.js';
+import { listCommand } from './commands/list.js';
+import { paperTable, resultsCsv, resultsMarkdown, reportHtml, toRows, writeReports } from './pipeline/report.js';
+import type { JobResult } from './pipeline/job.js';
+
+describe('args', () => {
+  it('parses positionals, values, booleans and repeatable options', () => {
+    const a = parseArgs(['matrix', '--preset', 'tiny', '--seeds=3', '--verbose', '--set', 'a.b=1', '--set', 'c=x', '--no-baseline', 'extra']);
+    expect(a.positionals).toEqual(['matrix', 'extra']);
+    expect(a.flags).toEqual({ preset: 'tiny', seeds: '3', verbose: true, 'no-baseline': true });
+    expect(a.lists.set).toEqual(['a.b=1', 'c=x']);
+  });
+});
+
+describe('plugin discovery', () => {
+  it('finds packages that name themselves bevzoo plugins and loads a plugin by path', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'bevzoo-disc-'));
+    const pkg = join(root, 'node_modules', '@acme', 'student-x');
+    mkdirSync(pkg, { recursive: true });
+    writeFileSync(join(pkg, 'package.json'), JSON.stringify({ name: '@acme/student-x', bevzoo: { kind: 'student' }, exports: { '.': { import: './index.mjs' } } }));
+    writeFileSync(join(root, 'node_modules', 'not-a-plugin.json'), '{}');
+    mkdirSync(join(root, 'node_modules', 'plain'), { recursive: true });
+    writeFileSync(join(root, 'node_modules', 'plain', 'package.json'), JSON.stringify({ name: 'plain' }));
+    const found = findInstalledPlugins([root]).filter((p) => p.dir.startsWith(root));
+    expect(found.map((p) => [p.name, p.kind])).toEqual([['@acme/student-x', 'student']]);
+
+    const core = new URL('../../../packages/core/src/index.ts', import.meta.url).href;
+    const file = join(root, 'my-student.mjs');
+    // A plugin file as a user would write it (imports resolved by the test's module graph through a global hook).
+    (globalThis as Record<string, unknown>).__bevzooCore = await import(core);
+    (globalThis as Record<string, unknown>).__zod = await import('zod');
+    writeFileSync(file, `const c = globalThis.__bevzooCore; const { z } = globalThis.__zod;
+c.register(c.defineStudent({ name: 'disc-student', version: '0.0.1', task: 'det', package: 'my-student', description: 'a test student',
+  configSchema: z.object({ w: z.number().default(1) }), presets: { tiny: {} }, provides: () => ({}), create: () => ({}) }));`);
+    await expect(loadPlugin('./nope.mjs', root)).rejects.toThrow(/does not exist/);
+    await loadPlugin('./my-student.mjs', root);
+    expect(list('student').map((p) => p.name)).toContain('disc-student');
+    await expect(loadPlugin('@nobody/none', root)).rejects.toThrow(/package not found/);
+  });
+  it('lists registered plugins and says when there are none', () => {
+    for (const p of list()) unregister(p.kind, p.name);
+    expect(listCommand()).toMatch(/No plugins are registered/);
+  });
+});
+
+const res = (role: JobResult['role'], student: string | null, teacher: string | null, seed: number, mAP: number, NDS: number): JobResult => ({
+  id: `${role}-${teacher}-${student}-${seed}`, role, teacher, student, distiller: role === 'distill' ? 'distillbev' : null, seed, presets: {},
+  metrics: { mean_ap: mAP, nd_score: NDS }, train: { steps: 10, seconds: 1, steps_per_s: 10, samples_per_s: 20, first_loss: 5, last_loss: 1, backend: 'wasm' },
+  eval: { samples: 4, seconds: 1 }, checkpoint: '/nonexistent/model.safetensors', log: '/nonexistent/train.jsonl',
+  preview: { sample_token: 'abcdef0123', gt: [{ x: 10, y: 2, w: 2, l: 4, yaw: 0.3, label: 0 }], pred: [{ x: 10.5, y: 2, w: 2, l: 4.2, yaw: 0.2, label: 0, score: 0.8 }] },
+  finished_at: '2026-01-01T00:00:00Z',
+});
+
+describe('reports', () => {
+  const results = [
+    res('teacher', null, 'centerpoint', 0, 0.6, 0.62),
+    res('baseline', 'bevdet', null, 0, 0.2, 0.3), res('baseline', 'bevdet', null, 1, 0.22, 0.32),
+    res('distill', 'bevdet', 'centerpoint', 0, 0.25, 0.35), res('distill', 'bevdet', 'centerpoint', 1, 0.27, 0.37),
+  ];
+  it('lays out the paper table with means over seeds and deltas', () => {
+    const t = paperTable(toRows(results));
+    expect(t.columns).toEqual([{ teacher: 'centerpoint', distiller: 'distillbev' }]);
+    expect(t.body[0]!.base!.mAP).toBeCloseTo(0.21, 12);
+    expect(t.body[0]!.cells[0]!.NDS).toBeCloseTo(0.36, 12);
+    const md = resultsMarkdown(toRows(results));
+    expect(md).toContain('| bevdet | 21.0 / 31.0 | 26.0 / 36.0 | +5.0 / +5.0 |');
+    expect(md).toContain('| centerpoint | 60.0 / 62.0 |');
+    const csv = resultsCsv(toRows(results)).split('\n');
+    expect(csv[0]).toBe('student,teacher,distiller,seeds,mAP,NDS,mAP_std,NDS_std,delta_mAP,delta_NDS');
+    expect(csv[2]).toMatch(/^bevdet,centerpoint,distillbev,2,0\.260000,0\.360000,0\.014142,0\.014142,0\.050000,0\.050000$/);
+    const html = reportHtml(results, 'x');
+    expect(html).toContain('<table>');
+    expect(html.match(/<polygon/g)).toHaveLength(10);
+  });
+  it('writes results.json with one row per run', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bevzoo-rep-'));
+    await writeReports(dir, results, { preset: 'tiny' });
+    const j = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8'));
+    expect(j.rows).toHaveLength(5);
+    expect(j.rows[0]).toMatchObject({ teacher: 'centerpoint', student: null, distiller: null, seed: 0 });
+    expect(j.rows[1]).toMatchObject({ teacher: null, student: 'bevdet', distiller: null });
+    expect(j.rows[4].metrics.mean_ap).toBe(0.27);
+  });
+});

@@ -1,0 +1,59 @@
+import { z } from 'zod';
+
+/**
+ * Conventions shared by every teacher and student config, read by the runner:
+ * `train` says how the model is trained, `data` what each batch must contain. Plugins embed these schemas
+ * (`train: trainSettings.default({})`, `data: dataSettings.default({})`) and set values in their presets.
+ */
+export const trainSettings = z.object({
+  /** Optimiser steps of one training run. */
+  steps: z.number().int().positive().default(1000),
+  batchSize: z.number().int().positive().default(2),
+  /** AdamW base learning rate. */
+  lr: z.number().positive().default(2e-4),
+  weightDecay: z.number().min(0).default(0.01),
+  /** Linear warm-up steps. */
+  warmupSteps: z.number().int().min(0).default(50),
+  schedule: z.enum(['cosine', 'constant']).default('cosine'),
+  /** Gradient clipping by global norm (0 = off). */
+  clip: z.number().min(0).default(35),
+  /** Image and BEV augmentation while training. */
+  augment: z.boolean().default(true),
+  /** Write a checkpoint every N steps (0 = only at the end). */
+  checkpointEvery: z.number().int().min(0).default(0),
+});
+export type TrainSettings = z.infer<typeof trainSettings>;
+
+export const dataSettings = z.object({
+  /** [H, W] of the camera images fed to the model. */
+  imageSize: z.tuple([z.number().int().positive(), z.number().int().positive()]).default([128, 352]),
+  /** The model reads the 6 camera images. */
+  images: z.boolean().default(true),
+  /** The model reads LiDAR points (keyframe + `sweeps` sweeps). */
+  points: z.boolean().default(false),
+  sweeps: z.number().int().min(0).default(9),
+  /** The model reads the previous keyframe (temporal students). */
+  withPrev: z.boolean().default(false),
+  /** The model reads Occ3D labels. */
+  occ: z.boolean().default(false),
+});
+export type DataSettings = z.infer<typeof dataSettings>;
+
+/** Read the `train` and `data` sections of a resolved plugin config (defaults where a plugin omits them). */
+export function runSettings(config: unknown): { train: TrainSettings; data: DataSettings } {
+  const c = (config ?? {}) as { train?: unknown; data?: unknown };
+  return { train: trainSettings.parse(c.train ?? {}), data: dataSettings.parse(c.data ?? {}) };
+}
+
+/** What a batch must hold to serve several models at once (e.g. a camera student and a LiDAR teacher). */
+export function mergeDataSettings(...all: DataSettings[]): DataSettings {
+  const withImages = all.filter((d) => d.images);
+  return {
+    imageSize: (withImages[0] ?? all[0])?.imageSize ?? [128, 352],
+    images: all.some((d) => d.images),
+    points: all.some((d) => d.points),
+    sweeps: Math.max(0, ...all.filter((d) => d.points).map((d) => d.sweeps)),
+    withPrev: all.some((d) => d.withPrev),
+    occ: all.some((d) => d.occ),
+  };
+}

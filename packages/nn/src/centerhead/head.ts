@@ -1,0 +1,103 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { Rng } from '@bevzoo/core';
+import { Module, ModuleList, Sequential } from '../module.js';
+import { Conv2d } from '../layers/conv2d.js';
+import { ConvModule } from '../layers/conv_module.js';
+import type { BatchNormOptions } from '../layers/batchnorm.js';
+import { ShapeError } from '../errors.js';
+import { centerHeadConfig, REG_HEADS, type CenterHeadConfig, type CenterHeadConfigInput, type HeadName } from './config.js';
+import { centerHeadLoss, type CenterHeadLoss, type TaskOutput } from './loss.js';
+import { buildTargets, type CenterHeadTargets, type GtBox } from './targets.js';
+import { decodeCenterHead, type DetBox } from './decode.js';
+
+export interface CenterHeadOptions {
+  /** Generator for the initial weights (default: nn's module-level one). */
+  rng?: Rng;
+  /** BatchNorm options of every ConvModule (default PyTorch's eps 1e-5, momentum 0.1, as mmdet3d's BN2d). */
+  norm?: BatchNormOptions;
+}
+
+/**
+ * mmdet3d SeparateHead: per output a Sequential of ConvModule(3×3, no bias) → Conv2d(3×3, bias). Registration order
+ * reg, height, dim, rot, vel, heatmap (mmdet3d's dict order), so keys read `task_heads.0.reg.0.conv.weight`, …,
+ * `task_heads.0.heatmap.1.bias`. Weights: Kaiming normal (fan_out, relu), biases 0, heatmap bias `heatmapBias`.
+ */
+export class SeparateHead extends Module {
+  readonly branches = new Map<HeadName, Sequential>();
+
+  constructor(inChannels: number, headChannels: number, numClasses: number, heatmapBias: number, opts: CenterHeadOptions = {}) {
+    super();
+    const outs: [HeadName, number][] = [...REG_HEADS.map(([n, c]) => [n, c] as [HeadName, number]), ['heatmap', numClasses]];
+    for (const [name, ch] of outs) {
+      const first = new ConvModule(inChannels, headChannels, 3, { padding: 1, norm: opts.norm ?? {}, init: 'kaiming_normal', rng: opts.rng });
+      const last = new Conv2d(headChannels, ch, 3, { padding: 1, bias: true, init: 'kaiming_normal', rng: opts.rng });
+      if (name === 'heatmap') {
+        const b = tf.fill([ch], heatmapBias);
+        last.bias!.assign(b);
+        b.dispose();
+      }
+      this.branches.set(name, this.registerModule(name, new Sequential(first, last)));
+    }
+  }
+
+  /** x [B, H, W, inChannels] → the six NHWC outputs. */
+  forward(x: tf.Tensor4D): TaskOutput {
+    return tf.tidy(() => {
+      const out = {} as Record<HeadName, tf.Tensor4D>;
+      for (const [name, seq] of this.branches) out[name] = seq.forward(x) as tf.Tensor4D;
+      return out;
+    });
+  }
+}
+
+/**
+ * CenterPoint's CenterHead (mmdet3d): shared 3×3 ConvModule to `sharedChannels`, then one SeparateHead per task
+ * group. Keys: `shared_conv.conv.weight`, `shared_conv.bn.*`, `task_heads.{t}.{reg|height|dim|rot|vel|heatmap}.{0.conv|0.bn|1}.*`.
+ * Tensors are NHWC (weights in tfjs layout; `torchStateDict()` gives PyTorch layouts).
+ */
+export class CenterHead extends Module {
+  readonly cfg: CenterHeadConfig;
+  readonly shared_conv: ConvModule;
+  readonly task_heads: ModuleList<SeparateHead>;
+
+  constructor(config: CenterHeadConfig | CenterHeadConfigInput, opts: CenterHeadOptions = {}) {
+    super();
+    this.cfg = centerHeadConfig(config);
+    const c = this.cfg;
+    this.shared_conv = this.registerModule('shared_conv', new ConvModule(c.inChannels, c.sharedChannels, 3, { padding: 1, norm: opts.norm ?? {}, init: 'kaiming_normal', rng: opts.rng }));
+    this.task_heads = this.registerModule(
+      'task_heads',
+      new ModuleList(c.tasks.map((t) => new SeparateHead(c.sharedChannels, c.headChannels, t.length, c.heatmapBias, opts))),
+    );
+  }
+
+  /** x [B, H, W, inChannels] (the BEV feature; rows = y cells, columns = x cells) → one TaskOutput per task. */
+  forward(x: tf.Tensor4D): TaskOutput[] {
+    if (x.rank !== 4 || x.shape[3] !== this.cfg.inChannels)
+      throw new ShapeError('CenterHead.forward', `[B, H, W, ${this.cfg.inChannels}] (NHWC)`, `[${x.shape.join(', ')}]`);
+    const outs = tf.tidy(() => {
+      const shared = this.shared_conv.forward(x) as tf.Tensor4D;
+      return this.task_heads.map((h) => h.forward(shared)) as unknown as tf.TensorContainer;
+    });
+    return outs as unknown as TaskOutput[];
+  }
+
+  /** Training targets for a batch of GT box lists (pure JS; see `buildTargets`). */
+  targets(boxes: readonly (readonly GtBox[])[]): CenterHeadTargets {
+    return buildTargets(boxes, this.cfg);
+  }
+
+  loss(outputs: readonly TaskOutput[], targets: CenterHeadTargets): CenterHeadLoss {
+    return centerHeadLoss(outputs, targets, this.cfg);
+  }
+
+  /** Boxes per sample in the ego BEV frame. */
+  decode(outputs: readonly TaskOutput[]): Promise<DetBox[][]> {
+    return decodeCenterHead(outputs, this.cfg);
+  }
+}
+
+/** Dispose every tensor of a list of task outputs. */
+export function disposeTaskOutputs(outputs: readonly TaskOutput[]): void {
+  for (const o of outputs) tf.dispose(Object.values(o));
+}

@@ -1,0 +1,6 @@
+export * from './config.js';
+export * from './targets.js';
+export * from './loss.js';
+export * from './nms.js';
+export * from './decode.js';
+export * from './head.js';

@@ -1,3 +1,4 @@
 import { bevzooBuild } from '../../tsup.config.base';
 
-export default bevzooBuild();
+// The synthetic generator's worker thread is its own entry (dist/synth/worker.js, .cjs), next to the bundle.
+export default bevzooBuild(['src/index.ts', 'src/synth/worker.ts']);

@@ -43,20 +43,16 @@ common options:
 
 type Command = (args: ParsedArgs) => Promise<void> | void;
 
-async function lazy(path: string, name: string): Promise<Command> {
-  const mod = (await import(path)) as Record<string, Command>;
-  return mod[name]!;
-}
 
 const COMMANDS: Record<string, () => Promise<Command>> = {
   list: async () => (args) => void process.stdout.write(listCommand({ verbose: !!args.flags.verbose }) + '\n'),
-  data: () => lazy('./commands/data.js', 'dataCommand'),
-  eval: () => lazy('./commands/eval.js', 'evalCommand'),
-  train: () => lazy('./commands/run.js', 'trainCommand'),
-  distill: () => lazy('./commands/run.js', 'distillCommand'),
-  job: () => lazy('./commands/run.js', 'jobCommand'),
-  ablate: () => lazy('./commands/ablate.js', 'ablateCommand'),
-  matrix: () => lazy('./commands/matrix.js', 'matrixCommand'),
+  data: () => import('./commands/data.js').then((m) => m.dataCommand as Command),
+  eval: () => import('./commands/eval.js').then((m) => m.evalCommand as Command),
+  train: () => import('./commands/run.js').then((m) => m.trainCommand as Command),
+  distill: () => import('./commands/run.js').then((m) => m.distillCommand as Command),
+  job: () => import('./commands/run.js').then((m) => m.jobCommand as Command),
+  ablate: () => import('./commands/ablate.js').then((m) => m.ablateCommand as Command),
+  matrix: () => import('./commands/matrix.js').then((m) => m.matrixCommand as Command),
 };
 
 /** Run the CLI; returns the exit code. */

@@ -173,3 +173,19 @@ describe('assemble', () => {
     expect(() => assemble({ teacher: { plugin: 't' }, student: { plugin: 's' } })).toThrow(/without a distiller/);
   });
 });
+
+describe('progress', () => {
+  it('prints plain lines off a TTY, the final state once, with rate and extra fields', async () => {
+    const { createProgress, formatDuration } = await import('./progress.js');
+    const out: string[] = [];
+    const p = createProgress({ total: 4, label: 'train', unit: 'steps', stream: { write: (s: string) => out.push(s), isTTY: false }, intervalMs: 0 });
+    p.update(1, { loss: 0.5 });
+    p.update(4, { loss: 0.25 });
+    p.done('finished');
+    expect(out).toHaveLength(3);
+    expect(out[0]).toMatch(/^train 1\/4 \(25%\) .* steps\/s .* loss 0\.5000\n$/);
+    expect(out[1]).toMatch(/^train 4\/4 \(100%\) .* eta 0:00 loss 0\.2500\n$/);
+    expect(out[2]).toBe('finished\n');
+    expect(formatDuration(3725)).toBe('1:02:05');
+  });
+});

@@ -43,10 +43,11 @@ export function createProgress(opts: ProgressOptions): Progress {
   let last = 0;
   let done = 0;
   let fields: Record<string, string | number> = {};
+  let printedDone = -1;
   const line = (): string => {
     const el = (Date.now() - start) / 1000;
     const rate = el > 0 ? done / el : 0;
-    const eta = rate > 0 ? (opts.total - done) / rate : Infinity;
+    const eta = done >= opts.total ? 0 : rate > 0 ? (opts.total - done) / rate : Infinity;
     const frac = opts.total > 0 ? Math.min(1, done / opts.total) : 1;
     const width = 24;
     const bar = tty ? `[${'#'.repeat(Math.round(frac * width)).padEnd(width, '.')}] ` : '';
@@ -58,6 +59,7 @@ export function createProgress(opts: ProgressOptions): Progress {
     const now = Date.now();
     if (!force && now - last < interval) return;
     last = now;
+    printedDone = done;
     stream.write(tty ? `\r\x1b[2K${line()}` : `${line()}\n`);
   };
   return {
@@ -71,7 +73,8 @@ export function createProgress(opts: ProgressOptions): Progress {
     },
     done(message) {
       if (opts.silent) return;
-      stream.write(tty ? `\r\x1b[2K${line()}\n` : `${line()}\n`);
+      if (tty) stream.write(`\r\x1b[2K${line()}\n`);
+      else if (printedDone !== done) stream.write(`${line()}\n`);
       if (message) stream.write(`${message}\n`);
     },
   };

@@ -10,10 +10,10 @@ export function listCommand(opts: { verbose?: boolean } = {}): string {
     out.push(`${kind}s (${ps.length}):`);
     for (const p of ps) {
       const presets = Object.keys(p.presets).map((n) => (n === defaultPresetOf(p) ? `${n}*` : n)).join(', ');
-      out.push(`  ${p.name.padEnd(14)} ${p.task}  ${p.package}@${p.version}  presets: ${presets}`);
-      out.push(`  ${''.padEnd(14)}      ${p.description}`);
+      out.push(`  ${p.name.padEnd(18)} ${p.task}  ${p.package}@${p.version}  presets: ${presets}`);
+      out.push(`  ${''.padEnd(18)}      ${p.description}`);
       if (opts.verbose && p.kind !== 'distiller')
-        for (const [k, f] of Object.entries(p.provides(resolveConfig(p).config))) out.push(`  ${''.padEnd(14)}      feature ${k}: ${describeFeature(f)}`);
+        for (const [k, f] of Object.entries(p.provides(resolveConfig(p).config))) out.push(`  ${''.padEnd(18)}      feature ${k}: ${describeFeature(f)}`);
     }
   }
   out.push('combinations (teacher × student × distiller; * = default presets):');

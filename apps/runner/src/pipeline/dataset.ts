@@ -54,7 +54,7 @@ export async function generateWithProgress(o: { preset: string; seed: number; ou
     out: o.out,
     workers: o.workers,
     onProgress: ({ done, total, phase }) => {
-      if (phase === 'reused') return;
+      if (phase !== 'generate') return;
       bar ??= createProgress({ total, label: `synthetic dataset (${o.preset})`, unit: 'samples' });
       bar.update(done);
     },

@@ -3,7 +3,7 @@ import { z } from 'zod';
 /**
  * Conventions shared by every teacher and student config, read by the runner:
  * `train` says how the model is trained, `data` what each batch must contain. Plugins embed these schemas
- * (`train: trainSettings.default({})`, `data: dataSettings.default({})`) and set values in their presets.
+ * (`train: trainSettings.prefault({})`, `data: dataSettings.prefault({})` — zod 4: `.prefault` applies the inner defaults, `.default({})` would not) and set values in their presets.
  */
 export const trainSettings = z.object({
   /** Optimiser steps of one training run. */

@@ -20,7 +20,7 @@ export interface CenterHeadOptions {
 /**
  * mmdet3d SeparateHead: per output a Sequential of ConvModule(3×3, no bias) → Conv2d(3×3, bias). Registration order
  * reg, height, dim, rot, vel, heatmap (mmdet3d's dict order), so keys read `task_heads.0.reg.0.conv.weight`, …,
- * `task_heads.0.heatmap.1.bias`. Weights: Kaiming normal (fan_out, relu), biases 0, heatmap bias `heatmapBias`.
+ * `task_heads.0.heatmap.1.bias`. Weights: Kaiming normal (fan_out, relu) on the regression branches, PyTorch default on the heatmap branch, biases 0, heatmap bias `heatmapBias`.
  */
 export class SeparateHead extends Module {
   readonly branches = new Map<HeadName, Sequential>();
@@ -29,8 +29,12 @@ export class SeparateHead extends Module {
     super();
     const outs: [HeadName, number][] = [...REG_HEADS.map(([n, c]) => [n, c] as [HeadName, number]), ['heatmap', numClasses]];
     for (const [name, ch] of outs) {
-      const first = new ConvModule(inChannels, headChannels, 3, { padding: 1, norm: opts.norm ?? {}, init: 'kaiming_normal', rng: opts.rng });
-      const last = new Conv2d(headChannels, ch, 3, { padding: 1, bias: true, init: 'kaiming_normal', rng: opts.rng });
+      // As mmdet3d 0.17's SeparateHead.init_weights (the code DistillBEV and BEVDet build on): Kaiming init on the
+      // regression branches, PyTorch's default init on the heatmap branch (only its final bias is set). Kaiming
+      // there starts the focal loss orders of magnitude too high.
+      const init = name === 'heatmap' ? 'default' : 'kaiming_normal';
+      const first = new ConvModule(inChannels, headChannels, 3, { padding: 1, norm: opts.norm ?? {}, init, rng: opts.rng });
+      const last = new Conv2d(headChannels, ch, 3, { padding: 1, bias: true, init, rng: opts.rng });
       if (name === 'heatmap') {
         const b = tf.fill([ch], heatmapBias);
         last.bias!.assign(b);

@@ -15,7 +15,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigurationError, ShapeError } from '../errors.js';
-import { cameraTransforms, type CameraGeometry, type Frustum } from './frustum.js';
+import { frustumToEgo, type CameraGeometry, type Frustum } from './frustum.js';
 
 /** BEVDet's grid_config: [min, max, cell size] per axis (metres, ego frame after bda). */
 export interface BevPoolGrid {
@@ -61,36 +61,29 @@ export interface BevPoolPlan {
 /** The BEV cell of every frustum point for one camera geometry (points outside the grid are dropped). */
 export function buildBevPoolPlan(frustum: Frustum, grid: BevPoolGrid, geom: CameraGeometry, numCameras = 6): BevPoolPlan {
   const [X, Y, Z] = gridCells(grid);
-  const { toEgo, postAugInv, batch } = cameraTransforms(geom, numCameras);
-  const { fH, fW, D, points } = frustum;
-  const P = fH * fW * D;
+  const ego = frustumToEgo(frustum, geom, numCameras);
+  const { fH, fW, D } = frustum;
+  const perSample = numCameras * fH * fW * D;
+  const numPoints = ego.length / 3;
+  const batch = numPoints / perSample;
   const pointIndex: number[] = [];
   const segmentIds: number[] = [];
   const [x0, , dx] = grid.xbound, [y0, , dy] = grid.ybound, [z0, , dz] = grid.zbound;
-  for (let k = 0; k < batch * numCameras; k++) {
-    const b = Math.floor(k / numCameras);
-    const T = toEgo.subarray(k * 12, k * 12 + 12);
-    const Pi = postAugInv.subarray(k * 9, k * 9 + 9);
-    for (let i = 0; i < P; i++) {
-      const u = points[i * 3]!, v = points[i * 3 + 1]!, d = points[i * 3 + 2]!;
-      const w = Pi[6]! * u + Pi[7]! * v + Pi[8]!;
-      const cx = ((Pi[0]! * u + Pi[1]! * v + Pi[2]!) / w) * d;
-      const cy = ((Pi[3]! * u + Pi[4]! * v + Pi[5]!) / w) * d;
-      const ix = Math.floor((T[0]! * cx + T[1]! * cy + T[2]! * d + T[3]! - x0) / dx);
-      if (!(ix >= 0 && ix < X)) continue;
-      const iy = Math.floor((T[4]! * cx + T[5]! * cy + T[6]! * d + T[7]! - y0) / dy);
-      if (!(iy >= 0 && iy < Y)) continue;
-      const iz = Math.floor((T[8]! * cx + T[9]! * cy + T[10]! * d + T[11]! - z0) / dz);
-      if (!(iz >= 0 && iz < Z)) continue;
-      pointIndex.push(k * P + i);
-      segmentIds.push(((b * Z + iz) * Y + iy) * X + ix);
-    }
+  for (let i = 0; i < numPoints; i++) {
+    const ix = Math.floor((ego[i * 3]! - x0) / dx);
+    if (!(ix >= 0 && ix < X)) continue;
+    const iy = Math.floor((ego[i * 3 + 1]! - y0) / dy);
+    if (!(iy >= 0 && iy < Y)) continue;
+    const iz = Math.floor((ego[i * 3 + 2]! - z0) / dz);
+    if (!(iz >= 0 && iz < Z)) continue;
+    pointIndex.push(i);
+    segmentIds.push(((Math.floor(i / perSample) * Z + iz) * Y + iy) * X + ix);
   }
   const pi = Int32Array.from(pointIndex);
   const pix = new Int32Array(pi.length);
   for (let j = 0; j < pi.length; j++) pix[j] = Math.floor(pi[j]! / D);
   return {
-    batch, numCameras, D, fH, fW, cells: [X, Y, Z], numSegments: batch * X * Y * Z, numPixels: batch * numCameras * fH * fW, numPoints: batch * numCameras * P,
+    batch, numCameras, D, fH, fW, cells: [X, Y, Z], numSegments: batch * X * Y * Z, numPixels: batch * numCameras * fH * fW, numPoints,
     pointIndex: pi, pixelIndex: pix, segmentIds: Int32Array.from(segmentIds),
   };
 }

@@ -188,13 +188,13 @@ describe('BEVPool', () => {
     const R = randn([2048, C], rng);
     const grads = (impl: 'host' | 'tensor') => {
       const { grads: g, value } = tf.variableGrads(() => tf.sum(tf.mul(bevPool(tf.softmax(d), c, plan, impl), R)) as tf.Scalar, [d, c]);
-      const out = [g[d.name]!.dataSync().slice(), g[c.name]!.dataSync().slice(), value.dataSync()[0]!] as const;
+      const out: [Float32Array, Float32Array, number] = [g[d.name]!.dataSync().slice() as Float32Array, g[c.name]!.dataSync().slice() as Float32Array, value.dataSync()[0]!];
       tf.dispose([value, ...Object.values(g)]);
       return out;
     };
     const h = grads('host'), t = grads('tensor');
     expect(h[2]).toBeCloseTo(t[2], 4);
-    for (const k of [0, 1]) {
+    for (const k of [0, 1] as const) {
       let maxErr = 0;
       for (let i = 0; i < h[k].length; i++) maxErr = Math.max(maxErr, Math.abs(h[k][i]! - t[k][i]!));
       expect(maxErr).toBeLessThan(1e-5);

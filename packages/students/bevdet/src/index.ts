@@ -1,0 +1,11 @@
+/**
+ * @bevzoo/student-bevdet — importing this module registers the `bevdet` student in @bevzoo/core's registry.
+ */
+import { register } from '@bevzoo/core';
+import { bevdetStudent } from './plugin.js';
+
+export { bevdetStudent, PACKAGE_NAME, PACKAGE_VERSION } from './plugin.js';
+export { bevdetConfigSchema, bevdetPresets, bevdetLayout, bevdetFeatures, type BEVDetConfig, type BEVDetLayout } from './config.js';
+export { BEVDet, BEVDetInputError, bevdetHeadConfig, undoBda, type BEVDetBatch } from './model.js';
+
+register(bevdetStudent);

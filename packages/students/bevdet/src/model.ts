@@ -1,0 +1,203 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { BevzooError, mat3Inverse, type ForwardOutput, type LossOutput, type Mat3, type Rng, type TaskModel } from '@bevzoo/core';
+import {
+  CenterHead, centerHeadConfig, CustomResNet, decodeCenterHead, FPNForBEVDet, FPNLSS, LSSViewTransform, Module, NUSCENES_CIRCLE_NMS_RADII, REG_HEADS, ResNet,
+  type CenterHeadConfig, type DetBox, type GtBox, type NmsConfig, type TaskOutput,
+} from '@bevzoo/nn';
+import { DETECTION_CLASSES, type Batch } from '@bevzoo/nuscenes';
+import { bevdetLayout, type BEVDetConfig, type BEVDetLayout } from './config.js';
+
+/** A batch that does not fit the model: what was expected, what was found, and which field. */
+export class BEVDetInputError extends BevzooError {
+  constructor(readonly field: string, readonly expected: string, readonly found: string) {
+    super(`bevdet: batch.${field}: expected ${expected}, found ${found}`, { field, expected, found });
+  }
+}
+
+/** The batch fields BEVDet reads. */
+export type BEVDetBatch = Pick<Batch, 'images' | 'intrinsics' | 'sensor2ego' | 'postAug' | 'bda' | 'boxes'> & Partial<Pick<Batch, 'batchSize'>>;
+
+/** Names of the head outputs in `ForwardOutput.outputs`. */
+const HEAD_KEYS = ['heatmap', ...REG_HEADS.map(([n]) => n)] as const;
+
+/** The CenterHead config BEVDet builds from its own config. */
+export function bevdetHeadConfig(cfg: BEVDetConfig, layout: BEVDetLayout = bevdetLayout(cfg)): CenterHeadConfig {
+  const h = cfg.head;
+  const tasks = h.tasks;
+  const nms: NmsConfig =
+    h.nms === 'circle' ? { type: 'circle', radii: h.circleRadii ?? (tasks.length === NUSCENES_CIRCLE_NMS_RADII.length ? [...NUSCENES_CIRCLE_NMS_RADII] : tasks.map(() => 1)) }
+      : h.nms === 'rotate' ? { type: 'rotate', iouThreshold: h.iouThreshold, preMaxSize: 1000 }
+        : { type: 'none' };
+  const [xmin, ymin, xmax, ymax] = cfg.grid.range;
+  return centerHeadConfig({
+    inChannels: cfg.bevEncoder.neckChannels,
+    classNames: [...DETECTION_CLASSES],
+    tasks: tasks.map((t) => [...t]),
+    grid: { range: [xmin, ymin, xmax, ymax], cellSize: [cfg.grid.cellSize, cfg.grid.cellSize], stride: layout.headStride },
+    sharedChannels: h.sharedChannels,
+    headChannels: h.headChannels,
+    locWeight: h.locWeight,
+    decode: { scoreThreshold: h.scoreThreshold, maxPoolNms: h.maxPoolNms, nms, postMaxSize: h.postMaxSize, postCenterRange: [xmin - 10, ymin - 10, -10, xmax + 10, ymax + 10, 10] },
+  });
+}
+
+/**
+ * BEVDet (Huang et al. 2021; the bevdet-r50 structure): image backbone (ResNet, two consecutive stages) →
+ * FPNForBEVDet (one map at the LSS feature stride) → LSS view transform with BEVPool → CustomResNet (3 stages,
+ * stride 2) → FPN_LSS → CenterHead. Parameter names follow BEVDet's: `img_backbone.*`, `img_neck.*`,
+ * `img_view_transformer.*`, `img_bev_encoder_backbone.*`, `img_bev_encoder_neck.*`, `head.*`.
+ *
+ * forward → features `stage0`, `stage1`, `stage2`, `pre_head`, `heatmap` (NHWC [B, Y, X, C]) and outputs
+ * `task{i}.{heatmap,reg,height,dim,rot,vel}` plus `depth` ([B·N, fH, fW, D] depth distribution).
+ */
+export class BEVDet extends Module implements TaskModel<BEVDetBatch, DetBox[]> {
+  readonly config: BEVDetConfig;
+  readonly layout: BEVDetLayout;
+  readonly img_backbone: ResNet;
+  readonly img_neck: FPNForBEVDet;
+  readonly img_view_transformer: LSSViewTransform;
+  readonly img_bev_encoder_backbone: CustomResNet;
+  readonly img_bev_encoder_neck: FPNLSS;
+  readonly head: CenterHead;
+
+  constructor(config: BEVDetConfig, opts: { rng?: Rng } = {}) {
+    super();
+    this.config = config;
+    const l = (this.layout = bevdetLayout(config));
+    const norm = config.norm;
+    const rng = opts.rng;
+    const fork = (k: string) => rng?.fork(k);
+    const b = config.backbone;
+    this.img_backbone = this.registerModule('img_backbone', new ResNet({
+      block: b.block, layers: [...b.layers], widths: [...b.widths], stemWidth: b.stemWidth, outIndices: [...b.outIndices], norm, rng: fork('img_backbone'),
+    }));
+    this.img_neck = this.registerModule('img_neck', new FPNForBEVDet([...l.backboneChannels], config.neck.outChannels, { rng: fork('img_neck') }));
+    const vt = config.viewTransform;
+    this.img_view_transformer = this.registerModule('img_view_transformer', new LSSViewTransform({
+      inChannels: config.neck.outChannels, contextChannels: vt.contextChannels, imageSize: l.imageSize, featureStride: l.featureStride,
+      depthBins: [...vt.depthBins], grid: l.lssGrid, pixelMode: vt.pixelMode, poolImpl: vt.poolImpl, numCameras: config.numCameras, rng: fork('img_view_transformer'),
+    }));
+    this.img_bev_encoder_backbone = this.registerModule('img_bev_encoder_backbone', new CustomResNet({
+      inChannels: vt.contextChannels, numLayers: [...config.bevEncoder.numLayers], channels: [...l.stageChannels], norm, rng: fork('img_bev_encoder_backbone'),
+    }));
+    this.img_bev_encoder_neck = this.registerModule('img_bev_encoder_neck', new FPNLSS({
+      inChannels: l.stageChannels[0] + l.stageChannels[2], outChannels: config.bevEncoder.neckChannels, scaleFactor: 4, inputFeatureIndex: [0, 2], extraUpsample: config.bevEncoder.extraUpsample, norm, rng: fork('img_bev_encoder_neck'),
+    }));
+    this.head = this.registerModule('head', new CenterHead(bevdetHeadConfig(config, l), { rng: fork('head'), norm }));
+  }
+
+  /** Samples in a batch (checked against every camera array). */
+  private batchSize(batch: BEVDetBatch): number {
+    const N = this.config.numCameras;
+    const [H, W] = this.layout.imageSize;
+    const B = batch.intrinsics.length / (N * 9);
+    if (!Number.isInteger(B) || B < 1) throw new BEVDetInputError('intrinsics', `[B, ${N}, 3, 3]`, `${batch.intrinsics.length} values`);
+    if (batch.batchSize !== undefined && batch.batchSize !== B) throw new BEVDetInputError('batchSize', `${B} (from intrinsics)`, `${batch.batchSize}`);
+    if (batch.images.length !== B * N * H * W * 3)
+      throw new BEVDetInputError('images', `[${B}, ${N}, ${H}, ${W}, 3] = ${B * N * H * W * 3} values (the config's data.imageSize [${H}, ${W}])`, `${batch.images.length} values`);
+    return B;
+  }
+
+  forward(batch: BEVDetBatch, opts: { training: boolean }): ForwardOutput {
+    this.train(opts.training);
+    const B = this.batchSize(batch);
+    const N = this.config.numCameras;
+    const [H, W] = this.layout.imageSize;
+    return tf.tidy(() => {
+      const images = tf.tensor4d(batch.images, [B * N, H, W, 3]);
+      const levels = this.img_backbone.forward(images);
+      const [feat] = this.img_neck.forward(levels);
+      const { bev, depth } = this.img_view_transformer.forward(feat!, batch);
+      const stages = this.img_bev_encoder_backbone.forward(bev);
+      const preHead = this.img_bev_encoder_neck.forward(stages);
+      const tasks = this.head.forward(preHead);
+      const outputs: Record<string, tf.Tensor> = { depth };
+      tasks.forEach((t, i) => {
+        for (const k of HEAD_KEYS) outputs[`task${i}.${k}`] = t[k];
+      });
+      const features: Record<string, tf.Tensor> = {
+        stage0: stages[0]!, stage1: stages[1]!, stage2: stages[2]!, pre_head: preHead,
+        heatmap: tasks.length === 1 ? tasks[0]!.heatmap.clone() : tf.concat(tasks.map((t) => t.heatmap), 3),
+      };
+      return { features, outputs } as unknown as tf.TensorContainer;
+    }) as unknown as ForwardOutput;
+  }
+
+  /** The head's per-task outputs from a forward output. */
+  taskOutputs(out: ForwardOutput): TaskOutput[] {
+    return this.config.head.tasks.map((_, i) => {
+      const o = {} as Record<(typeof HEAD_KEYS)[number], tf.Tensor4D>;
+      for (const k of HEAD_KEYS) {
+        const t = out.outputs[`task${i}.${k}`];
+        if (!t) throw new BEVDetInputError(`outputs`, `task${i}.${k} (a BEVDet forward output)`, `keys ${Object.keys(out.outputs).join(', ')}`);
+        o[k] = t as tf.Tensor4D;
+      }
+      return o;
+    });
+  }
+
+  /** Ground-truth boxes of a batch (ego frame after bda) for the CenterHead targets; unknown velocities are NaN. */
+  static gtBoxes(batch: Pick<Batch, 'boxes'>): GtBox[][] {
+    return batch.boxes.map((bx) => {
+      const out: GtBox[] = [];
+      for (let i = 0; i < bx.count; i++) {
+        const valid = bx.velocityValid[i] === 1;
+        out.push({
+          center: [bx.center[i * 3]!, bx.center[i * 3 + 1]!, bx.center[i * 3 + 2]!],
+          size: [bx.size[i * 3]!, bx.size[i * 3 + 1]!, bx.size[i * 3 + 2]!],
+          yaw: bx.yaw[i]!,
+          velocity: valid ? [bx.velocity[i * 2]!, bx.velocity[i * 2 + 1]!] : [Number.NaN, Number.NaN],
+          label: bx.label[i]!,
+        });
+      }
+      return out;
+    });
+  }
+
+  /** CenterHead loss on the batch's GT boxes: parts `det.task{i}.heatmap` and `det.task{i}.bbox` (× locWeight). */
+  loss(out: ForwardOutput, batch: BEVDetBatch): LossOutput {
+    const B = this.batchSize(batch);
+    if (batch.boxes.length !== B) throw new BEVDetInputError('boxes', `one entry per sample (${B})`, `${batch.boxes.length}`);
+    const targets = this.head.targets(BEVDet.gtBoxes(batch));
+    const l = this.head.loss(this.taskOutputs(out), targets);
+    const parts: Record<string, tf.Scalar> = {};
+    for (const [k, v] of Object.entries(l.parts)) {
+      const m = /^task(\d+)\.loss_(heatmap|bbox)$/.exec(k);
+      parts[m ? `det.task${m[1]}.${m[2]}` : `det.${k}`] = v;
+    }
+    return { total: l.total, parts };
+  }
+
+  /** Decoded boxes per sample in the keyframe ego frame (the batch's bda undone). */
+  async predict(out: ForwardOutput, batch: BEVDetBatch): Promise<DetBox[][]> {
+    const dets = await decodeCenterHead(this.taskOutputs(out), this.head.cfg);
+    return dets.map((boxes, b) => {
+      const bda = batch.bda ? (Array.from(batch.bda.subarray(b * 9, b * 9 + 9)) as Mat3) : null;
+      return bda && !isIdentity(bda) ? boxes.map((d) => undoBda(d, bda)) : boxes;
+    });
+  }
+}
+
+function isIdentity(m: Mat3): boolean {
+  return m.every((v, i) => v === (i % 4 === 0 ? 1 : 0));
+}
+
+/**
+ * A box predicted in the augmented frame (after bda) mapped back to the keyframe ego frame: centre and velocity
+ * through bda⁻¹, the heading direction through bda⁻¹, the size divided by bda's scale.
+ */
+export function undoBda(d: DetBox, bda: Mat3): DetBox {
+  const inv = mat3Inverse(bda);
+  const mv = (x: number, y: number, z: number): [number, number, number] => [inv[0] * x + inv[1] * y + inv[2] * z, inv[3] * x + inv[4] * y + inv[5] * z, inv[6] * x + inv[7] * y + inv[8] * z];
+  const det = bda[0] * (bda[4] * bda[8] - bda[5] * bda[7]) - bda[1] * (bda[3] * bda[8] - bda[5] * bda[6]) + bda[2] * (bda[3] * bda[7] - bda[4] * bda[6]);
+  const scale = Math.cbrt(Math.abs(det));
+  const h = mv(Math.cos(d.yaw), Math.sin(d.yaw), 0);
+  const v = mv(d.velocity[0], d.velocity[1], 0);
+  return {
+    ...d,
+    center: mv(d.center[0], d.center[1], d.center[2]),
+    size: [d.size[0] / scale, d.size[1] / scale, d.size[2] / scale],
+    yaw: Math.atan2(h[1], h[0]),
+    velocity: [v[0], v[1]],
+  };
+}

@@ -1,0 +1,85 @@
+/** Test helpers: a synthetic batch with a realistic 6-camera rig (not exported from the package index). */
+import { createRng, type Mat3 } from '@bevzoo/core';
+import type { Batch, BatchBoxes } from '@bevzoo/nuscenes';
+
+/** Camera yaws of the nuScenes rig (front, front-right, front-left, back, back-left, back-right). */
+export const RIG_YAWS = [0, -55, 55, 180, 110, -110].map((d) => (d / 180) * Math.PI);
+
+const rotZ = (a: number): Mat3 => [Math.cos(a), -Math.sin(a), 0, Math.sin(a), Math.cos(a), 0, 0, 0, 1];
+
+/** camera → ego of a camera at 1.6 m, 1 m from the ego origin, looking along `yaw`. */
+export function rigExtrinsics(yaw: number): number[] {
+  const R0 = [0, 0, 1, -1, 0, 0, 0, -1, 0]; // camera x right, y down, z forward → ego x forward, y left, z up
+  const Rz = rotZ(yaw);
+  const R = Array.from({ length: 9 }, (_, k) => Rz[Math.floor(k / 3) * 3]! * R0[k % 3]! + Rz[Math.floor(k / 3) * 3 + 1]! * R0[3 + (k % 3)]! + Rz[Math.floor(k / 3) * 3 + 2]! * R0[6 + (k % 3)]!);
+  return [R[0]!, R[1]!, R[2]!, Math.cos(yaw), R[3]!, R[4]!, R[5]!, Math.sin(yaw), R[6]!, R[7]!, R[8]!, 1.6, 0, 0, 0, 1];
+}
+
+export interface BoxSpec {
+  center: [number, number, number];
+  size: [number, number, number];
+  yaw: number;
+  velocity?: [number, number];
+  label: number;
+}
+
+function boxesOf(list: BoxSpec[]): BatchBoxes {
+  const n = list.length;
+  const out: BatchBoxes = {
+    count: n, center: new Float32Array(n * 3), size: new Float32Array(n * 3), yaw: new Float32Array(n), velocity: new Float32Array(n * 2),
+    velocityValid: new Uint8Array(n), label: new Int32Array(n), tokens: [], instanceTokens: [], attributeNames: [],
+  };
+  list.forEach((b, i) => {
+    out.center.set(b.center, i * 3);
+    out.size.set(b.size, i * 3);
+    out.yaw[i] = b.yaw;
+    if (b.velocity) {
+      out.velocity.set(b.velocity, i * 2);
+      out.velocityValid[i] = 1;
+    }
+    out.label[i] = b.label;
+    out.tokens.push(`box${i}`);
+    out.instanceTokens.push(`inst${i}`);
+    out.attributeNames.push('');
+  });
+  return out;
+}
+
+/** A batch of B samples at [H, W] with random images, the 6-camera rig, identity augmentation and the given boxes. */
+export function makeBatch(imageSize: [number, number], boxes: BoxSpec[][], seed = 0, bda?: Mat3[]): Batch {
+  const [H, W] = imageSize;
+  const B = boxes.length;
+  const rng = createRng(seed);
+  const f = W / 2 / Math.tan((35 / 180) * Math.PI); // 70° horizontal field of view
+  const images = new Float32Array(B * 6 * H * W * 3);
+  for (let i = 0; i < images.length; i++) images[i] = rng.normal(0, 1);
+  const intrinsics = new Float32Array(B * 54), sensor2ego = new Float32Array(B * 96), postAug = new Float32Array(B * 54);
+  for (let b = 0; b < B; b++) {
+    RIG_YAWS.forEach((yaw, n) => {
+      const k = b * 6 + n;
+      intrinsics.set([f, 0, (W - 1) / 2, 0, f, (H - 1) / 2, 0, 0, 1], k * 9);
+      sensor2ego.set(rigExtrinsics(yaw), k * 16);
+      postAug.set([1, 0, 0, 0, 1, 0, 0, 0, 1], k * 9);
+    });
+  }
+  const bdaArr = new Float32Array(B * 9);
+  for (let b = 0; b < B; b++) bdaArr.set(bda?.[b] ?? [1, 0, 0, 0, 1, 0, 0, 0, 1], b * 9);
+  return {
+    epoch: 0, index: 0, batchSize: B, imageSize: [H, W], sampleTokens: boxes.map((_, b) => `sample${b}`),
+    images, intrinsics, sensor2ego, postAug, bda: bdaArr, boxes: boxes.map(boxesOf),
+    shapes: { images: [B, 6, H, W, 3], intrinsics: [B, 6, 3, 3], sensor2ego: [B, 6, 4, 4], postAug: [B, 6, 3, 3], bda: [B, 3, 3] },
+  };
+}
+
+/** A few boxes of several classes spread around the ego. */
+export function sampleBoxes(seed: number): BoxSpec[] {
+  const rng = createRng(seed);
+  const out: BoxSpec[] = [];
+  for (let i = 0; i < 6; i++) {
+    const label = [0, 0, 5, 9, 8, 1][i]!; // car, car, pedestrian, barrier, traffic_cone, truck
+    const size: [number, number, number] = label === 0 ? [1.9, 4.5, 1.6] : label === 1 ? [2.5, 7, 3] : label === 5 ? [0.7, 0.7, 1.8] : [0.5, 2, 1];
+    const r = rng.uniform(8, 40), a = rng.uniform(-Math.PI, Math.PI);
+    out.push({ center: [r * Math.cos(a), r * Math.sin(a), size[2] / 2 - 0.2], size, yaw: rng.uniform(-Math.PI, Math.PI), velocity: label < 2 ? [rng.uniform(-3, 3), rng.uniform(-3, 3)] : undefined, label });
+  }
+  return out;
+}

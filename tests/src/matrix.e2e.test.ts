@@ -1,0 +1,67 @@
+/**
+ * End to end: the runner discovers the installed plugins, generates the tiny synthetic dataset, trains the
+ * teacher, the baseline and the distilled student for a few steps, evaluates them with the nuScenes metrics and
+ * writes the reports; a second run resumes from the finished runs; a removed result reruns only that run.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { main } from '@bevzoo/runner';
+
+const out = mkdtempSync(join(tmpdir(), 'bevzoo-e2e-'));
+const args = ['matrix', '--preset', 'tiny', '--seeds', '1', '--steps', '4', '--in-process', '--out', join(out, 'm'), '--data-dir', join(out, 'data'), '--distillers', 'distillbev'];
+
+async function run(argv: string[]): Promise<{ code: number; stdout: string }> {
+  const chunks: string[] = [];
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = ((s: string | Uint8Array) => (chunks.push(String(s)), true)) as typeof process.stdout.write;
+  try {
+    const code = await main(argv);
+    return { code, stdout: chunks.join('') };
+  } finally {
+    process.stdout.write = write;
+  }
+}
+
+describe('bevzoo matrix (tiny)', () => {
+  beforeAll(() => {
+    process.env.BEVZOO_SOURCE = '1'; // load the installed plugin packages from their sources
+  });
+
+  it('runs every compatible combination and writes the reports', async () => {
+    const r = await run(args);
+    expect(r.code).toBe(0);
+    const res = JSON.parse(readFileSync(join(out, 'm', 'results.json'), 'utf8'));
+    const kinds = res.rows.map((x: { teacher: string | null; student: string | null; distiller: string | null }) => `${x.teacher}|${x.student}|${x.distiller}`);
+    expect(kinds).toEqual(expect.arrayContaining(['centerpoint|null|null', 'null|bevdet|null', 'centerpoint|bevdet|distillbev']));
+    for (const row of res.rows) {
+      expect(row.metrics.mean_ap).toBeGreaterThanOrEqual(0);
+      expect(row.metrics.nd_score).toBeGreaterThanOrEqual(0);
+      expect(row.metrics.nd_score).toBeLessThanOrEqual(1);
+      expect(row.train.steps).toBe(4);
+    }
+    const md = readFileSync(join(out, 'm', 'results.md'), 'utf8');
+    expect(md).toMatch(/\| bevdet \| [\d.]+ \/ [\d.]+ \| [\d.]+ \/ [\d.]+ \| [+-][\d.]+ \/ [+-][\d.]+ \|/);
+    expect(readFileSync(join(out, 'm', 'results.csv'), 'utf8').split('\n')[0]).toContain('delta_NDS');
+    const html = readFileSync(join(out, 'm', 'report.html'), 'utf8');
+    expect(html).toContain('<polyline');
+    expect(html).toContain('<polygon');
+    expect(r.stdout).toContain('| student | baseline |');
+    // Each run left its weights, log and the devkit's metric files.
+    const run0 = join(out, 'm', 'runs', 'baseline-bevdet-seed0');
+    for (const f of ['model.safetensors', 'train.jsonl', 'result.json', 'eval/metrics_summary.json', 'eval/metrics_details.json']) expect(existsSync(join(run0, f))).toBe(true);
+    expect(readFileSync(join(run0, 'train.jsonl'), 'utf8').trim().split('\n')).toHaveLength(4);
+  });
+
+  it('resumes: finished runs are kept, a missing one reruns', async () => {
+    const teacherResult = join(out, 'm', 'runs', 'teacher-centerpoint', 'result.json');
+    const before = statSync(teacherResult).mtimeMs;
+    rmSync(join(out, 'm', 'runs', 'baseline-bevdet-seed0', 'result.json'));
+    const r = await run(args);
+    expect(r.code).toBe(0);
+    expect(statSync(teacherResult).mtimeMs).toBe(before);
+    expect(existsSync(join(out, 'm', 'runs', 'baseline-bevdet-seed0', 'result.json'))).toBe(true);
+    expect(r.stdout).toMatch(/\(2 resumed\)/);
+  });
+});

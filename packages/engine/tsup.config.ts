@@ -1,3 +1,7 @@
 import { bevzooBuild } from '../../tsup.config.base';
 
-export default bevzooBuild();
+// tfjs-core ships its gradient registrations only as extensionless ESM files (its Node entry has none),
+// so they are bundled into dist, as @tensorflow/tfjs itself does; tfjs-core stays external otherwise.
+export default bevzooBuild(['src/index.ts', 'src/bench.ts'], {
+  noExternal: [/^@tensorflow\/tfjs-core\/dist\/register_all_gradients/],
+});

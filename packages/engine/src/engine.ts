@@ -1,0 +1,182 @@
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { EngineError } from './errors.js';
+import { registerTrainingGradients } from './gradients.js';
+import { registerCpuKernelFixes, registerWasmTrainingKernels } from './register.js';
+
+/** A backend to ask for: 'auto' takes the fastest one that loads. */
+export type EngineBackend = 'auto' | 'wasm' | 'cpu' | 'tensorflow' | 'tensorflow-gpu';
+
+/** The engine in use: the tfjs-core namespace (its active backend set) and which backend was taken. */
+export interface Engine {
+  tf: typeof tf;
+  backend: Exclude<EngineBackend, 'auto'>;
+  /** Why this backend was taken (also the text of the log line). */
+  reason: string;
+}
+
+export interface EngineOptions {
+  backend?: EngineBackend;
+  /** Receives one line saying which backend was taken and why. Default: console.error. */
+  log?: (line: string) => void;
+}
+
+/** Loads a package by name (dynamic import); injectable so that the selection logic can be tested. */
+export type ModuleLoader = (name: string) => Promise<unknown>;
+
+const NATIVE: Record<'tensorflow' | 'tensorflow-gpu', string> = {
+  'tensorflow-gpu': '@tensorflow/tfjs-node-gpu',
+  tensorflow: '@tensorflow/tfjs-node',
+};
+
+const defaultLoader: ModuleLoader = (name) => import(/* @vite-ignore */ name);
+
+/** Whether `err` says that `pkg` itself is not installed (Node's resolver or a bundler's). */
+function isMissing(err: unknown, pkg: string): boolean {
+  const msg = String((err as Error)?.message ?? '');
+  const namesPkg = msg.includes(`'${pkg}'`) || msg.includes(`"${pkg}"`);
+  return namesPkg && /Cannot find (package|module)|Could not resolve|Failed to (resolve|load)/.test(msg);
+}
+
+function firstLine(err: unknown): string {
+  return String((err as Error)?.message ?? err).split('\n')[0].slice(0, 200);
+}
+
+function installHint(pkg: string): string {
+  return (
+    `install it with \`npm install ${pkg}\` (or pnpm add / yarn add); its install script downloads ` +
+    `libtensorflow from storage.googleapis.com, so it needs network access and a matching prebuilt binary`
+  );
+}
+
+/** Tries a tfjs-node flavour; returns null when it works, else why not. */
+async function tryNative(kind: 'tensorflow' | 'tensorflow-gpu', load: ModuleLoader): Promise<string | null> {
+  const pkg = NATIVE[kind];
+  try {
+    await load(pkg);
+  } catch (err) {
+    return isMissing(err, pkg) ? `${pkg} not installed` : `${pkg} failed to load (${firstLine(err)})`;
+  }
+  try {
+    if (await tf.setBackend('tensorflow')) return null;
+    return `${pkg} loaded but its 'tensorflow' backend did not initialise`;
+  } catch (err) {
+    return `${pkg} loaded but its 'tensorflow' backend failed (${firstLine(err)})`;
+  }
+}
+
+let wasmPathSet = false;
+
+/** Directory of the installed @tensorflow/tfjs-backend-wasm .wasm files (works from sources, ESM and CJS builds). */
+export function wasmBinaryDir(): string {
+  const require = createRequire(import.meta.url);
+  const pkgJson = require.resolve('@tensorflow/tfjs-backend-wasm/package.json');
+  return path.join(path.dirname(pkgJson), 'dist') + path.sep;
+}
+
+async function tryWasm(): Promise<string | null> {
+  registerWasmTrainingKernels();
+  if (!wasmPathSet && tf.findBackend('wasm') == null) {
+    setWasmPaths(wasmBinaryDir());
+    wasmPathSet = true;
+  }
+  try {
+    if (await tf.setBackend('wasm')) return null;
+    return 'the wasm backend did not initialise';
+  } catch (err) {
+    return `the wasm backend failed (${firstLine(err)})`;
+  }
+}
+
+async function useCpu(): Promise<void> {
+  registerCpuKernelFixes();
+  await tf.setBackend('cpu');
+  // The cpu backend prints a banner recommending tfjs-node on first use; our log line already says why.
+  const cpu = tf.findBackend('cpu') as unknown as { firstUse?: boolean } | null;
+  if (cpu != null) cpu.firstUse = false;
+}
+
+/**
+ * The backend selection behind initEngine, with the module loader injectable.
+ * 'auto': @tensorflow/tfjs-node-gpu, then @tensorflow/tfjs-node, then wasm (+ our kernels), then cpu.
+ */
+export async function selectBackend(request: EngineBackend, load: ModuleLoader = defaultLoader): Promise<Engine> {
+  registerCpuKernelFixes();
+  if (request === 'tensorflow' || request === 'tensorflow-gpu') {
+    const why = await tryNative(request, load);
+    if (why != null) {
+      const pkg = NATIVE[request];
+      throw new EngineError(`backend '${request}' was requested but ${why}: ${installHint(pkg)}; or use backend 'auto' or 'wasm'`, {
+        expected: `${pkg} installed with its native libtensorflow`,
+        found: why,
+        where: 'initEngine({ backend })',
+      });
+    }
+    return { tf, backend: request, reason: `${NATIVE[request]} (requested)` };
+  }
+  if (request === 'wasm') {
+    const why = await tryWasm();
+    if (why != null) {
+      throw new EngineError(`backend 'wasm' was requested but ${why}`, {
+        expected: `tfjs-backend-wasm binaries in ${wasmBinaryDir()}`,
+        found: why,
+        where: 'initEngine({ backend })',
+      });
+    }
+    return { tf, backend: 'wasm', reason: 'wasm (requested) with the bevzoo training kernels' };
+  }
+  if (request === 'cpu') {
+    await useCpu();
+    return { tf, backend: 'cpu', reason: 'cpu (requested): the pure-JS reference backend, slow for training' };
+  }
+  if (request !== 'auto') {
+    throw new EngineError(`unknown backend '${String(request)}'`, {
+      expected: "'auto' | 'wasm' | 'cpu' | 'tensorflow' | 'tensorflow-gpu'",
+      found: String(request),
+      where: 'initEngine({ backend })',
+    });
+  }
+  const skipped: string[] = [];
+  for (const kind of ['tensorflow-gpu', 'tensorflow'] as const) {
+    const why = await tryNative(kind, load);
+    if (why == null) return { tf, backend: kind, reason: `${NATIVE[kind]} (auto${skipped.length ? `; ${skipped.join('; ')}` : ''})` };
+    skipped.push(why);
+  }
+  const wasmWhy = await tryWasm();
+  if (wasmWhy == null) {
+    return { tf, backend: 'wasm', reason: `wasm with the bevzoo training kernels (auto: ${skipped.join('; ')})` };
+  }
+  skipped.push(wasmWhy);
+  await useCpu();
+  return { tf, backend: 'cpu', reason: `cpu, slow for training (auto: ${skipped.join('; ')})` };
+}
+
+const engines = new Map<EngineBackend, Promise<Engine>>();
+
+/**
+ * Sets up tfjs for training: registers the gradients and the wasm training kernels, picks a backend
+ * and makes it active. Logs one line saying which backend it took and why. Calling it again with the
+ * same request returns the same engine (re-activating its backend if something switched it).
+ */
+export async function initEngine(options: EngineOptions = {}): Promise<Engine> {
+  const request = options.backend ?? 'auto';
+  const log = options.log ?? ((line: string) => console.error(line));
+  let pending = engines.get(request);
+  if (pending == null) {
+    pending = selectBackend(request).then((engine) => {
+      log(`@bevzoo/engine: backend ${engine.backend} — ${engine.reason}`);
+      return engine;
+    });
+    engines.set(request, pending);
+    pending.catch(() => engines.delete(request));
+    return pending;
+  }
+  const engine = await pending;
+  registerTrainingGradients();
+  const name = engine.backend === 'tensorflow-gpu' ? 'tensorflow' : engine.backend;
+  if (tf.getBackend() !== name) await tf.setBackend(name);
+  return engine;
+}

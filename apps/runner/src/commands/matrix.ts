@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { list } from '@bevzoo/core';
 import { type ParsedArgs, int, optStr, str } from '../args.js';
 import { prepareDataset } from '../pipeline/dataset.js';
-import { backendOf, datasetChoice, overridesOf, stepsOf } from '../pipeline/options.js';
+import { backendOf, datasetChoice, overridesOf, pluginsOf, stepsOf } from '../pipeline/options.js';
 import { DEFAULT_MATRIX_DISTILLERS, matrixJobs, type PlanOptions } from '../pipeline/plan.js';
 import { runScheduled } from '../pipeline/scheduler.js';
 import { writeReports } from '../pipeline/report.js';
@@ -42,6 +42,7 @@ export async function matrixCommand(args: ParsedArgs): Promise<void> {
     teacherOverrides: overridesOf(args, 'teacher-set'),
     studentOverrides: overridesOf(args, 'student-set'),
     distillerOverrides: overridesOf(args, 'distiller-set'),
+    plugins: pluginsOf(args),
   };
   await mkdir(o.out, { recursive: true });
   const { jobs, incompatible } = matrixJobs(o);

@@ -5,7 +5,7 @@ import { formatDetectionSummary } from '@bevzoo/eval';
 import { type ParsedArgs, int, optStr, str, UsageError } from '../args.js';
 import { prepareDataset } from '../pipeline/dataset.js';
 import { runJob, type JobResult, type JobSpec } from '../pipeline/job.js';
-import { backendOf, datasetChoice, overridesOf, stepsOf } from '../pipeline/options.js';
+import { backendOf, datasetChoice, overridesOf, pluginsOf, stepsOf } from '../pipeline/options.js';
 import { baselineJob, distillJob, presetFor, teacherJob, type PlanOptions } from '../pipeline/plan.js';
 import { runScheduled } from '../pipeline/scheduler.js';
 import { writeReports } from '../pipeline/report.js';
@@ -35,6 +35,7 @@ function planOptions(args: ParsedArgs, defaultOut: string): PlanOptions {
     teacherOverrides: overridesOf(args, 'teacher-set'),
     studentOverrides: overridesOf(args, 'student-set'),
     distillerOverrides: overridesOf(args, 'distiller-set'),
+    plugins: pluginsOf(args),
   };
 }
 

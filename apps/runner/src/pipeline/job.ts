@@ -38,6 +38,8 @@ export interface JobSpec {
   backend?: EngineBackend;
   /** Override the number of training steps of the trained model (quick runs, tests). */
   steps?: number;
+  /** Extra plugins (`--plugin`) the job needs: package names or absolute paths. */
+  plugins?: string[];
 }
 
 export interface JobResult {

@@ -1,3 +1,4 @@
+import { isAbsolute, resolve } from 'node:path';
 import type { ParsedArgs } from '../args.js';
 import { int, optStr, UsageError } from '../args.js';
 import { parseOverrides } from '@bevzoo/core';
@@ -38,4 +39,9 @@ export function overridesOf(args: ParsedArgs, list: string): Record<string, unkn
 
 export function stepsOf(args: ParsedArgs): number | undefined {
   return args.flags.steps !== undefined ? int(args, 'steps', 0) : undefined;
+}
+
+/** `--plugin` values for child processes: paths made absolute (the children may run elsewhere), package names kept. */
+export function pluginsOf(args: ParsedArgs): string[] {
+  return (args.lists.plugin ?? []).map((p) => (p.startsWith('.') || isAbsolute(p) ? resolve(p) : p));
 }

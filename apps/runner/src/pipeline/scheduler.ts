@@ -89,7 +89,8 @@ function runChild(cli: string, spec: JobSpec, log: (s: string) => void): Promise
   const specFile = join(spec.outDir, 'spec.json');
   writeFileSync(specFile, JSON.stringify(spec, null, 2));
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, 'job', '--spec', specFile], { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+    const plugins = (spec.plugins ?? []).flatMap((p) => ['--plugin', p]);
+    const child = spawn(process.execPath, [cli, 'job', '--spec', specFile, ...plugins], { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
     let tail: string[] = [];
     const pipe = (chunk: Buffer) => {
       for (const line of chunk.toString('utf8').split(/\r|\n/)) {

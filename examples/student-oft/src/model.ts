@@ -1,0 +1,152 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { BevzooError, mat3Inverse, mat3MulVec, type ForwardOutput, type LossOutput, type Mat3, type Rng, type TaskModel } from '@bevzoo/core';
+import {
+  BasicBlock, CenterHead, centerHeadConfig, ConvModule, decodeCenterHead, Module, NUSCENES_CLASS_NAMES, REG_HEADS, ResNet, Sequential,
+  type DetBox, type GtBox, type TaskOutput,
+} from '@bevzoo/nn';
+import type { Batch } from '@bevzoo/nuscenes';
+import { oftLayout, type OftConfig, type OftLayout } from './config.js';
+import { OftPlanCache, orthographicTransform } from './oft.js';
+
+/** A batch that does not fit the model: which field, what was expected, what was found. */
+export class OftInputError extends BevzooError {
+  constructor(readonly field: string, readonly expected: string, readonly found: string) {
+    super(`oft: batch.${field}: expected ${expected}, found ${found}`, { field, expected, found });
+  }
+}
+
+/** The batch fields OFT-lite reads. */
+export type OftBatch = Pick<Batch, 'images' | 'intrinsics' | 'sensor2ego' | 'postAug' | 'bda' | 'boxes'>;
+
+const HEAD_KEYS = ['heatmap', ...REG_HEADS.map(([n]) => n)] as const;
+
+/**
+ * OFT-lite: ResNet (`img_backbone`) → 1×1 ConvModule to C channels (`img_neck`) → orthographic feature transform
+ * (no parameters) → BasicBlocks at stride 1 (`bev_encoder`) → CenterHead (`head`).
+ *
+ * forward → features `pre_head` [B, Y, X, channels] and `heatmap` [B, Y, X, 10]; outputs `bev` (the transform's
+ * output) and `task{i}.{heatmap,reg,height,dim,rot,vel}`.
+ */
+export class OftLite extends Module implements TaskModel<OftBatch, DetBox[]> {
+  readonly layout: OftLayout;
+  readonly img_backbone: ResNet;
+  readonly img_neck: ConvModule;
+  readonly bev_encoder: Sequential;
+  readonly head: CenterHead;
+  /** Bilinear-tap plans by camera geometry (a fixed rig is planned once). */
+  readonly plans: OftPlanCache;
+
+  constructor(readonly config: OftConfig, opts: { rng?: Rng } = {}) {
+    super();
+    const l = (this.layout = oftLayout(config));
+    const fork = (k: string) => opts.rng?.fork(k);
+    const b = config.backbone;
+    this.img_backbone = this.registerModule('img_backbone', new ResNet({
+      block: 'basic', layers: [...b.layers], widths: [...b.widths], stemWidth: b.stemWidth, outIndices: [b.layers.length - 1], rng: fork('img_backbone'),
+    }));
+    this.img_neck = this.registerModule('img_neck', new ConvModule(b.widths.at(-1)!, config.featureChannels, 1, { rng: fork('img_neck') }));
+    const e = config.bevEncoder, rng = fork('bev_encoder');
+    this.bev_encoder = this.registerModule('bev_encoder', new Sequential(
+      ...Array.from({ length: e.numBlocks }, (_, i) => new BasicBlock(i === 0 ? l.bevChannels : e.channels, e.channels, { rng })),
+    ));
+    const [xmin, ymin, xmax, ymax] = config.grid.range;
+    const h = config.head;
+    this.head = this.registerModule('head', new CenterHead(centerHeadConfig({
+      inChannels: e.channels, classNames: [...NUSCENES_CLASS_NAMES], tasks: h.tasks.map((t) => [...t]),
+      grid: { range: [xmin, ymin, xmax, ymax], cellSize: [config.grid.cellSize, config.grid.cellSize], stride: 1 },
+      sharedChannels: h.sharedChannels, headChannels: h.headChannels,
+      decode: { scoreThreshold: h.scoreThreshold, postMaxSize: h.postMaxSize },
+    }), { rng: fork('head') }));
+    this.plans = new OftPlanCache({
+      numCameras: config.numCameras, imageSize: l.imageSize, featureStride: l.featureStride, featureSize: l.featureSize,
+      range: [xmin, ymin, xmax, ymax], cells: l.cells, heights: [...config.grid.heights], minDepth: config.grid.minDepth,
+    });
+  }
+
+  /** Samples in a batch, checked against every array the model reads. */
+  private batchSize(batch: OftBatch): number {
+    const N = this.config.numCameras, [H, W] = this.layout.imageSize;
+    const B = batch.intrinsics.length / (N * 9);
+    if (!Number.isInteger(B) || B < 1) throw new OftInputError('intrinsics', `[B, ${N}, 3, 3]`, `${batch.intrinsics.length} values`);
+    const expect = (field: 'sensor2ego' | 'postAug' | 'bda' | 'images', perSample: number, shape: string) => {
+      const len = batch[field].length;
+      if (len !== B * perSample) throw new OftInputError(field, `[${B}, ${shape}] = ${B * perSample} values`, `${len} values`);
+    };
+    expect('sensor2ego', N * 16, `${N}, 4, 4`);
+    expect('postAug', N * 9, `${N}, 3, 3`);
+    expect('bda', 9, '3, 3');
+    expect('images', N * H * W * 3, `${N}, ${H}, ${W}, 3 (the config's data.imageSize)`);
+    return B;
+  }
+
+  forward(batch: OftBatch, opts: { training: boolean }): ForwardOutput {
+    this.train(opts.training);
+    const B = this.batchSize(batch);
+    const N = this.config.numCameras, [H, W] = this.layout.imageSize;
+    const plan = this.plans.get(batch);
+    return tf.tidy(() => {
+      const [c] = this.img_backbone.forward(tf.tensor4d(batch.images, [B * N, H, W, 3]));
+      const feats = this.img_neck.forward(c!) as tf.Tensor4D; // [B·N, fH, fW, C]
+      const bev = orthographicTransform(feats, plan, this.layout.cells); // [B, Y, X, Z·C]
+      const preHead = this.bev_encoder.forward(bev) as tf.Tensor4D;
+      const tasks = this.head.forward(preHead);
+      const outputs: Record<string, tf.Tensor> = { bev };
+      tasks.forEach((t, i) => {
+        for (const k of HEAD_KEYS) outputs[`task${i}.${k}`] = t[k];
+      });
+      const heatmap = tasks.length === 1 ? tasks[0]!.heatmap.clone() : tf.concat(tasks.map((t) => t.heatmap), 3);
+      return { features: { pre_head: preHead, heatmap }, outputs } as unknown as tf.TensorContainer;
+    }) as unknown as ForwardOutput;
+  }
+
+  /** The head's per-task outputs of a forward output. */
+  taskOutputs(out: ForwardOutput): TaskOutput[] {
+    return this.config.head.tasks.map((_, i) => {
+      const o = {} as Record<(typeof HEAD_KEYS)[number], tf.Tensor4D>;
+      for (const k of HEAD_KEYS) {
+        const t = out.outputs[`task${i}.${k}`];
+        if (!t) throw new OftInputError('outputs', `task${i}.${k} (an OftLite forward output)`, `keys ${Object.keys(out.outputs).join(', ')}`);
+        o[k] = t as tf.Tensor4D;
+      }
+      return o;
+    });
+  }
+
+  /** CenterHead focal + L1 loss against the batch's GT boxes; parts `det.task{i}.heatmap` and `det.task{i}.bbox`. */
+  loss(out: ForwardOutput, batch: OftBatch): LossOutput {
+    const B = this.batchSize(batch);
+    if (batch.boxes.length !== B) throw new OftInputError('boxes', `one entry per sample (${B})`, `${batch.boxes.length}`);
+    const gt: GtBox[][] = batch.boxes.map((bx) => Array.from({ length: bx.count }, (_, i) => ({
+      center: [bx.center[i * 3]!, bx.center[i * 3 + 1]!, bx.center[i * 3 + 2]!],
+      size: [bx.size[i * 3]!, bx.size[i * 3 + 1]!, bx.size[i * 3 + 2]!],
+      yaw: bx.yaw[i]!,
+      velocity: bx.velocityValid[i] ? [bx.velocity[i * 2]!, bx.velocity[i * 2 + 1]!] : [Number.NaN, Number.NaN],
+      label: bx.label[i]!,
+    })));
+    const l = this.head.loss(this.taskOutputs(out), this.head.targets(gt));
+    const parts: Record<string, tf.Scalar> = {};
+    for (const [k, v] of Object.entries(l.parts)) parts[`det.${k.replace('.loss_', '.')}`] = v;
+    return { total: l.total, parts };
+  }
+
+  /** Boxes per sample in the keyframe ego frame (the batch's bda undone). */
+  async predict(out: ForwardOutput, batch: OftBatch): Promise<DetBox[][]> {
+    const dets = await decodeCenterHead(this.taskOutputs(out), this.head.cfg);
+    return dets.map((boxes, b) => boxes.map((d) => undoBda(d, Array.from(batch.bda.subarray(b * 9, b * 9 + 9)) as Mat3)));
+  }
+}
+
+/** A box predicted in the augmented frame mapped back through bda⁻¹ (centre, heading, velocity; size ÷ bda's scale). */
+export function undoBda(d: DetBox, bda: Mat3): DetBox {
+  const inv = mat3Inverse(bda);
+  const scale = Math.cbrt(Math.abs(bda[0] * (bda[4] * bda[8] - bda[5] * bda[7]) - bda[1] * (bda[3] * bda[8] - bda[5] * bda[6]) + bda[2] * (bda[3] * bda[7] - bda[4] * bda[6])));
+  const heading = mat3MulVec(inv, [Math.cos(d.yaw), Math.sin(d.yaw), 0]);
+  const v = mat3MulVec(inv, [d.velocity[0], d.velocity[1], 0]);
+  return {
+    ...d,
+    center: mat3MulVec(inv, d.center),
+    size: [d.size[0] / scale, d.size[1] / scale, d.size[2] / scale],
+    yaw: Math.atan2(heading[1], heading[0]),
+    velocity: [v[0], v[1]],
+  };
+}

@@ -75,7 +75,9 @@ describe('reports', () => {
     expect(csv[0]).toBe('student,teacher,distiller,seeds,mAP,NDS,mAP_std,NDS_std,delta_mAP,delta_NDS');
     expect(csv[2]).toMatch(/^bevdet,centerpoint,distillbev,2,0\.260000,0\.360000,0\.014142,0\.014142,0\.050000,0\.050000$/);
     const html = reportHtml(results, 'x');
-    expect(html).toContain('<table>');
+    expect(html.match(/<table>/g)).toHaveLength(2);
+    expect(html).toContain('<th>student</th><th>baseline</th>');
+    expect(html).toContain('<td>bevdet</td><td>21.0 / 31.0</td>');
     expect(html.match(/<polygon/g)).toHaveLength(10);
   });
   it('writes results.json with one row per run', async () => {

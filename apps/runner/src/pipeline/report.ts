@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { writeFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
+import { DETECTION_CLASSES } from '@bevzoo/nuscenes';
 import type { JobResult, PreviewBox } from './job.js';
 
 export interface ResultRow {
@@ -136,16 +137,20 @@ ${preview.pred.map((b) => poly(b, false)).join('\n')}</svg><figcaption>${esc(tit
 export function reportHtml(results: JobResult[], title: string, extra = ''): string {
   const rows = toRows(results);
   const md = resultsMarkdown(rows);
+  // The markdown tables, block by block: header lines become <h2>, table blocks <table>, the rest <p>.
   const tableHtml = md
-    .split('\n')
-    .map((l) => {
-      if (l.startsWith('## ')) return `<h2>${esc(l.slice(3))}</h2>`;
-      if (!l.startsWith('|') || /^\|(-+\|)+$/.test(l.replace(/---/g, '-'))) return l.startsWith('|') ? '' : l ? `<p>${esc(l)}</p>` : '';
-      const cells = l.split('|').slice(1, -1).map((c) => c.trim());
-      return `<tr>${cells.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`;
+    .split(/\n\s*\n/)
+    .map((block) => {
+      const lines = block.split('\n').filter(Boolean);
+      if (lines[0]?.startsWith('## ')) return `<h2>${esc(lines[0].slice(3))}</h2>`;
+      if (!lines[0]?.startsWith('|')) return lines.length ? `<p>${esc(lines.join(' '))}</p>` : '';
+      const rowsHtml = lines
+        .filter((l) => !/^\|(\s*-+\s*\|)+$/.test(l))
+        .map((l, k) => `<tr>${l.split('|').slice(1, -1).map((c) => `<t${k ? 'd' : 'h'}>${esc(c.trim())}</t${k ? 'd' : 'h'}>`).join('')}</tr>`);
+      return `<table>${rowsHtml.join('\n')}</table>`;
     })
-    .join('\n')
-    .replace(/(<tr>[\s\S]*?<\/tr>\n?)+/g, (m) => `<table>${m}</table>`);
+    .join('\n');
+  const legend = `<p class="legend">${DETECTION_CLASSES.map((n, k) => `<span style="color:${COLORS[k]}">■ ${n}</span>`).join(' ')}</p>`;
   const runs = results
     .map((r) => {
       const name = r.role === 'teacher' ? `teacher ${r.teacher}` : r.role === 'baseline' ? `${r.student} baseline (seed ${r.seed})` : `${r.student} ← ${r.teacher} via ${r.distiller} (seed ${r.seed})`;
@@ -154,9 +159,9 @@ export function reportHtml(results: JobResult[], title: string, extra = ''): str
     })
     .join('\n');
   return `<!doctype html><html><head><meta charset="utf-8"><title>${esc(title)}</title><style>
-body{font-family:system-ui,sans-serif;margin:24px;max-width:1100px}table{border-collapse:collapse;margin:8px 0}td{border:1px solid #ccc;padding:4px 8px}
-tr:first-child td{font-weight:600;background:#f4f4f4}.figs{display:flex;gap:16px;flex-wrap:wrap}figure{margin:0}figcaption{font-size:12px;color:#555}</style></head>
-<body><h1>${esc(title)}</h1>${tableHtml}${extra}<h2>Runs</h2>${runs}</body></html>\n`;
+body{font-family:system-ui,sans-serif;margin:24px;max-width:1100px}table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:4px 8px}
+th{background:#f4f4f4}.legend span{margin-right:10px;font-size:13px}.figs{display:flex;gap:16px;flex-wrap:wrap}figure{margin:0}figcaption{font-size:12px;color:#555}</style></head>
+<body><h1>${esc(title)}</h1>${tableHtml}${extra}<h2>Runs</h2>${legend}${runs}</body></html>\n`;
 }
 
 async function atomic(path: string, content: string): Promise<void> {

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { BevzooError, mat3Inverse, mat3MulVec, type ForwardOutput, type LossOutput, type Mat3, type Rng, type TaskModel } from '@bevzoo/core';
 import {
-  BasicBlock, CenterHead, centerHeadConfig, ConvModule, decodeCenterHead, Module, NUSCENES_CLASS_NAMES, REG_HEADS, ResNet, Sequential,
+  BasicBlock, CenterHead, centerHeadConfig, ConvModule, decodeCenterHead, flattenTaskOutputs, Module, NUSCENES_CLASS_NAMES, ResNet, Sequential, taskOutputsFrom,
   type DetBox, type GtBox, type TaskOutput,
 } from '@bevzoo/nn';
 import type { Batch } from '@bevzoo/nuscenes';
@@ -18,7 +18,6 @@ export class OftInputError extends BevzooError {
 /** The batch fields OFT-lite reads. */
 export type OftBatch = Pick<Batch, 'images' | 'intrinsics' | 'sensor2ego' | 'postAug' | 'bda' | 'boxes'>;
 
-const HEAD_KEYS = ['heatmap', ...REG_HEADS.map(([n]) => n)] as const;
 
 /**
  * OFT-lite: ResNet (`img_backbone`) → 1×1 ConvModule to C channels (`img_neck`) → orthographic feature transform
@@ -90,26 +89,15 @@ export class OftLite extends Module implements TaskModel<OftBatch, DetBox[]> {
       const bev = orthographicTransform(feats, plan, this.layout.cells); // [B, Y, X, Z·C]
       const preHead = this.bev_encoder.forward(bev) as tf.Tensor4D;
       const tasks = this.head.forward(preHead);
-      const outputs: Record<string, tf.Tensor> = { bev };
-      tasks.forEach((t, i) => {
-        for (const k of HEAD_KEYS) outputs[`task${i}.${k}`] = t[k];
-      });
-      const heatmap = tasks.length === 1 ? tasks[0]!.heatmap.clone() : tf.concat(tasks.map((t) => t.heatmap), 3);
+      const { outputs, heatmap } = flattenTaskOutputs(tasks);
+      outputs.bev = bev;
       return { features: { pre_head: preHead, heatmap }, outputs } as unknown as tf.TensorContainer;
     }) as unknown as ForwardOutput;
   }
 
   /** The head's per-task outputs of a forward output. */
   taskOutputs(out: ForwardOutput): TaskOutput[] {
-    return this.config.head.tasks.map((_, i) => {
-      const o = {} as Record<(typeof HEAD_KEYS)[number], tf.Tensor4D>;
-      for (const k of HEAD_KEYS) {
-        const t = out.outputs[`task${i}.${k}`];
-        if (!t) throw new OftInputError('outputs', `task${i}.${k} (an OftLite forward output)`, `keys ${Object.keys(out.outputs).join(', ')}`);
-        o[k] = t as tf.Tensor4D;
-      }
-      return o;
-    });
+    return taskOutputsFrom(out.outputs, this.config.head.tasks.length, 'OftLite forward outputs');
   }
 
   /** CenterHead focal + L1 loss against the batch's GT boxes; parts `det.task{i}.heatmap` and `det.task{i}.bbox`. */

@@ -2,7 +2,7 @@
  * The devkit's detection config (DetectionConfig), in its JSON format. The class order of an evaluation is the
  * key order of `class_range`, as in the devkit (`class_names = class_range.keys()`).
  */
-import { DETECTION_CLASSES, type DetectionClass } from '@bevzoo/nuscenes';
+import { DETECTION_CLASSES, DETECTION_CVPR_2019 as CVPR, type DetectionClass } from '@bevzoo/nuscenes';
 import { EvalConfigError } from './errors.js';
 import { readJsonFile } from './json.js';
 
@@ -19,28 +19,8 @@ export interface DetectionConfig {
   mean_ap_weight: number;
 }
 
-/** detection_cvpr_2019, the devkit's default config. */
-export const DETECTION_CVPR_2019: Readonly<DetectionConfig> = Object.freeze({
-  class_range: {
-    car: 50,
-    truck: 50,
-    bus: 50,
-    trailer: 50,
-    construction_vehicle: 50,
-    pedestrian: 40,
-    motorcycle: 40,
-    bicycle: 40,
-    traffic_cone: 30,
-    barrier: 30,
-  },
-  dist_fcn: 'center_distance',
-  dist_ths: [0.5, 1.0, 2.0, 4.0],
-  dist_th_tp: 2.0,
-  min_recall: 0.1,
-  min_precision: 0.1,
-  max_boxes_per_sample: 500,
-  mean_ap_weight: 5,
-});
+/** detection_cvpr_2019, the devkit's default config (the data lives in @bevzoo/nuscenes, which the generator shares). */
+export const DETECTION_CVPR_2019: Readonly<DetectionConfig> = CVPR as unknown as Readonly<DetectionConfig>;
 
 /** A fresh copy of the default config. */
 export function defaultDetectionConfig(): DetectionConfig {

@@ -94,3 +94,17 @@ export const OCC_CLASSES = [
 export const OCC_FREE = 17;
 /** Occ3D grid: 200×200×16 voxels of 0.4 m over x, y ∈ [−40, 40], z ∈ [−1, 5.4], indexed [x, y, z]. */
 export const OCC_GRID = { size: [200, 200, 16] as const, voxel: 0.4, min: [-40, -40, -1] as const, max: [40, 40, 5.4] as const };
+
+/** The devkit's default detection config detection_cvpr_2019, in its JSON format (used by the evaluation and scaled by the synthetic generator). */
+export const DETECTION_CVPR_2019 = Object.freeze({
+  class_range: Object.freeze({
+    car: 50, truck: 50, bus: 50, trailer: 50, construction_vehicle: 50, pedestrian: 40, motorcycle: 40, bicycle: 40, traffic_cone: 30, barrier: 30,
+  } satisfies Record<DetectionClass, number>),
+  dist_fcn: 'center_distance' as const,
+  dist_ths: Object.freeze([0.5, 1.0, 2.0, 4.0]),
+  dist_th_tp: 2.0,
+  min_recall: 0.1,
+  min_precision: 0.1,
+  max_boxes_per_sample: 500,
+  mean_ap_weight: 5,
+});

@@ -3,7 +3,7 @@
  * naming and the per-dataset evaluation config.
  */
 import { createHash } from 'node:crypto';
-import { CAMERA_CHANNELS, DETECTION_CLASSES, LIDAR_CHANNEL, type AttributeRecord, type CategoryRecord, type SensorRecord, type VisibilityRecord } from '../tables.js';
+import { CAMERA_CHANNELS, DETECTION_CLASSES, DETECTION_CVPR_2019, LIDAR_CHANNEL, type AttributeRecord, type CategoryRecord, type SensorRecord, type VisibilityRecord } from '../tables.js';
 
 /** Generator version, recorded in bevzoo_synth.json; bump when the output for a seed changes. */
 export const SYNTH_GENERATOR_VERSION = '1.0.0';
@@ -69,21 +69,9 @@ export function sensorRecords(seed: number): SensorRecord[] {
 
 /** detection_cvpr_2019 in the devkit's config JSON format, class ranges scaled by `scale`. */
 export function detectionConfig(scale: number): Record<string, unknown> {
-  const base: Record<string, number> = {
-    car: 50, truck: 50, bus: 50, trailer: 50, construction_vehicle: 50, pedestrian: 40, motorcycle: 40, bicycle: 40, traffic_cone: 30, barrier: 30,
-  };
   const class_range: Record<string, number> = {};
-  for (const c of DETECTION_CLASSES) class_range[c] = Math.round(base[c]! * scale * 10) / 10;
-  return {
-    class_range,
-    dist_fcn: 'center_distance',
-    dist_ths: [0.5, 1.0, 2.0, 4.0],
-    dist_th_tp: 2.0,
-    min_recall: 0.1,
-    min_precision: 0.1,
-    max_boxes_per_sample: 500,
-    mean_ap_weight: 5,
-  };
+  for (const c of DETECTION_CLASSES) class_range[c] = Math.round(DETECTION_CVPR_2019.class_range[c] * scale * 10) / 10;
+  return { ...DETECTION_CVPR_2019, class_range, dist_ths: [...DETECTION_CVPR_2019.dist_ths] };
 }
 
 /**

@@ -5,6 +5,7 @@
 import { deflateSync } from 'node:zlib';
 import { unzlibSync } from 'fflate';
 import { BevzooError } from '@bevzoo/core';
+import { crc32 } from '../npz.js';
 
 export interface PngImage {
   width: number;
@@ -22,21 +23,6 @@ export class PngFormatError extends BevzooError {
   }
 }
 
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-function crc32(bytes: Uint8Array, start: number, end: number): number {
-  let c = 0xffffffff;
-  for (let i = start; i < end; i++) c = CRC_TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
 
 const COLOR_TYPE: Record<number, number> = { 1: 0, 3: 2, 4: 6 };
 

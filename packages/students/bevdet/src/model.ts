@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { BevzooError, mat3Inverse, type ForwardOutput, type LossOutput, type Mat3, type Rng, type TaskModel } from '@bevzoo/core';
 import {
-  CenterHead, centerHeadConfig, CustomResNet, decodeCenterHead, FPNForBEVDet, FPNLSS, LSSViewTransform, Module, NUSCENES_CIRCLE_NMS_RADII, REG_HEADS, ResNet,
+  CenterHead, centerHeadConfig, flattenTaskOutputs, taskOutputsFrom, CustomResNet, decodeCenterHead, FPNForBEVDet, FPNLSS, LSSViewTransform, Module, NUSCENES_CIRCLE_NMS_RADII, ResNet,
   type CenterHeadConfig, type DetBox, type GtBox, type NmsConfig, type TaskOutput,
 } from '@bevzoo/nn';
 import { DETECTION_CLASSES, type Batch } from '@bevzoo/nuscenes';
@@ -18,7 +18,6 @@ export class BEVDetInputError extends BevzooError {
 export type BEVDetBatch = Pick<Batch, 'images' | 'intrinsics' | 'sensor2ego' | 'postAug' | 'bda' | 'boxes'> & Partial<Pick<Batch, 'batchSize'>>;
 
 /** Names of the head outputs in `ForwardOutput.outputs`. */
-const HEAD_KEYS = ['heatmap', ...REG_HEADS.map(([n]) => n)] as const;
 
 /** The CenterHead config BEVDet builds from its own config. */
 export function bevdetHeadConfig(cfg: BEVDetConfig, layout: BEVDetLayout = bevdetLayout(cfg)): CenterHeadConfig {
@@ -111,29 +110,16 @@ export class BEVDet extends Module implements TaskModel<BEVDetBatch, DetBox[]> {
       const stages = this.img_bev_encoder_backbone.forward(bev);
       const preHead = this.img_bev_encoder_neck.forward(stages);
       const tasks = this.head.forward(preHead);
-      const outputs: Record<string, tf.Tensor> = { depth };
-      tasks.forEach((t, i) => {
-        for (const k of HEAD_KEYS) outputs[`task${i}.${k}`] = t[k];
-      });
-      const features: Record<string, tf.Tensor> = {
-        stage0: stages[0]!, stage1: stages[1]!, stage2: stages[2]!, pre_head: preHead,
-        heatmap: tasks.length === 1 ? tasks[0]!.heatmap.clone() : tf.concat(tasks.map((t) => t.heatmap), 3),
-      };
+      const { outputs, heatmap } = flattenTaskOutputs(tasks);
+      outputs.depth = depth;
+      const features: Record<string, tf.Tensor> = { stage0: stages[0]!, stage1: stages[1]!, stage2: stages[2]!, pre_head: preHead, heatmap };
       return { features, outputs } as unknown as tf.TensorContainer;
     }) as unknown as ForwardOutput;
   }
 
   /** The head's per-task outputs from a forward output. */
   taskOutputs(out: ForwardOutput): TaskOutput[] {
-    return this.config.head.tasks.map((_, i) => {
-      const o = {} as Record<(typeof HEAD_KEYS)[number], tf.Tensor4D>;
-      for (const k of HEAD_KEYS) {
-        const t = out.outputs[`task${i}.${k}`];
-        if (!t) throw new BEVDetInputError(`outputs`, `task${i}.${k} (a BEVDet forward output)`, `keys ${Object.keys(out.outputs).join(', ')}`);
-        o[k] = t as tf.Tensor4D;
-      }
-      return o;
-    });
+    return taskOutputsFrom(out.outputs, this.config.head.tasks.length, 'BEVDet forward outputs');
   }
 
   /** Ground-truth boxes of a batch (ego frame after bda) for the CenterHead targets; unknown velocities are NaN. */

@@ -1,0 +1,221 @@
+/**
+ * CenterPoint-pillar (mmdet3d `CenterPoint` with the 02pillar config): multi-sweep points (x, y, z, intensity, Δt)
+ * → pillars (plain JS, outside the tape) → PillarFeatureNet → PointPillarsScatter → SECOND → SECONDFPN → CenterHead.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { createRng, type ForwardOutput, type LossOutput, type Rng, type TaskModel } from '@bevzoo/core';
+import {
+  CenterHead, Module, NUSCENES_TASKS, PillarFeatureNet, PointPillarsScatter, REG_HEADS, SECOND, SECONDFPN, collatePillars,
+  voxelizePoints, type DetBox, type GtBox, type PillarBatch, type TaskOutput,
+} from '@bevzoo/nn';
+import { DETECTION_CLASSES, type Batch, type BatchBoxes } from '@bevzoo/nuscenes';
+import { centerPointGeometry, type CenterPointConfig, type CenterPointGeometry } from './config.js';
+import { CenterPointError } from './errors.js';
+
+/** Features per LiDAR point: x, y, z, intensity, Δt (the loader's layout). */
+export const POINT_FEATURES = 5;
+
+/** What the model reads from a batch: per-sample points and (for the loss) GT boxes. */
+export type CenterPointBatch = Pick<Batch, 'points' | 'boxes'> & Partial<Batch>;
+
+/** Output key of one head tensor of task `t`: `task{t}.{heatmap|reg|height|dim|rot|vel}`. */
+export function outputKey(task: number, name: keyof TaskOutput): string {
+  return `task${task}.${name}`;
+}
+
+const HEAD_NAMES: (keyof TaskOutput)[] = ['heatmap', ...REG_HEADS.map(([n]) => n)];
+
+/** GT boxes of a loader batch as CenterHead GtBoxes (velocity NaN where the devkit gives none: no velocity loss there). */
+export function gtBoxesOf(b: BatchBoxes): GtBox[] {
+  const out: GtBox[] = [];
+  for (let i = 0; i < b.count; i++) {
+    const valid = b.velocityValid[i] === 1;
+    out.push({
+      center: [b.center[3 * i]!, b.center[3 * i + 1]!, b.center[3 * i + 2]!],
+      size: [b.size[3 * i]!, b.size[3 * i + 1]!, b.size[3 * i + 2]!],
+      yaw: b.yaw[i]!,
+      velocity: valid ? [b.velocity[2 * i]!, b.velocity[2 * i + 1]!] : [Number.NaN, Number.NaN],
+      label: b.label[i]!,
+    });
+  }
+  return out;
+}
+
+/** The points of a cloud (`stride` values each) in a random order (Fisher-Yates; mmdet3d's PointShuffle). */
+export function shufflePoints(points: Float32Array, stride: number, rng: Rng): Float32Array {
+  const n = points.length / stride;
+  const order = new Uint32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rng.next() * (i + 1));
+    const t = order[i]!;
+    order[i] = order[j]!;
+    order[j] = t;
+  }
+  const out = new Float32Array(points.length);
+  for (let i = 0; i < n; i++) {
+    const src = order[i]! * stride, dst = i * stride;
+    for (let f = 0; f < stride; f++) out[dst + f] = points[src + f]!;
+  }
+  return out;
+}
+
+/**
+ * The CenterPoint-pillar detector. Parameter names follow mmdet3d's CenterPoint (`pts_voxel_encoder.*`,
+ * `pts_backbone.*`, `pts_neck.*`) except the head, registered as `head` (DistillBEV's "inherit head" copies `head.*`).
+ */
+export class CenterPointPillar extends Module implements TaskModel<CenterPointBatch, DetBox[]> {
+  readonly cfg: CenterPointConfig;
+  readonly geometry: CenterPointGeometry;
+  readonly pts_voxel_encoder: PillarFeatureNet;
+  readonly pts_middle_encoder: PointPillarsScatter;
+  readonly pts_backbone: SECOND;
+  readonly pts_neck: SECONDFPN;
+  readonly head: CenterHead;
+  /** Generator of the training-time point shuffles (forked per forward call). */
+  private readonly shuffleRng: Rng;
+  private forwardCalls = 0;
+
+  constructor(cfg: CenterPointConfig, rng?: Rng) {
+    super();
+    this.cfg = cfg;
+    this.shuffleRng = rng?.fork('point-shuffle') ?? createRng(0);
+    this.geometry = centerPointGeometry(cfg);
+    const g = this.geometry;
+    const norm = { eps: cfg.norm.eps, momentum: cfg.norm.momentum };
+    const fork = (label: string) => rng?.fork(label);
+    const grid = { pillarSize: cfg.pillars.size, range: cfg.pointCloudRange };
+    this.pts_voxel_encoder = this.registerModule(
+      'pts_voxel_encoder',
+      new PillarFeatureNet({ ...grid, inChannels: POINT_FEATURES, featChannels: cfg.voxelEncoder.featChannels, norm, rng: fork('pts_voxel_encoder') }),
+    );
+    this.pts_middle_encoder = this.registerModule('pts_middle_encoder', new PointPillarsScatter(g.pillarCells));
+    this.pts_backbone = this.registerModule(
+      'pts_backbone',
+      new SECOND({
+        inChannels: this.pts_voxel_encoder.outChannels, outChannels: cfg.backbone.outChannels, layerNums: cfg.backbone.layerNums,
+        layerStrides: cfg.backbone.layerStrides, norm, rng: fork('pts_backbone'),
+      }),
+    );
+    this.pts_neck = this.registerModule(
+      'pts_neck',
+      new SECONDFPN({
+        inChannels: cfg.backbone.outChannels, outChannels: cfg.neck.outChannels, upsampleStrides: cfg.neck.upsampleStrides,
+        useConvForNoStride: true, norm, rng: fork('pts_neck'),
+      }),
+    );
+    const h = cfg.head, d = h.decode;
+    const [x0, y0, x1, y1] = g.bevRange;
+    this.head = this.registerModule(
+      'head',
+      new CenterHead(
+        {
+          inChannels: g.neckChannels,
+          classNames: [...DETECTION_CLASSES],
+          tasks: NUSCENES_TASKS.map((t) => [...t]),
+          grid: { range: [x0, y0, x1, y1], cellSize: [cfg.pillars.size[0], cfg.pillars.size[1]], stride: g.headStride },
+          sharedChannels: h.sharedChannels,
+          headChannels: h.headChannels,
+          codeWeights: h.codeWeights,
+          locWeight: h.locWeight,
+          maxObjects: h.maxObjects,
+          minRadius: h.minRadius,
+          gaussianOverlap: h.gaussianOverlap,
+          decode: {
+            topK: d.topK,
+            scoreThreshold: d.scoreThreshold,
+            maxPoolNms: d.maxPoolNms,
+            nms: d.nms === 'circle' ? { type: 'circle', radii: d.circleRadii } : d.nms === 'rotate' ? { type: 'rotate', iouThreshold: d.iouThreshold, preMaxSize: d.preMaxSize } : { type: 'none' },
+            postMaxSize: d.postMaxSize,
+            postCenterRange: d.postCenterRange,
+          },
+        },
+        { rng: fork('head'), norm: { momentum: h.normMomentum } },
+      ),
+    );
+  }
+
+  /** Cut each sample's points into pillars and concatenate them (plain JS, no tensors). */
+  pillarize(batch: CenterPointBatch, training: boolean): PillarBatch {
+    const pts = batch.points;
+    if (!pts || pts.length === 0 || pts.length !== batch.boxes.length)
+      throw new CenterPointError('CenterPointPillar.forward: batch.points', `one Float32Array of (x, y, z, intensity, Δt) per sample (${batch.boxes.length}); load the batch with data.points = true`, pts ? `${pts.length} arrays` : 'none');
+    const opts = {
+      pillarSize: this.cfg.pillars.size,
+      range: this.cfg.pointCloudRange,
+      maxPointsPerPillar: this.cfg.pillars.maxPoints,
+      maxPillars: training ? this.cfg.pillars.maxPillarsTrain : this.cfg.pillars.maxPillarsTest,
+      numFeatures: POINT_FEATURES,
+    };
+    const call = this.forwardCalls++;
+    return collatePillars(pts.map((p, b) => {
+      if (p.length % POINT_FEATURES !== 0)
+        throw new CenterPointError(`CenterPointPillar.forward: batch.points[${b}]`, `a multiple of ${POINT_FEATURES} values (x, y, z, intensity, Δt per point)`, `${p.length} values`);
+      if (!this.cfg.pillars.shuffle) return voxelizePoints(p, opts);
+      // Training: a new order every call; evaluation: one fixed order per cloud size (same input, same output).
+      const rng = training ? this.shuffleRng.fork(`${call}/${b}`) : createRng(p.length);
+      return voxelizePoints(shufflePoints(p, POINT_FEATURES, rng), opts);
+    }));
+  }
+
+  /** PillarFeatureNet, with the decorated features scaled first when `voxelEncoder.featureScale` is set. */
+  encodePillars(pillars: PillarBatch): tf.Tensor2D {
+    const enc = this.pts_voxel_encoder;
+    const scale = this.cfg.voxelEncoder.featureScale;
+    if (!scale || pillars.numPillars === 0) return enc.forward(pillars);
+    return tf.tidy(() => {
+      let x: tf.Tensor3D = tf.mul(enc.decorate(pillars), tf.tensor3d(scale, [1, 1, scale.length]));
+      for (const layer of enc.pfn_layers) x = layer.forward(x);
+      return tf.reshape(x, [pillars.numPillars, enc.outChannels]) as tf.Tensor2D;
+    });
+  }
+
+  /**
+   * Forward pass. Features: `stage0..`, `pre_head`, `heatmap` (NHWC [B, Y, X, C], row = y cell); outputs: the head's
+   * tensors by `outputKey(task, name)`. Sets training mode from `opts.training` (BatchNorm statistics).
+   */
+  forward(batch: CenterPointBatch, opts: { training: boolean }): ForwardOutput {
+    if (this.training !== opts.training) this.train(opts.training);
+    const pillars = this.pillarize(batch, opts.training);
+    return tf.tidy(() => {
+      const pillarFeatures = this.encodePillars(pillars);
+      const canvas = this.pts_middle_encoder.forward(pillarFeatures, pillars);
+      const stages = this.pts_backbone.forward(canvas);
+      const preHead = this.pts_neck.forward(stages);
+      const tasks = this.head.forward(preHead);
+      const features: Record<string, tf.Tensor> = {};
+      stages.forEach((s, i) => (features[`stage${i}`] = s));
+      features.pre_head = preHead;
+      features.heatmap = tf.concat(tasks.map((t) => t.heatmap), 3);
+      const outputs: Record<string, tf.Tensor> = {};
+      tasks.forEach((t, i) => {
+        for (const name of HEAD_NAMES) outputs[outputKey(i, name)] = t[name];
+      });
+      return { features, outputs } as unknown as tf.TensorContainer;
+    }) as unknown as ForwardOutput;
+  }
+
+  /** The head outputs of a forward pass as one TaskOutput per task. */
+  taskOutputs(out: ForwardOutput): TaskOutput[] {
+    return NUSCENES_TASKS.map((_, t) => {
+      const o = {} as Record<keyof TaskOutput, tf.Tensor4D>;
+      for (const name of HEAD_NAMES) {
+        const v = out.outputs[outputKey(t, name)];
+        if (!v) throw new CenterPointError('CenterPointPillar: forward outputs', `'${outputKey(t, name)}'`, `keys ${Object.keys(out.outputs).join(', ')}`);
+        o[name] = v as tf.Tensor4D;
+      }
+      return o as TaskOutput;
+    });
+  }
+
+  /** CenterHead loss (per task Gaussian focal loss + 0.25 × L1 on the box code); parts named `task{i}.loss_heatmap|loss_bbox`. */
+  loss(out: ForwardOutput, batch: CenterPointBatch): LossOutput {
+    const targets = this.head.targets(batch.boxes.map(gtBoxesOf));
+    return this.head.loss(this.taskOutputs(out), targets);
+  }
+
+  /** Boxes per sample in the ego frame of the batch (after its BEV augmentation), each task's best first. */
+  predict(out: ForwardOutput): Promise<DetBox[][]> {
+    return this.head.decode(this.taskOutputs(out));
+  }
+}

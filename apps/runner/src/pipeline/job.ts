@@ -254,7 +254,7 @@ export async function runJob(spec: JobSpec, opts: { log?: (s: string) => void; d
   batches.release();
   const trainSeconds = (performance.now() - t0) / 1000;
   const checkpoint = join(spec.outDir, 'model.safetensors');
-  await writeSafetensors(checkpoint, model.stateDict(), { format: 'bevzoo-model', model: plan.trained.name, preset: plan.trained.preset });
+  await writeSafetensors(checkpoint, model.stateDict(), { format: 'bevzoo-model', model: plan.trained.name, preset: plan.trained.preset, config: JSON.stringify(plan.trained.config) });
 
   // Evaluation on the validation split: no augmentation, every sample once.
   const t1 = performance.now();

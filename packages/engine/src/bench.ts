@@ -1,12 +1,15 @@
 /**
  * Training-step benchmark of the reference net: input 2×64×64×32, conv 3×3 → 64 (+bias, relu),
- * conv 3×3 → 64 (+bias), mean-squared error, Adam. One step on wasm with our kernels vs the stock cpu
- * backend. Prints numbers measured in this run.
+ * conv 3×3 → 64 (+bias), mean-squared error, Adam. One step on wasm with our kernels, with 1 and
+ * with 2 threads (intra-op worker), vs the stock cpu backend; and the hand-off cost of one split op.
+ * Prints numbers measured in this run (and the load average: the machine may be shared).
  *
- *   node dist/bench.js [--steps N] [--skip-cpu] [--profile]
+ *   node dist/bench.js [--steps N] [--rounds R] [--threads 1,2] [--skip-cpu] [--profile]
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { initEngine } from './index.js';
+import { cpus, loadavg } from 'node:os';
+import { initEngine, threadStats } from './index.js';
+import { setMinChunkFlops } from './threads.js';
 
 const N = 2;
 const H = 64;
@@ -69,7 +72,7 @@ function stepFlops(): number {
   return conv1 * 2 + conv2 * 3;
 }
 
-/** CPU time of this process in ms (unaffected by other processes competing for the cores). */
+/** CPU time of this process, all threads, in ms (unaffected by other processes competing for the cores). */
 function cpuMs(): number {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1000;
@@ -94,44 +97,115 @@ const median = (xs: number[]) => {
   return s[Math.floor(s.length / 2)];
 };
 
+const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
+
+/**
+ * Cost of one split op: a matmul too small to be worth splitting ([64, 64]·[64, 64]), forced to split
+ * in two chunks, minus the same matmul on one thread. Returns µs per op.
+ */
+async function handoffMicros(): Promise<number | null> {
+  const time = (n: number) => {
+    const a = tf.tensor2d(values(64 * 64, 5, 1), [64, 64]);
+    const bb = tf.tensor2d(values(64 * 64, 6, 1), [64, 64]);
+    for (let i = 0; i < 200; i++) tf.matMul(a, bb).dispose();
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) tf.matMul(a, bb).dispose();
+    const us = ((performance.now() - t0) * 1000) / n;
+    tf.dispose([a, bb]);
+    return us;
+  };
+  await initEngine({ backend: 'wasm', threads: 1, log: () => {} });
+  const one = time(5000);
+  const engine = await initEngine({ backend: 'wasm', threads: 2, log: () => {} });
+  if (engine.threads !== 2) return null;
+  const prev = setMinChunkFlops(64 * 64 * 64); // 2 chunks of its 2·64³ FLOPs: one per thread
+  const before = threadStats().splitOps;
+  const two = time(5000);
+  const split = threadStats().splitOps - before;
+  setMinChunkFlops(prev);
+  return split >= 5000 ? two - one : null;
+}
+
 async function main(): Promise<void> {
   const steps = Number(arg('--steps') ?? 10);
-  await initEngine({ backend: 'wasm' });
-  const net = makeNet();
-  net.step(); // warm-up: XNNPACK operators, Adam's moments
-  const wasm = timeSteps(net, steps);
-  const wasmMs = median(wasm.wall);
-  const wasmCpu = median(wasm.cpu);
+  const rounds = Number(arg('--rounds') ?? 3);
+  const threadCounts = (arg('--threads') ?? '1,2').split(',').map(Number);
   const gflop = stepFlops() / 1e9;
-  console.log(`reference net: input ${N}×${H}×${W}×${C_IN}, two ${K}×${K} convs to ${C} channels, Adam`);
-  console.log(
-    `wasm + bevzoo kernels: ${wasmMs.toFixed(1)} ms/step wall-clock (median of ${steps}, min ${Math.min(...wasm.wall).toFixed(1)}); ` +
-      `${wasmCpu.toFixed(1)} ms CPU time`,
-  );
-  console.log(
-    `wasm: ${gflop.toFixed(2)} GFLOP per step (forward + backward) → ${(gflop / (wasmMs / 1000)).toFixed(1)} GFLOP/s wall-clock, ` +
-      `${(gflop / (wasmCpu / 1000)).toFixed(1)} GFLOP/s per CPU second`,
-  );
-  if (process.argv.includes('--profile')) {
-    const info = await tf.profile(() => net.step());
-    const byKernel = new Map<string, number>();
-    for (const k of info.kernels) byKernel.set(k.name, (byKernel.get(k.name) ?? 0) + (k.kernelTimeMs as number));
-    const rows = [...byKernel.entries()].sort((a, b) => b[1] - a[1]).slice(0, 12);
-    console.log('wasm kernel times in one step (ms):');
-    for (const [name, ms] of rows) console.log(`  ${name.padEnd(28)} ${ms.toFixed(2)}`);
+  console.log(`reference net: input ${N}×${H}×${W}×${C_IN}, two ${K}×${K} convs to ${C} channels, Adam; ${gflop.toFixed(2)} GFLOP per step`);
+  console.log(`${cpus().length} cores; load average before: ${load()}`);
+  // Rounds alternate the thread counts, so that a burst of load from other processes hits all of them.
+  const wall = new Map<number, number[]>(threadCounts.map((t) => [t, []]));
+  const cpu = new Map<number, number[]>(threadCounts.map((t) => [t, []]));
+  const split = new Map<number, { ops: number; chunks: number; workerChunks: number; waitMs: number }>();
+  for (let r = 0; r < rounds; r++) {
+    for (const t of threadCounts) {
+      const engine = await initEngine({ backend: 'wasm', threads: t, log: () => {} });
+      if (engine.threads !== t) throw new Error(`${t} threads requested, ${engine.threads} started`);
+      const net = makeNet();
+      net.step(); // warm-up: XNNPACK operators, Adam's moments
+      const s0 = threadStats();
+      const m = timeSteps(net, steps);
+      const s1 = threadStats();
+      net.dispose();
+      wall.get(t)!.push(...m.wall);
+      cpu.get(t)!.push(...m.cpu);
+      const acc = split.get(t) ?? { ops: 0, chunks: 0, workerChunks: 0, waitMs: 0 };
+      split.set(t, {
+        ops: acc.ops + s1.splitOps - s0.splitOps,
+        chunks: acc.chunks + s1.chunks - s0.chunks,
+        workerChunks: acc.workerChunks + s1.workerChunks - s0.workerChunks,
+        waitMs: acc.waitMs + s1.waitMs - s0.waitMs,
+      });
+    }
   }
-  net.dispose();
+  const n = steps * rounds;
+  for (const t of threadCounts) {
+    const w = median(wall.get(t)!);
+    const c = median(cpu.get(t)!);
+    const sp = split.get(t)!;
+    console.log(
+      `wasm + bevzoo kernels, ${t} thread${t === 1 ? ' ' : 's'}: ${w.toFixed(1)} ms/step wall-clock (median of ${n}, min ${Math.min(...wall.get(t)!).toFixed(1)}), ` +
+        `${c.toFixed(1)} ms CPU time; ${(gflop / (w / 1000)).toFixed(1)} GFLOP/s` +
+        (t > 1
+          ? `; ${(sp.ops / n).toFixed(0)} split ops/step in ${(sp.chunks / n).toFixed(0)} chunks, ${((100 * sp.workerChunks) / sp.chunks).toFixed(0)}% run by workers, ` +
+            `main thread waited ${(sp.waitMs / n).toFixed(1)} ms/step for them`
+          : ''),
+    );
+  }
+  if (threadCounts.length > 1) {
+    const [t0, t1] = [threadCounts[0], threadCounts[threadCounts.length - 1]];
+    const ratio = median(wall.get(t0)!) / median(wall.get(t1)!);
+    const ratioMin = Math.min(...wall.get(t0)!) / Math.min(...wall.get(t1)!);
+    console.log(`speed-up ${t1} threads over ${t0}: ${ratio.toFixed(2)}× (medians), ${ratioMin.toFixed(2)}× (minima)`);
+  }
+  const us = await handoffMicros();
+  console.log(us == null ? 'hand-off: no worker' : `hand-off cost of one split op (tiny matmul forced to split, minus unsplit): ${us.toFixed(0)} µs`);
+  console.log(`load average after: ${load()}`);
+  if (process.argv.includes('--profile')) {
+    for (const t of threadCounts) {
+      await initEngine({ backend: 'wasm', threads: t, log: () => {} });
+      const net = makeNet();
+      net.step();
+      const info = await tf.profile(() => net.step());
+      net.dispose();
+      const byKernel = new Map<string, number>();
+      for (const k of info.kernels) byKernel.set(k.name, (byKernel.get(k.name) ?? 0) + (k.kernelTimeMs as number));
+      const rows = [...byKernel.entries()].sort((a, b) => b[1] - a[1]).slice(0, 8);
+      console.log(`wasm kernel times in one step, ${t} thread(s) (ms): ${rows.map(([k, ms]) => `${k} ${ms.toFixed(1)}`).join(', ')}`);
+    }
+  }
   if (process.argv.includes('--skip-cpu')) return;
   await initEngine({ backend: 'cpu', log: () => {} });
   const cpuNet = makeNet();
-  const cpu = timeSteps(cpuNet, 1); // ONE step: the stock cpu backend takes about a minute
+  const cpuRun = timeSteps(cpuNet, 1); // ONE step: the stock cpu backend takes about a minute
   cpuNet.dispose();
-  const [cpuWall] = cpu.wall;
-  const [cpuCpu] = cpu.cpu;
+  const [cpuWall] = cpuRun.wall;
+  const [cpuCpu] = cpuRun.cpu;
   console.log(`stock cpu backend: ${cpuWall.toFixed(0)} ms/step wall-clock (one step); ${cpuCpu.toFixed(0)} ms CPU time`);
-  console.log(
-    `speed-up of wasm + kernels over stock cpu: ${(cpuWall / wasmMs).toFixed(0)}× wall-clock, ${(cpuCpu / wasmCpu).toFixed(0)}× CPU time`,
-  );
+  for (const t of threadCounts) {
+    const w = median(wall.get(t)!);
+    console.log(`speed-up of wasm + kernels (${t} thread${t === 1 ? '' : 's'}) over stock cpu: ${(cpuWall / w).toFixed(0)}× wall-clock`);
+  }
 }
 
 main().catch((err: unknown) => {

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { EngineError } from './errors.js';
 import { registerTrainingGradients } from './gradients.js';
 import { registerCpuKernelFixes, registerWasmTrainingKernels } from './register.js';
+import { configureThreads, resolveThreads, type ThreadsRequest } from './threads.js';
 
 /** A backend to ask for: 'auto' takes the fastest one that loads. */
 export type EngineBackend = 'auto' | 'wasm' | 'cpu' | 'tensorflow' | 'tensorflow-gpu';
@@ -16,12 +17,20 @@ export interface Engine {
   backend: Exclude<EngineBackend, 'auto'>;
   /** Why this backend was taken (also the text of the log line). */
   reason: string;
+  /** Threads the wasm kernels use (1 + intra-op workers); always 1 on other backends. */
+  threads: number;
 }
 
 export interface EngineOptions {
   backend?: EngineBackend;
   /** Receives one line saying which backend was taken and why. Default: console.error. */
   log?: (line: string) => void;
+  /**
+   * Threads for the wasm kernels (README, "Threads"): 1 = one thread, no worker; n = n − 1 intra-op
+   * workers; 'auto' (default) = the environment variable BEVZOO_THREADS if set, else 2 on a machine
+   * with ≥ 2 cores. Ignored by the other backends.
+   */
+  threads?: ThreadsRequest;
 }
 
 /** Loads a package by name (dynamic import); injectable so that the selection logic can be tested. */
@@ -103,7 +112,7 @@ async function useCpu(): Promise<void> {
  * The backend selection behind initEngine, with the module loader injectable.
  * 'auto': @tensorflow/tfjs-node-gpu, then @tensorflow/tfjs-node, then wasm (+ our kernels), then cpu.
  */
-export async function selectBackend(request: EngineBackend, load: ModuleLoader = defaultLoader): Promise<Engine> {
+export async function selectBackend(request: EngineBackend, load: ModuleLoader = defaultLoader): Promise<Selected> {
   registerCpuKernelFixes();
   if (request === 'tensorflow' || request === 'tensorflow-gpu') {
     const why = await tryNative(request, load);
@@ -154,29 +163,48 @@ export async function selectBackend(request: EngineBackend, load: ModuleLoader =
   return { tf, backend: 'cpu', reason: `cpu, slow for training (auto: ${skipped.join('; ')})` };
 }
 
-const engines = new Map<EngineBackend, Promise<Engine>>();
+/** An engine before its thread count is settled. */
+type Selected = Omit<Engine, 'threads'>;
+
+const selected = new Map<EngineBackend, Promise<Selected>>();
+const engines = new Map<string, Engine>();
 
 /**
  * Sets up tfjs for training: registers the gradients and the wasm training kernels, picks a backend
- * and makes it active. Logs one line saying which backend it took and why. Calling it again with the
- * same request returns the same engine (re-activating its backend if something switched it).
+ * and makes it active, and (wasm) starts or stops the intra-op workers. Logs one line saying which
+ * backend it took, why, and how many threads. Calling it again with the same request returns the same
+ * engine (re-activating its backend if something switched it).
  */
 export async function initEngine(options: EngineOptions = {}): Promise<Engine> {
   const request = options.backend ?? 'auto';
   const log = options.log ?? ((line: string) => console.error(line));
-  let pending = engines.get(request);
+  let pending = selected.get(request);
+  const first = pending == null;
   if (pending == null) {
-    pending = selectBackend(request).then((engine) => {
-      log(`@bevzoo/engine: backend ${engine.backend} — ${engine.reason}`);
-      return engine;
-    });
-    engines.set(request, pending);
-    pending.catch(() => engines.delete(request));
-    return pending;
+    pending = selectBackend(request);
+    selected.set(request, pending);
+    pending.catch(() => selected.delete(request));
   }
-  const engine = await pending;
-  registerTrainingGradients();
-  const name = engine.backend === 'tensorflow-gpu' ? 'tensorflow' : engine.backend;
-  if (tf.getBackend() !== name) await tf.setBackend(name);
+  const base = await pending;
+  if (!first) {
+    registerTrainingGradients();
+    const name = base.backend === 'tensorflow-gpu' ? 'tensorflow' : base.backend;
+    if (tf.getBackend() !== name) await tf.setBackend(name);
+  }
+  let threads = 1;
+  let threadNote = '';
+  if (base.backend === 'wasm') {
+    const want = resolveThreads(options.threads ?? 'auto');
+    const got = await configureThreads(want.threads, wasmBinaryDir());
+    threads = got.threads;
+    threadNote = `${threads} thread${threads === 1 ? '' : 's'} (${want.why}${got.note != null ? `; 1 because ${got.note}` : ''})`;
+  }
+  const key = `${request}/${threads}`;
+  let engine = engines.get(key);
+  if (engine == null) {
+    engine = { ...base, threads };
+    engines.set(key, engine);
+    log(`@bevzoo/engine: backend ${base.backend} — ${base.reason}${threadNote ? `; ${threadNote}` : ''}`);
+  }
   return engine;
 }

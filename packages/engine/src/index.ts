@@ -9,5 +9,6 @@ import { registerTrainingGradients } from './gradients.js';
 export { initEngine, type Engine, type EngineBackend, type EngineOptions } from './engine.js';
 export { registerWasmTrainingKernels } from './register.js';
 export { EngineError } from './errors.js';
+export { threadStats, type ThreadsRequest } from './threads.js';
 
 registerTrainingGradients();

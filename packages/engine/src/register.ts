@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerTrainingGradients } from './gradients.js';
-import { conv2DBackpropFilterKernel, conv2DBackpropInputKernel } from './wasm/conv2d.js';
+import { conv2DBackpropFilterKernel, conv2DBackpropInputKernel, conv2DKernel } from './wasm/conv2d.js';
 import { conv3dBackpropFilterKernel, conv3dBackpropInputKernel, conv3dKernel } from './wasm/conv3d.js';
 import { depthwiseBackpropFilterKernel, depthwiseBackpropInputKernel } from './wasm/depthwise.js';
 import { einsumKernel } from './wasm/einsum.js';
@@ -15,7 +15,8 @@ import { rememberStock } from './wasm/util.js';
 type Fn = (args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }) => tf.TensorInfo;
 
 /** What we register for the wasm backend, and why. */
-export const WASM_KERNELS: { name: string; fn: Fn; why: 'missing' | 'wrong' | 'slow' }[] = [
+export const WASM_KERNELS: { name: string; fn: Fn; why: 'missing' | 'wrong' | 'slow' | 'threads' }[] = [
+  { name: tf.Conv2D, fn: conv2DKernel, why: 'threads' },
   { name: tf.Conv2DBackpropFilter, fn: conv2DBackpropFilterKernel, why: 'missing' },
   { name: tf.Conv2DBackpropInput, fn: conv2DBackpropInputKernel, why: 'slow' },
   { name: tf.DepthwiseConv2dNativeBackpropFilter, fn: depthwiseBackpropFilterKernel, why: 'missing' },

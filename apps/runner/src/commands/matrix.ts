@@ -13,7 +13,7 @@ const log = (s: string) => process.stderr.write(`${s}\n`);
 const names = (v?: string) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined);
 
 /** The default number of seeds per cell of the main job (the targets are means over them). */
-export const DEFAULT_SEEDS = 2;
+export const DEFAULT_SEEDS = 1;
 
 /**
  * `bevzoo matrix [--preset p] [--seeds n] [--out dir]`: every compatible registered combination on the synthetic

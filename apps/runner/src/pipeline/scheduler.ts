@@ -61,7 +61,7 @@ export async function runScheduled(jobs: ScheduledJob[], opts: { parallel: numbe
         const r = out.results.get(a)!;
         if (r.role === 'teacher' && j.spec.role === 'distill') j.spec.teacherCheckpoint = r.checkpoint;
       }
-      const p = (cli ? runChild(cli, j.spec, opts.log) : runJob(j.spec, { log: (s) => opts.log(`[${id}] ${s}`) }))
+      const p = (cli ? runChild(cli, j.spec, opts.log, parallel) : runJob(j.spec, { log: (s) => opts.log(`[${id}] ${s}`) }))
         .then((r) => void out.results.set(id, r))
         .catch((e: Error) => {
           out.failed.set(id, e.message);
@@ -84,13 +84,15 @@ export async function runScheduled(jobs: ScheduledJob[], opts: { parallel: numbe
 }
 
 /** Run one job in a child process (`bevzoo job --spec <file>`); its output lines are prefixed with the job id. */
-function runChild(cli: string, spec: JobSpec, log: (s: string) => void): Promise<JobResult> {
+function runChild(cli: string, spec: JobSpec, log: (s: string) => void, parallel: number): Promise<JobResult> {
   mkdirSync(spec.outDir, { recursive: true });
   const specFile = join(spec.outDir, 'spec.json');
   writeFileSync(specFile, JSON.stringify(spec, null, 2));
   return new Promise((resolve, reject) => {
     const plugins = (spec.plugins ?? []).flatMap((p) => ['--plugin', p]);
-    const child = spawn(process.execPath, [cli, 'job', '--spec', specFile, ...plugins], { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+    // Runs side by side already use the cores: each run then keeps the engine to one thread (unless the user said otherwise).
+    const env = parallel > 1 && !process.env.BEVZOO_THREADS ? { ...process.env, BEVZOO_THREADS: '1' } : process.env;
+    const child = spawn(process.execPath, [cli, 'job', '--spec', specFile, ...plugins], { stdio: ['ignore', 'pipe', 'pipe'], env });
     let tail: string[] = [];
     const pipe = (chunk: Buffer) => {
       for (const line of chunk.toString('utf8').split(/\r|\n/)) {

@@ -1,12 +1,14 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { chunksFor, runSplit, splitRange } from '../threads.js';
+import { matmul2d } from './matmul.js';
+import { rowsPerChunk, run, runPart, type Chunk } from './parts.js';
 import {
   alloc,
   f32,
   free,
   geometry,
-  heapF32,
-  offsetF32,
   runStock,
+  sizeOf,
   transpose2d,
   view,
   zeros,
@@ -15,109 +17,107 @@ import {
   type WasmBackend,
 } from './util.js';
 
-/** Floats of one im2col / col2im buffer before we split the work into chunks of output rows (32 MB). */
-let CHUNK_FLOATS = 1 << 23;
+export { setIm2colChunk } from './parts.js';
 
-/** Test seam: changes the chunk size (returns the previous one) so that small convs take the chunked path. */
-export function setIm2colChunk(floats: number): number {
-  const prev = CHUNK_FLOATS;
-  CHUNK_FLOATS = floats;
-  return prev;
+/** FLOPs of a 2-D convolution (or of either of its gradients). */
+function convFlops(g: Conv2DGeometry): number {
+  return 2 * g.batch * g.outH * g.outW * g.kH * g.kW * g.inC * g.outC;
+}
+
+function explicitAttrs(g: Conv2DGeometry): object {
+  return {
+    strides: [g.sH, g.sW],
+    pad: [
+      [0, 0],
+      [g.top, g.bottom],
+      [g.left, g.right],
+      [0, 0],
+    ],
+    dataFormat: 'NHWC',
+    dilations: [g.dH, g.dW],
+  };
 }
 
 /**
- * dW of a 2-D convolution (NHWC): dW[kh,kw,ci,co] = Σ x[n, oh·s+kh·d−pad, ow·s+kw·d−pad, ci]·dy[n,oh,ow,co].
- * The patches are written transposed, colT[K = kh·kw·ci, P = n·oh·ow], so that one XNNPACK matmul
- * colT · dy[P, CO] yields dW in filter layout.
+ * Forward 2-D convolution (NHWC) with the stock XNNPACK kernel. With worker threads and enough work it
+ * is split into chunks of output rows: each convolves a slab of input rows (with the padding its rows
+ * see), and the slabs are stacked. `attrs`, when given, are passed as is to the unsplit stock kernel.
  */
-export function conv2dFilterGrad(b: WasmBackend, x: TI, dy: TI, g: Conv2DGeometry): TI {
-  const { batch: N, inH: H, inW: W, inC: CI, outH: OH, outW: OW, outC: CO, kH: KH, kW: KW } = g;
-  const K = KH * KW * CI;
-  const rows = N * OH; // output rows (n, oh)
-  const rowsPerChunk = Math.max(1, Math.min(rows, Math.floor(CHUNK_FLOATS / (K * OW))));
-  // x transposed to [CI, N, H, W] (on the heap, beside colT) so that each patch row is a run of a channel plane.
-  const xT = alloc(b, [CI, N, H, W]);
-  transpose2d(f32(b, x), 0, N * H * W, CI, f32(b, xT), 0);
-  // Valid ow range per tap column.
-  const owLo = new Int32Array(KW);
-  const owHi = new Int32Array(KW);
-  for (let kw = 0; kw < KW; kw++) {
-    const off = kw * g.dW - g.left;
-    owLo[kw] = Math.min(OW, Math.max(0, Math.ceil(-off / g.sW)));
-    owHi[kw] = Math.max(owLo[kw], Math.min(OW, Math.floor((W - 1 - off) / g.sW) + 1));
-  }
-  if (rowsPerChunk >= rows) {
-    const colT = alloc(b, [K, rows * OW]);
-    fillColT(heapF32(b), offsetF32(b, colT), offsetF32(b, xT), g, 0, rows, owLo, owHi);
-    free(b, xT);
-    const out = runStock('BatchMatMul', b, { a: colT, b: view(dy, [rows * OW, CO]) }, { transposeA: false, transposeB: false });
-    free(b, colT);
-    out.shape = [KH, KW, CI, CO];
-    return out;
-  }
-  const acc = new Float64Array(K * CO);
-  for (let r0 = 0; r0 < rows; r0 += rowsPerChunk) {
-    const r1 = Math.min(rows, r0 + rowsPerChunk);
-    const pc = (r1 - r0) * OW;
-    const colT = alloc(b, [K, pc]);
-    const dyc = alloc(b, [pc, CO]);
-    f32(b, dyc).set(f32(b, dy).subarray(r0 * OW * CO, r1 * OW * CO));
-    fillColT(heapF32(b), offsetF32(b, colT), offsetF32(b, xT), g, r0, r1, owLo, owHi);
-    const part = runStock('BatchMatMul', b, { a: colT, b: dyc }, { transposeA: false, transposeB: false });
-    const pv = f32(b, part);
-    for (let i = 0; i < acc.length; i++) acc[i] += pv[i];
-    free(b, colT, dyc, part);
-  }
-  free(b, xT);
-  const out = alloc(b, [KH, KW, CI, CO]);
-  const ov = f32(b, out);
-  for (let i = 0; i < acc.length; i++) ov[i] = acc[i];
-  return out;
+export function conv2dForward(b: WasmBackend, x: TI, filter: TI, g: Conv2DGeometry, attrs?: object): TI {
+  const { batch: N, inH: H, inW: W, inC: CI, outH: OH, outW: OW, outC: CO } = g;
+  const k = chunksFor(convFlops(g), OH);
+  const bounds = splitRange(OH, k);
+  const slabs = bounds.slice(0, k).map((o0, p) => {
+    const o1 = bounds[p + 1];
+    const start = o0 * g.sH - g.top;
+    const end = (o1 - 1) * g.sH - g.top + (g.kH - 1) * g.dH + 1;
+    return { o0, o1, start, end, lo: Math.max(0, start), hi: Math.min(H, end) };
+  });
+  if (k <= 1 || slabs.some((s) => s.hi <= s.lo)) return runStock('Conv2D', b, { x, filter }, attrs ?? explicitAttrs(g));
+  return runSplit(b, {
+    inputs: [x, filter],
+    outShape: [N, OH, OW, CO],
+    chunks: slabs.map(({ o0, o1, start, end, lo, hi }) => ({
+      part: { kind: 'conv', strides: [g.sH, g.sW], dilations: [g.dH, g.dW], pad: [lo - start, end - hi, g.left, g.right] },
+      inputs: [
+        { shape: [N, hi - lo, W, CI], from: { src: 0, start: lo * W * CI, len: (hi - lo) * W * CI, stride: H * W * CI, count: N } },
+        { shape: filter.shape, from: run(1, 0, sizeOf(filter.shape)) },
+      ],
+      out: { src: 0, start: o0 * OW * CO, len: (o1 - o0) * OW * CO, stride: OH * OW * CO, count: N },
+    })),
+  });
 }
 
-/** Writes rows [r0, r1) of colT (at heap index `col`) from xT (at heap index `xt`), all in one heap view. */
-function fillColT(
-  heap: Float32Array,
-  col: number,
-  xt: number,
-  g: Conv2DGeometry,
-  r0: number,
-  r1: number,
-  owLo: Int32Array,
-  owHi: Int32Array,
-): void {
-  const { batch: N, inH: H, inW: W, inC: CI, outH: OH, outW: OW, kH: KH, kW: KW, sH, sW } = g;
-  const pc = (r1 - r0) * OW;
-  const plane = N * H * W;
-  for (let kh = 0; kh < KH; kh++) {
-    for (let kw = 0; kw < KW; kw++) {
-      const lo = owLo[kw];
-      const hi = owHi[kw];
-      const off = kw * g.dW - g.left;
-      for (let ci = 0; ci < CI; ci++) {
-        const rowBase = col + ((kh * KW + kw) * CI + ci) * pc;
-        const chan = xt + ci * plane;
-        for (let r = r0; r < r1; r++) {
-          const n = (r / OH) | 0;
-          const oh = r - n * OH;
-          const ih = oh * sH + kh * g.dH - g.top;
-          const dst = rowBase + (r - r0) * OW;
-          if (ih < 0 || ih >= H || hi <= lo) {
-            heap.fill(0, dst, dst + OW);
-            continue;
-          }
-          if (lo > 0) heap.fill(0, dst, dst + lo);
-          if (hi < OW) heap.fill(0, dst + hi, dst + OW);
-          const src = chan + (n * H + ih) * W + off;
-          if (sW === 1) {
-            heap.copyWithin(dst + lo, src + lo, src + hi);
-          } else {
-            for (let ow = lo; ow < hi; ow++) heap[dst + ow] = heap[src + ow * sW];
-          }
-        }
+/**
+ * dW of a 2-D convolution (NHWC) as im2col + one XNNPACK matmul (parts.ts: filterGradRows). With
+ * worker threads and enough work, it is split into chunks of output rows (whole images when there are
+ * more images than chunks, else slabs of rows of one image, with the input rows they read), and the
+ * partial filter gradients are summed.
+ */
+export function conv2dFilterGrad(b: WasmBackend, x: TI, dy: TI, g: Conv2DGeometry): TI {
+  const { batch: N, inH: H, inW: W, inC: CI, outH: OH, outW: OW, outC: CO } = g;
+  const k = chunksFor(convFlops(g), N * OH);
+  if (k <= 1) return runPart(b, { kind: 'filterGrad', g, r0: 0, r1: N * OH }, [x, view(dy, [N * OH * OW, CO])]);
+  const img = H * W * CI;
+  const chunks: Chunk[] = [];
+  if (N >= k) {
+    const bounds = splitRange(N, k);
+    for (let p = 0; p < k; p++) {
+      const [n0, n1] = [bounds[p], bounds[p + 1]];
+      chunks.push({
+        part: { kind: 'filterGrad', g: { ...g, batch: n1 - n0 }, r0: 0, r1: (n1 - n0) * OH },
+        inputs: [
+          { shape: [n1 - n0, H, W, CI], from: run(0, n0 * img, (n1 - n0) * img) },
+          { shape: [(n1 - n0) * OH * OW, CO], from: run(1, n0 * OH * OW * CO, (n1 - n0) * OH * OW * CO) },
+        ],
+        out: null,
+      });
+    }
+  } else {
+    const bounds = splitRange(OH, Math.min(OH, Math.ceil(k / N)));
+    const slabs = bounds.slice(0, -1).map((o0, p) => {
+      const o1 = bounds[p + 1];
+      const start = o0 * g.sH - g.top;
+      const end = (o1 - 1) * g.sH - g.top + (g.kH - 1) * g.dH + 1;
+      return { o0, o1, start, lo: Math.max(0, start), hi: Math.min(H, end) };
+    });
+    if (slabs.some((s) => s.hi <= s.lo)) return runPart(b, { kind: 'filterGrad', g, r0: 0, r1: N * OH }, [x, view(dy, [N * OH * OW, CO])]);
+    for (let n = 0; n < N; n++) {
+      for (const { o0, o1, start, lo, hi } of slabs) {
+        // The slab as a one-image conv whose output rows are [o0, o1).
+        const gs: Conv2DGeometry = { ...g, batch: 1, inH: hi - lo, outH: o1 - o0, top: lo - start };
+        chunks.push({
+          part: { kind: 'filterGrad', g: gs, r0: 0, r1: o1 - o0 },
+          inputs: [
+            { shape: [1, hi - lo, W, CI], from: run(0, n * img + lo * W * CI, (hi - lo) * W * CI) },
+            { shape: [(o1 - o0) * OW, CO], from: run(1, (n * OH + o0) * OW * CO, (o1 - o0) * OW * CO) },
+          ],
+          out: null,
+        });
       }
     }
   }
+  return runSplit(b, { inputs: [x, dy], outShape: [g.kH, g.kW, CI, CO], chunks });
 }
 
 /**
@@ -143,22 +143,23 @@ export function conv2dInputGrad(b: WasmBackend, dy: TI, filter: TI, g: Conv2DGeo
         transpose2d(src, s0, CI, CO, dst, d0);
       }
     }
-    const out = runStock(
-      'Conv2D',
-      b,
-      { x: dy, filter: wf },
-      {
-        strides: [1, 1],
-        pad: [
-          [0, 0],
-          [pt, pb],
-          [pl, pr],
-          [0, 0],
-        ],
-        dataFormat: 'NHWC',
-        dilations: [g.dH, g.dW],
-      },
-    );
+    // The flipped convolution: dy [N, OH, OW, CO] → dx [N, H, W, CI], stride 1, same dilation.
+    const gf: Conv2DGeometry = {
+      ...g,
+      inH: g.outH,
+      inW: g.outW,
+      inC: CO,
+      outH: g.inH,
+      outW: g.inW,
+      outC: CI,
+      sH: 1,
+      sW: 1,
+      top: pt,
+      bottom: pb,
+      left: pl,
+      right: pr,
+    };
+    const out = conv2dForward(b, dy, wf, gf);
     free(b, wf);
     return out;
   }
@@ -169,13 +170,13 @@ function col2imInputGrad(b: WasmBackend, dy: TI, filter: TI, g: Conv2DGeometry):
   const { batch: N, inH: H, inW: W, inC: CI, outH: OH, outW: OW, outC: CO, kH: KH, kW: KW, sH, sW } = g;
   const K = KH * KW * CI;
   const rows = N * OH;
-  const rowsPerChunk = Math.max(1, Math.min(rows, Math.floor(CHUNK_FLOATS / (K * OW))));
+  const perChunk = rowsPerChunk(K, OW, rows);
   // Wᵀ: [CO, K] from the filter viewed as [K, CO].
   const wt = alloc(b, [CO, K]);
   transpose2d(f32(b, filter), 0, K, CO, f32(b, wt), 0);
   const dx = zeros(b, [N, H, W, CI]);
-  for (let r0 = 0; r0 < rows; r0 += rowsPerChunk) {
-    const r1 = Math.min(rows, r0 + rowsPerChunk);
+  for (let r0 = 0; r0 < rows; r0 += perChunk) {
+    const r1 = Math.min(rows, r0 + perChunk);
     const pc = (r1 - r0) * OW;
     let dyc: TI;
     let own = false;
@@ -185,7 +186,7 @@ function col2imInputGrad(b: WasmBackend, dy: TI, filter: TI, g: Conv2DGeometry):
       own = true;
       f32(b, dyc).set(f32(b, dy).subarray(r0 * OW * CO, r1 * OW * CO));
     }
-    const cols = runStock('BatchMatMul', b, { a: dyc, b: wt }, { transposeA: false, transposeB: false });
+    const cols = matmul2d(b, dyc, wt);
     const cv = f32(b, cols);
     const out = f32(b, dx);
     for (let r = r0; r < r1; r++) {
@@ -259,4 +260,24 @@ export function conv2DBackpropInputKernel(args: { inputs: tf.NamedTensorInfoMap;
     a.dimRoundingMode,
   );
   return conv2dInputGrad(b, dy, filter, geometry(info));
+}
+
+/**
+ * Kernel Conv2D (wasm): the stock XNNPACK kernel, split along the output rows across the intra-op
+ * threads when there are several and the convolution is large enough.
+ */
+export function conv2DKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): TI {
+  const b = args.backend as WasmBackend;
+  const { x, filter } = args.inputs as { x: TI; filter: TI };
+  const a = args.attrs as unknown as ConvAttrs;
+  if (a.dataFormat === 'NCHW') return runStock('Conv2D', b, args.inputs, args.attrs); // the stock kernel says why not
+  const info = tf.backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number],
+    filter.shape as [number, number, number, number],
+    a.strides,
+    a.dilations ?? 1,
+    a.pad,
+    a.dimRoundingMode,
+  );
+  return conv2dForward(b, x, filter, geometry(info), args.attrs);
 }

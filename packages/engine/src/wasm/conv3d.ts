@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { conv2dFilterGrad, conv2dInputGrad } from './conv2d.js';
+import { conv2dFilterGrad, conv2dForward, conv2dInputGrad } from './conv2d.js';
 import { alloc, f32, free, runStock, zeros, type Conv2DGeometry, type TI, type WasmBackend } from './util.js';
 
 /**
@@ -111,22 +111,7 @@ export function conv3dKernel(args: KernelArgs): TI {
     const xs = gatherPlanes(b, x, tap.inPlanes, [H, W, CI]);
     const wk = filterSlice(b, filter, kd);
     const g = { ...g2, batch: tap.inPlanes.length };
-    const y = runStock(
-      'Conv2D',
-      b,
-      { x: xs, filter: wk },
-      {
-        strides: [g.sH, g.sW],
-        pad: [
-          [0, 0],
-          [g.top, g.bottom],
-          [g.left, g.right],
-          [0, 0],
-        ],
-        dataFormat: 'NHWC',
-        dilations: [g.dH, g.dW],
-      },
-    );
+    const y = conv2dForward(b, xs, wk, g);
     scatterAddPlanes(b, out, y, tap.outPlanes, OH * OW * CO);
     free(b, xs, wk, y);
   });

@@ -1,4 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { chunksFor, runSplit, splitRange } from '../threads.js';
+import { run, type Chunk } from './parts.js';
 import { alloc, f32, free, runStock, sizeOf, transpose2d, transposeInto, values, view, type TI, type WasmBackend } from './util.js';
 
 type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
@@ -43,7 +45,7 @@ export function batchMatMulKernel(args: KernelArgs): TI {
   if (batch === 1) {
     const a2 = transposeA ? transposedCopy(b, a, 0, K, M) : view(a, [M, K]);
     const b2 = transposeB ? transposedCopy(b, bb, 0, N, K) : view(bb, [K, N]);
-    const out = runStock('BatchMatMul', b, { a: a2, b: b2 }, { transposeA: false, transposeB: false });
+    const out = matmul2d(b, a2, b2);
     if (a2.dataId !== a.dataId) free(b, a2);
     if (b2.dataId !== bb.dataId) free(b, b2);
     out.shape = outShape;
@@ -70,6 +72,44 @@ export function batchMatMulKernel(args: KernelArgs): TI {
   }
   free(b, b2);
   return out;
+}
+
+/** Fewest rows (or inner-dimension entries) per part when a matmul is split across threads. */
+const MIN_SPLIT = 16;
+
+/**
+ * a [M, K] · b [K, N] with XNNPACK. With worker threads and enough work it is split into chunks of
+ * rows of `a` (each: its rows times all of `b`; stacked) when K ≤ M, else of the inner dimension
+ * (each: a column block of `a` times a row block of `b`; summed), whichever hands less data around.
+ */
+export function matmul2d(b: WasmBackend, a: TI, bb: TI): TI {
+  const [M, K] = a.shape;
+  const N = bb.shape[1];
+  const byRows = K <= M;
+  const k = chunksFor(2 * M * K * N, Math.floor((byRows ? M : K) / MIN_SPLIT));
+  if (k <= 1) return runStock('BatchMatMul', b, { a, b: bb }, { transposeA: false, transposeB: false });
+  const bounds = splitRange(byRows ? M : K, k);
+  const chunks: Chunk[] = bounds.slice(0, k).map((r0, p) => {
+    const r1 = bounds[p + 1];
+    return byRows
+      ? {
+          part: { kind: 'matmul' },
+          inputs: [
+            { shape: [r1 - r0, K], from: run(0, r0 * K, (r1 - r0) * K) },
+            { shape: [K, N], from: run(1, 0, K * N) },
+          ],
+          out: run(0, r0 * N, (r1 - r0) * N),
+        }
+      : {
+          part: { kind: 'matmul' },
+          inputs: [
+            { shape: [M, r1 - r0], from: { src: 0, start: r0, len: r1 - r0, stride: K, count: M } },
+            { shape: [r1 - r0, N], from: run(1, r0 * N, (r1 - r0) * N) },
+          ],
+          out: null,
+        };
+  });
+  return runSplit(b, { inputs: [a, bb], outShape: [M, N], chunks });
 }
 
 /** New [cols, rows] tensor holding the transpose of the [rows, cols] block of `t` at `offset`. */

@@ -175,7 +175,6 @@ describe('tiny model', () => {
     const opt = new AdamW(params, { lr: 3e-3, weightDecay: 0 });
     const losses: number[] = [];
     const counts: number[] = [];
-    const t0 = performance.now();
     try {
       for (let s = 0; s < 12; s++) {
         const parts: Record<string, tf.Scalar> = {};
@@ -196,11 +195,9 @@ describe('tiny model', () => {
       opt.dispose();
       m.dispose();
     }
-    const ms = (performance.now() - t0) / 12;
     expect(losses.every(Number.isFinite)).toBe(true);
     expect(losses.at(-1)!).toBeLessThan(losses[0]! * 0.7);
     expect(new Set(counts.slice(2)).size).toBe(1); // constant tensor count after the optimiser's moments exist
-    expect(ms).toBeLessThan(1000);
   });
 
   it('predicts boxes in the ego frame of the batch, near the objects it was fitted on', async () => {

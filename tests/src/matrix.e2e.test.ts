@@ -50,8 +50,22 @@ describe('bevzoo matrix (tiny)', () => {
     expect(r.stdout).toContain('| student | baseline |');
     // Each run left its weights, log and the devkit's metric files.
     const run0 = join(out, 'm', 'runs', 'baseline-bevdet-seed0');
-    for (const f of ['model.safetensors', 'train.jsonl', 'result.json', 'eval/metrics_summary.json', 'eval/metrics_details.json']) expect(existsSync(join(run0, f))).toBe(true);
+    for (const f of ['model.safetensors', 'train.jsonl', 'result.json', 'eval/results.json', 'eval/metrics_summary.json', 'eval/metrics_details.json']) expect(existsSync(join(run0, f))).toBe(true);
     expect(readFileSync(join(run0, 'train.jsonl'), 'utf8').trim().split('\n')).toHaveLength(4);
+  });
+
+  it("evaluates a run's saved submission again through bevzoo eval det, to the same numbers", async () => {
+    const run0 = join(out, 'm', 'runs', 'teacher-centerpoint');
+    const data = join(out, 'data', 'synth-tiny-seed0');
+    const r = await run(['eval', 'det', '--dataroot', data, '--version', 'v1.0-synth', '--split', 'synth_val', '--results', join(run0, 'eval', 'results.json'),
+      '--config', join(data, 'v1.0-synth', 'detection_config.json'), '--out', join(out, 'reeval')]);
+    expect(r.code).toBe(0);
+    const again = JSON.parse(readFileSync(join(out, 'reeval', 'metrics_summary.json'), 'utf8'));
+    const first = JSON.parse(readFileSync(join(run0, 'eval', 'metrics_summary.json'), 'utf8'));
+    expect(again.nd_score).toBe(first.nd_score);
+    expect(again.mean_ap).toBe(first.mean_ap);
+    expect(r.stdout).toMatch(/NDS: \d\.\d{4}/);
+    expect(r.stdout).toContain('Per-class results:');
   });
 
   it('resumes: finished runs are kept, a missing one reruns', async () => {

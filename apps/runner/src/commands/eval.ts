@@ -4,7 +4,8 @@ import { type ParsedArgs, optStr, str, UsageError } from '../args.js';
 /** `bevzoo eval det|occ ...`: flags are parsed here, the work is @bevzoo/eval's. */
 export async function evalCommand(args: ParsedArgs): Promise<void> {
   const sub = args.positionals[1];
-  const common = { dataroot: str(args, 'dataroot'), version: str(args, 'version', 'v1.0-trainval'), split: str(args, 'split') };
+  const log = (line: string) => void process.stdout.write(`${line}\n`);
+  const common = { dataroot: str(args, 'dataroot'), version: str(args, 'version', 'v1.0-trainval'), split: str(args, 'split'), log };
   if (sub === 'det') {
     await runDetEvalCli({ ...common, results: str(args, 'results'), config: optStr(args, 'config'), out: str(args, 'out'), verbose: !!args.flags.verbose });
   } else if (sub === 'occ') {

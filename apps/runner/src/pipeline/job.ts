@@ -13,7 +13,7 @@ import {
 } from '@bevzoo/core';
 import { initEngine, type EngineBackend } from '@bevzoo/engine';
 import { createLoader, type Batch } from '@bevzoo/nuscenes';
-import { egoDetectionsToResults, evaluateDetection, type EgoDetection, type EvalBox } from '@bevzoo/eval';
+import { egoDetectionsToResults, evaluateDetection, writeResults, type EgoDetection, type EvalBox } from '@bevzoo/eval';
 import { prepareDataset, type Dataset, type DatasetChoice } from './dataset.js';
 
 export interface ComponentSpec {
@@ -269,6 +269,8 @@ export async function runJob(spec: JobSpec, opts: { log?: (s: string) => void; d
   const results = new Map<string, EvalBox[]>();
   for (const t of data.val) results.set(t, egoDetectionsToResults(data.nusc, t, dets.get(t) ?? []));
   const meta = { use_camera: need.images && plan.trained.kind === 'student', use_lidar: plan.trained.kind === 'teacher', use_radar: false, use_map: false, use_external: false };
+  mkdirSync(join(spec.outDir, 'eval'), { recursive: true });
+  writeResults(join(spec.outDir, 'eval', 'results.json'), { meta, results }); // the submission, for `bevzoo eval det --results`
   const ev = evaluateDetection({ nusc: data.nusc, sampleTokens: data.val, results: { meta, results }, config: data.evalConfig, outDir: join(spec.outDir, 'eval'), log });
   const evalSeconds = (performance.now() - t1) / 1000;
   const s = ev.summary as unknown as Record<string, unknown> & { mean_ap: number; nd_score: number };

@@ -2,9 +2,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { AdamW, createRng, get, list, resolveConfig, sameArea, type ForwardOutput } from '@bevzoo/core';
 import type { BatchBoxes } from '@bevzoo/nuscenes';
+import { CenterHead, concatRegression } from '@bevzoo/nn';
 import {
-  CENTERPOINT_PRESETS, CenterPointError, CenterPointPillar, centerPointConfigSchema, centerPointFeatures, centerPointGeometry, centerPointTeacher,
-  type CenterPointBatch, type CenterPointConfig,
+  CENTERPOINT_PRESETS, CenterPointError, CenterPointPillar, canFuseHead, centerPointConfigSchema, centerPointFeatures, centerPointGeometry,
+  centerPointTeacher, fusedCenterHeadForward, shufflePoints, type CenterPointBatch, type CenterPointConfig,
 } from './index.js';
 
 /**
@@ -145,8 +146,9 @@ describe('tiny model', () => {
         expect(out.features[name]!.shape, name).toEqual([2, Y, X, spec.channels]);
       }
       const [X, Y] = specs.heatmap!.grid.cells as [number, number];
+      expect(Object.keys(out.outputs).sort()).toEqual([0, 1, 2, 3, 4, 5].flatMap((t) => [`task${t}.box`, `task${t}.heatmap`]));
       expect(out.outputs['task1.heatmap']!.shape).toEqual([2, Y, X, 2]);
-      expect(out.outputs['task0.dim']!.shape).toEqual([2, Y, X, 3]);
+      expect(out.outputs['task0.box']!.shape).toEqual([2, Y, X, 10]);
       // heatmap feature = task heatmaps concatenated in task order
       const hm = out.features.heatmap!.arraySync() as number[][][][];
       const t5 = out.outputs['task5.heatmap']!.arraySync() as number[][][][];
@@ -226,6 +228,52 @@ describe('tiny model', () => {
       if (fwd) tf.dispose([...Object.values(fwd.features), ...Object.values(fwd.outputs)]);
       opt.dispose();
       m.dispose();
+    }
+  });
+});
+
+describe('pieces', () => {
+  it('shuffles points as whole rows, deterministically per generator', () => {
+    const pts = new Float32Array(Array.from({ length: 50 }, (_, i) => i)); // 10 points × 5
+    const a = shufflePoints(pts, 5, createRng(1)), b = shufflePoints(pts, 5, createRng(1)), c = shufflePoints(pts, 5, createRng(2));
+    expect(a).toEqual(b);
+    expect(a).not.toEqual(pts);
+    expect(a).not.toEqual(c);
+    const rows = (x: Float32Array) => Array.from({ length: 10 }, (_, i) => Array.from(x.subarray(5 * i, 5 * i + 5)).join(',')).sort();
+    expect(rows(a)).toEqual(rows(pts));
+  });
+
+  it('the fused head gives the outputs, gradients and running statistics of CenterHead.forward', () => {
+    // outputs of CenterHead.forward in the fused form (box code, heatmap)
+    const mk = () => new CenterHead({ inChannels: 6, sharedChannels: 8, headChannels: 4, grid: { range: [-8, -8, 8, 8], cellSize: [2, 2], stride: 1 } }, { rng: createRng(9) });
+    const a = mk(), b = mk();
+    expect(canFuseHead(a)).toBe(true);
+    const x = tf.randomNormal([2, 8, 8, 6], 0, 1, 'float32', 3) as tf.Tensor4D;
+    try {
+      for (const training of [true, false]) {
+        a.train(training);
+        b.train(training);
+        const loss = (outs: { heatmap: tf.Tensor; box: tf.Tensor }[]) =>
+          tf.addN(outs.flatMap((o, t) => [tf.mul(tf.sum(tf.square(o.heatmap)), t + 1), tf.sum(tf.mul(tf.square(o.box), tf.range(1, 11)))])) as tf.Scalar;
+        const ga = tf.variableGrads(() => loss(a.forward(x).map((o) => ({ heatmap: o.heatmap, box: concatRegression(o) }))), a.parameters());
+        const gb = tf.variableGrads(() => loss(fusedCenterHeadForward(b, x)), b.parameters());
+        expect(gb.value.dataSync()[0]).toBeCloseTo(ga.value.dataSync()[0]!, 2);
+        const pa = a.namedParameters(), pb = b.namedParameters();
+        pa.forEach(([n, v], i) => {
+          const ref = ga.grads[v.name]!, got = gb.grads[pb[i]![1].name]!;
+          const [d, scale] = tf.tidy(() => [tf.max(tf.abs(tf.sub(ref, got))).dataSync()[0]!, tf.max(tf.abs(ref)).dataSync()[0]!]);
+          expect(d, n).toBeLessThanOrEqual(1e-4 * Math.max(scale!, 1));
+        });
+        tf.dispose([ga.value, gb.value, ...Object.values(ga.grads), ...Object.values(gb.grads)]);
+      }
+      const sa = a.stateDict(), sb = b.stateDict();
+      for (const k of Object.keys(sa).filter((k) => k.includes('running') || k.includes('num_batches'))) {
+        expect(Array.from(sb[k]!.dataSync()), k).toEqual(Array.from(sa[k]!.dataSync()).map((v) => expect.closeTo(v, 5)));
+      }
+    } finally {
+      x.dispose();
+      a.dispose();
+      b.dispose();
     }
   });
 });

@@ -9,5 +9,6 @@ export * from './errors.js';
 export * from './config.js';
 export * from './model.js';
 export * from './plugin.js';
+export * from './fused_head.js';
 
 register(centerPointTeacher);

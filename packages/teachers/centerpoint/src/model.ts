@@ -5,12 +5,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { createRng, type ForwardOutput, type LossOutput, type Rng, type TaskModel } from '@bevzoo/core';
 import {
-  CenterHead, Module, NUSCENES_TASKS, PillarFeatureNet, PointPillarsScatter, REG_HEADS, SECOND, SECONDFPN, collatePillars,
-  voxelizePoints, type DetBox, type GtBox, type PillarBatch, type TaskOutput,
+  CenterHead, CenterHeadError, Module, NUSCENES_TASKS, PillarFeatureNet, PointPillarsScatter, REG_HEADS, SECOND, SECONDFPN, collatePillars,
+  concatRegression, gaussianFocalLoss, regL1Loss, voxelizePoints, type DetBox, type GtBox, type PillarBatch, type TaskOutput,
 } from '@bevzoo/nn';
 import { DETECTION_CLASSES, type Batch, type BatchBoxes } from '@bevzoo/nuscenes';
 import { centerPointGeometry, type CenterPointConfig, type CenterPointGeometry } from './config.js';
 import { CenterPointError } from './errors.js';
+import { canFuseHead, fusedCenterHeadForward, type FusedTaskOutput } from './fused_head.js';
 
 /** Features per LiDAR point: x, y, z, intensity, Δt (the loader's layout). */
 export const POINT_FEATURES = 5;
@@ -18,12 +19,13 @@ export const POINT_FEATURES = 5;
 /** What the model reads from a batch: per-sample points and (for the loss) GT boxes. */
 export type CenterPointBatch = Pick<Batch, 'points' | 'boxes'> & Partial<Batch>;
 
-/** Output key of one head tensor of task `t`: `task{t}.{heatmap|reg|height|dim|rot|vel}`. */
-export function outputKey(task: number, name: keyof TaskOutput): string {
+/**
+ * Output key of one head tensor of task `t`: `task{t}.heatmap` ([B, H, W, classes] logits) or `task{t}.box`
+ * ([B, H, W, 10]: offset x, y, z, log w, l, h, sin yaw, cos yaw, vx, vy — CenterPoint's anno_box code).
+ */
+export function outputKey(task: number, name: keyof FusedTaskOutput): string {
   return `task${task}.${name}`;
 }
-
-const HEAD_NAMES: (keyof TaskOutput)[] = ['heatmap', ...REG_HEADS.map(([n]) => n)];
 
 /** GT boxes of a loader batch as CenterHead GtBoxes (velocity NaN where the devkit gives none: no velocity loss there). */
 export function gtBoxesOf(b: BatchBoxes): GtBox[] {
@@ -75,6 +77,8 @@ export class CenterPointPillar extends Module implements TaskModel<CenterPointBa
   /** Generator of the training-time point shuffles (forked per forward call). */
   private readonly shuffleRng: Rng;
   private forwardCalls = 0;
+  /** Run the head with its branches' first layers fused (same parameters and results, faster). */
+  readonly fuseHead: boolean;
 
   constructor(cfg: CenterPointConfig, rng?: Rng) {
     super();
@@ -133,6 +137,7 @@ export class CenterPointPillar extends Module implements TaskModel<CenterPointBa
         { rng: fork('head'), norm: { momentum: h.normMomentum } },
       ),
     );
+    this.fuseHead = canFuseHead(this.head);
   }
 
   /** Cut each sample's points into pillars and concatenate them (plain JS, no tensors). */
@@ -182,40 +187,78 @@ export class CenterPointPillar extends Module implements TaskModel<CenterPointBa
       const canvas = this.pts_middle_encoder.forward(pillarFeatures, pillars);
       const stages = this.pts_backbone.forward(canvas);
       const preHead = this.pts_neck.forward(stages);
-      const tasks = this.head.forward(preHead);
+      const tasks: FusedTaskOutput[] = this.fuseHead
+        ? fusedCenterHeadForward(this.head, preHead)
+        : this.head.forward(preHead).map((t) => ({ heatmap: t.heatmap, box: concatRegression(t) }));
       const features: Record<string, tf.Tensor> = {};
       stages.forEach((s, i) => (features[`stage${i}`] = s));
       features.pre_head = preHead;
       features.heatmap = tf.concat(tasks.map((t) => t.heatmap), 3);
       const outputs: Record<string, tf.Tensor> = {};
       tasks.forEach((t, i) => {
-        for (const name of HEAD_NAMES) outputs[outputKey(i, name)] = t[name];
+        outputs[outputKey(i, 'heatmap')] = t.heatmap;
+        outputs[outputKey(i, 'box')] = t.box;
       });
       return { features, outputs } as unknown as tf.TensorContainer;
     }) as unknown as ForwardOutput;
   }
 
-  /** The head outputs of a forward pass as one TaskOutput per task. */
-  taskOutputs(out: ForwardOutput): TaskOutput[] {
+  /** The head outputs of a forward pass, per task. */
+  taskOutputs(out: ForwardOutput): FusedTaskOutput[] {
     return NUSCENES_TASKS.map((_, t) => {
-      const o = {} as Record<keyof TaskOutput, tf.Tensor4D>;
-      for (const name of HEAD_NAMES) {
+      const get = (name: keyof FusedTaskOutput): tf.Tensor4D => {
         const v = out.outputs[outputKey(t, name)];
         if (!v) throw new CenterPointError('CenterPointPillar: forward outputs', `'${outputKey(t, name)}'`, `keys ${Object.keys(out.outputs).join(', ')}`);
-        o[name] = v as tf.Tensor4D;
-      }
-      return o as TaskOutput;
+        return v as tf.Tensor4D;
+      };
+      return { heatmap: get('heatmap'), box: get('box') };
     });
   }
 
-  /** CenterHead loss (per task Gaussian focal loss + 0.25 × L1 on the box code); parts named `task{i}.loss_heatmap|loss_bbox`. */
+  /**
+   * CenterHead loss (mmdet3d): per task the Gaussian focal loss of the heatmap / #positives plus locWeight × the
+   * code-weighted L1 of the box code at the objects' cells / #objects. Parts `task{i}.loss_heatmap|loss_bbox`.
+   */
   loss(out: ForwardOutput, batch: CenterPointBatch): LossOutput {
     const targets = this.head.targets(batch.boxes.map(gtBoxesOf));
-    return this.head.loss(this.taskOutputs(out), targets);
+    const { codeWeights, locWeight } = this.head.cfg;
+    const parts: Record<string, tf.Scalar> = {};
+    const total = tf.tidy(() => {
+      const terms = this.taskOutputs(out).map((o, i) => {
+        const tt = targets.tasks[i]!;
+        const [B, H, W, C] = o.heatmap.shape;
+        if (B !== targets.batch || H !== targets.height || W !== targets.width || C !== tt.numClasses)
+          throw new CenterHeadError(`CenterPointPillar.loss: task ${i} heatmap must be [${targets.batch}, ${targets.height}, ${targets.width}, ${tt.numClasses}], found [${o.heatmap.shape.join(', ')}]`);
+        const hm = gaussianFocalLoss(o.heatmap, tt.heatmap);
+        const box = tf.mul(regL1Loss(o.box, tt, codeWeights), locWeight) as tf.Scalar;
+        parts[`task${i}.loss_heatmap`] = tf.keep(hm);
+        parts[`task${i}.loss_bbox`] = tf.keep(box);
+        return tf.add(hm, box);
+      });
+      return tf.addN(terms) as tf.Scalar;
+    });
+    return { total, parts };
   }
 
   /** Boxes per sample in the ego frame of the batch (after its BEV augmentation), each task's best first. */
-  predict(out: ForwardOutput): Promise<DetBox[][]> {
-    return this.head.decode(this.taskOutputs(out));
+  async predict(out: ForwardOutput): Promise<DetBox[][]> {
+    const tasks = tf.tidy(() =>
+      this.taskOutputs(out).map((o) => {
+        const [B, H, W] = o.box.shape;
+        const r: Record<string, tf.Tensor4D> = { heatmap: o.heatmap };
+        let c = 0;
+        for (const [name, k] of REG_HEADS) {
+          r[name] = tf.slice(o.box, [0, 0, 0, c], [B, H, W, k]);
+          c += k;
+        }
+        return r as unknown as TaskOutput;
+      }) as unknown as tf.TensorContainer,
+    ) as unknown as TaskOutput[];
+    try {
+      return await this.head.decode(tasks);
+    } finally {
+      // The heatmaps belong to `out`; only the slices are ours.
+      for (const t of tasks) tf.dispose(REG_HEADS.map(([n]) => t[n]));
+    }
   }
 }

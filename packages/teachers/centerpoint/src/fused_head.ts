@@ -1,0 +1,106 @@
+/**
+ * A faster evaluation of @bevzoo/nn's CenterHead with the same parameters and the same results. Per task, the six
+ * branches (reg, height, dim, rot, vel, heatmap) read the same shared feature, so
+ * - their first ConvModules (3×3 conv → BN → ReLU) run as one conv with the weights concatenated along the output
+ *   channels and one BN (BN is per channel: the statistics and running-stat updates are each branch's own);
+ * - their final 3×3 convs run as one conv whose weight is block-diagonal (each branch's weight placed on its own
+ *   input channels, zeros elsewhere), giving [B, H, W, 10 + classes] = the anno_box code, then the heatmap logits.
+ * On the wasm backend this replaces 12 small convolutions (and their gradients) per task by 2, and needs no channel
+ * split of a large activation (the stock wasm Slice copies its whole input on every call).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { BatchNorm, CenterHead, Conv2d, ConvModule, REG_HEADS, Sequential, type HeadName } from '@bevzoo/nn';
+import { CenterPointError } from './errors.js';
+
+/** One task's head output in fused form. */
+export interface FusedTaskOutput {
+  /** [B, H, W, classes] heatmap logits. */
+  heatmap: tf.Tensor4D;
+  /** [B, H, W, 10] regression in anno_box order: offset x, y, z, log w, l, h, sin, cos, vx, vy. */
+  box: tf.Tensor4D;
+}
+
+/** Branch order of the fused convs: the anno_box code first, then the heatmap. */
+const ORDER: HeadName[] = [...REG_HEADS.map(([n]) => n), 'heatmap'];
+
+interface Branch {
+  first: ConvModule;
+  last: Conv2d;
+}
+
+function taskBranches(head: CenterHead, task: number): Branch[] {
+  const sep = head.task_heads.get(task);
+  return ORDER.map((name) => {
+    const seq = sep.branches.get(name) as Sequential | undefined;
+    const first = seq?.get(0), last = seq?.get(1);
+    if (!(first instanceof ConvModule) || !(last instanceof Conv2d))
+      throw new CenterPointError(`fusedCenterHeadForward: head.task_heads.${task}.${name}`, 'Sequential(ConvModule, Conv2d)', `${first?.constructor.name}, ${last?.constructor.name}`);
+    return { first, last };
+  });
+}
+
+const samePads = (c: Conv2d) => c.pads.every((p) => p === c.pads[0]) && c.stride.join() === '1,1' && c.dilation.join() === '1,1' && !c.depthwise;
+
+/** Whether the head can run fused: 3×3-style convs with symmetric padding and stride 1, BN + ReLU, one BN setting. */
+export function canFuseHead(head: CenterHead): boolean {
+  const bn0 = taskBranches(head, 0)[0]!.first.bn;
+  if (!(bn0 instanceof BatchNorm)) return false;
+  return head.task_heads.map((_, t) => taskBranches(head, t)).every((bs) =>
+    bs.every(({ first, last }) => {
+      const c = first.conv as Conv2d;
+      return (
+        c instanceof Conv2d && samePads(c) && samePads(last) && c.bias === null && last.bias !== null && first.act === 'relu' &&
+        first.bn instanceof BatchNorm && first.bn.weight !== null && first.bn.eps === bn0.eps && first.bn.momentum === bn0.momentum &&
+        c.kernelSize.join() === (bs[0]!.first.conv as Conv2d).kernelSize.join() && last.kernelSize.join() === bs[0]!.last.kernelSize.join()
+      );
+    }),
+  );
+}
+
+/** BatchNorm over the concatenated channels of several BN layers, updating each layer's running statistics in training. */
+function fusedBatchNorm(y: tf.Tensor4D, bns: BatchNorm[]): tf.Tensor4D {
+  const bn0 = bns[0]!;
+  const gamma = tf.concat(bns.map((b) => b.weight!)), beta = tf.concat(bns.map((b) => b.bias!));
+  if (!bn0.training) return tf.batchNorm(y, tf.concat(bns.map((b) => b.running_mean)), tf.concat(bns.map((b) => b.running_var)), beta, gamma, bn0.eps) as tf.Tensor4D;
+  const widths = bns.map((b) => b.numFeatures);
+  const n = y.size / y.shape[3];
+  const { mean, variance } = tf.moments(y, [0, 1, 2]);
+  const m = bn0.momentum;
+  const means = tf.split(mean, widths), vars = tf.split(variance, widths);
+  bns.forEach((b, i) => {
+    b.running_mean.assign(tf.add(tf.mul(b.running_mean, 1 - m), tf.mul(means[i]!, m)));
+    b.running_var.assign(tf.add(tf.mul(b.running_var, 1 - m), tf.mul(vars[i]!, (m * n) / (n - 1))));
+    b.num_batches_tracked.assign(tf.add(b.num_batches_tracked, tf.scalar(1, 'int32')));
+  });
+  return tf.batchNorm(y, mean, variance, beta, gamma, bn0.eps) as tf.Tensor4D;
+}
+
+/** The CenterHead forward with each task's branches fused (see the module comment). Call only when `canFuseHead`. */
+export function fusedCenterHeadForward(head: CenterHead, x: tf.Tensor4D): FusedTaskOutput[] {
+  const outs = tf.tidy(() => {
+    const shared = head.shared_conv.forward(x) as tf.Tensor4D;
+    return head.task_heads.map((_, t) => {
+      const bs = taskBranches(head, t);
+      const c1 = bs[0]!.first.conv as Conv2d;
+      const w1 = tf.concat(bs.map((b) => b.first.conv.weight as tf.Tensor4D), 3);
+      const y = tf.relu(fusedBatchNorm(tf.conv2d(shared, w1, 1, c1.pads[0]!), bs.map((b) => b.first.bn as BatchNorm)));
+      // Block-diagonal final weight: branch i's [kh, kw, hc_i, k_i] on input rows [off_i, off_i + hc_i).
+      const total = bs.reduce((a, b) => a + b.last.inChannels, 0);
+      let off = 0;
+      const blocks = bs.map((b) => {
+        const hc = b.last.inChannels;
+        const w = tf.pad(b.last.weight as tf.Tensor4D, [[0, 0], [0, 0], [off, total - off - hc], [0, 0]]);
+        off += hc;
+        return w;
+      });
+      const l0 = bs[0]!.last;
+      const o = tf.add(tf.conv2d(y, tf.concat(blocks, 3), 1, l0.pads[0]!), tf.concat(bs.map((b) => b.last.bias!))) as tf.Tensor4D;
+      const [B, H, W, C] = o.shape;
+      return {
+        box: tf.slice(o, [0, 0, 0, 0], [B, H, W, 10]),
+        heatmap: tf.slice(o, [0, 0, 0, 10], [B, H, W, C - 10]),
+      } as FusedTaskOutput;
+    }) as unknown as tf.TensorContainer;
+  });
+  return outs as unknown as FusedTaskOutput[];
+}

@@ -6,6 +6,8 @@ import { listCommand } from './commands/list.js';
 export { parseArgs, type ParsedArgs } from './args.js';
 export { findInstalledPlugins, loadPlugin, loadPlugins } from './discover.js';
 export { listCommand } from './commands/list.js';
+export { runJob, type JobSpec, type JobResult, type CurvePoint } from './pipeline/job.js';
+export { prepareDataset, datasetId, type Dataset, type DatasetChoice } from './pipeline/dataset.js';
 
 export const HELP = `bevzoo — cross-modal knowledge distillation in bird's-eye view
 
@@ -36,6 +38,8 @@ common options:
   --set key=value                     override a config value of the trained model (dotted keys, repeatable);
                                       --teacher-set, --student-set, --distiller-set for one component
   --steps <n>                         override the training steps (quick runs)
+  --retrain-teachers                  train teachers even where their package ships matching weights
+                                      (distill, matrix, ablate load those by default)
   --backend auto|wasm|cpu|tensorflow|tensorflow-gpu
   --parallel <n>                      runs at once (default 2: one per core)
   --help                              this text

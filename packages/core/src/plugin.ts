@@ -30,11 +30,26 @@ interface PluginCommon<C> {
   defaultPreset?: string;
 }
 
+/**
+ * Trained weights shipped with a teacher package (its model zoo). The runner loads them instead of training the
+ * teacher when the resolved config and the dataset equal the ones recorded in the file's metadata
+ * (`config`, `data`); otherwise it trains, and says why.
+ */
+export interface PackagedCheckpoint {
+  preset: string;
+  /** Absolute path of the safetensors file. */
+  file: string;
+  /** How to reproduce it (shown in logs and reports). */
+  command: string;
+}
+
 export interface TeacherPlugin<C = any, M = unknown> extends PluginCommon<C> {
   kind: 'teacher';
   /** Named features the teacher exposes for distillation, for a given config. */
   provides(config: C): FeatureMap;
   create(config: C, ctx: CreateContext): M;
+  /** Trained weights in the package, per preset (see PackagedCheckpoint). */
+  checkpoints?: readonly PackagedCheckpoint[];
 }
 
 export interface StudentPlugin<C = any, M = unknown> extends PluginCommon<C> {

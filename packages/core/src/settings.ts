@@ -21,6 +21,8 @@ export const trainSettings = z.object({
   augment: z.boolean().default(true),
   /** Write a checkpoint every N steps (0 = only at the end). */
   checkpointEvery: z.number().int().min(0).default(0),
+  /** Evaluate on the val split every N steps (0 = only at the end); the runner logs each to `evals.jsonl`. */
+  evalEvery: z.number().int().min(0).default(0),
 });
 export type TrainSettings = z.infer<typeof trainSettings>;
 

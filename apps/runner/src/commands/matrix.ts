@@ -43,6 +43,7 @@ export async function matrixCommand(args: ParsedArgs): Promise<void> {
     studentOverrides: overridesOf(args, 'student-set'),
     distillerOverrides: overridesOf(args, 'distiller-set'),
     plugins: pluginsOf(args),
+    retrainTeachers: !!args.flags['retrain-teachers'],
   };
   await mkdir(o.out, { recursive: true });
   const { jobs, incompatible } = matrixJobs(o);

@@ -36,6 +36,7 @@ function planOptions(args: ParsedArgs, defaultOut: string): PlanOptions {
     studentOverrides: overridesOf(args, 'student-set'),
     distillerOverrides: overridesOf(args, 'distiller-set'),
     plugins: pluginsOf(args),
+    retrainTeachers: !!args.flags['retrain-teachers'],
   };
 }
 
@@ -50,6 +51,7 @@ export async function trainCommand(args: ParsedArgs): Promise<void> {
   else o.studentOverrides = { ...o.studentOverrides, ...overridesOf(args, 'set') };
   const job = kind === 'teacher' ? teacherJob(o, plugin as never) : baselineJob(o, plugin as never, o.seeds[0]!);
   job.spec.outDir = o.out;
+  job.spec.usePackaged = false; // `train` trains
   const dataset = await prepareDataset(o.dataset, log);
   const r = await runJob(job.spec, { log, dataset });
   printSummary(r);

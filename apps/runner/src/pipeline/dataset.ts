@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createProgress } from '@bevzoo/core';
-import { generateSynthetic, openNuScenes, SYNTH_PRESETS, type NuScenes, type SynthPresetName } from '@bevzoo/nuscenes';
+import { generateSynthetic, openNuScenes, SYNTH_GENERATOR_VERSION, SYNTH_PRESETS, type NuScenes, type SynthPresetName } from '@bevzoo/nuscenes';
 
 /** Which data a run uses: a real nuScenes-format folder, or the built-in synthetic dataset (generated on first use). */
 export interface DatasetChoice {
@@ -25,6 +25,8 @@ export interface DatasetChoice {
 }
 
 export interface Dataset {
+  /** What was chosen (synthetic preset and seed, sample limits). */
+  choice: DatasetChoice;
   nusc: NuScenes;
   dataroot: string;
   version: string;
@@ -35,6 +37,16 @@ export interface Dataset {
   valSplit: string;
   evalConfig?: string;
   gts?: string;
+}
+
+/**
+ * A name of the training data, recorded in checkpoints: equal names mean the same training samples (the synthetic
+ * generator is byte-identical per preset, seed and generator version).
+ */
+export function datasetId(d: Dataset): string {
+  const limit = d.choice.maxTrain ? `, first ${d.choice.maxTrain} samples` : '';
+  if (d.synthetic) return `synthetic ${d.choice.synthPreset ?? 'small'} seed ${d.choice.synthSeed ?? 0} (generator ${SYNTH_GENERATOR_VERSION}), ${d.trainSplit}${limit}`;
+  return `nuScenes ${d.version}, ${d.trainSplit}${limit}`;
 }
 
 /** Where the synthetic dataset of a preset and seed lives. */
@@ -82,7 +94,7 @@ export async function prepareDataset(choice: DatasetChoice, log: (s: string) => 
   const cfg = choice.evalConfig ?? join(dataroot, version, 'detection_config.json');
   const gts = choice.gts ?? join(dataroot, 'gts');
   return {
-    nusc, dataroot, version, synthetic, train, val, trainSplit, valSplit,
+    choice, nusc, dataroot, version, synthetic, train, val, trainSplit, valSplit,
     evalConfig: existsSync(cfg) ? cfg : undefined,
     gts: existsSync(gts) ? gts : undefined,
   };

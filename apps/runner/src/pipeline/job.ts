@@ -4,17 +4,17 @@
  * written last (atomically), so a folder with it is a finished run.
  */
 import { mkdirSync, readFileSync, existsSync } from 'node:fs';
-import { writeFile, rename } from 'node:fs/promises';
+import { writeFile, rename, appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import {
-  assemble, createRng, get, resolveConfig, createProgress, mergeDataSettings, readSafetensors, runSettings, trainLoop, writeSafetensors,
+  assemble, createRng, get, resolveConfig, createProgress, mergeDataSettings, parseSafetensors, readSafetensors, runSettings, trainLoop, writeSafetensors,
   type Assembly, type DistillerModel, type ForwardOutput, type LossOutput, type TaskModel, type TrainableModel,
 } from '@bevzoo/core';
 import { initEngine, type EngineBackend } from '@bevzoo/engine';
 import { createLoader, type Batch } from '@bevzoo/nuscenes';
 import { egoDetectionsToResults, evaluateDetection, writeResults, type EgoDetection, type EvalBox } from '@bevzoo/eval';
-import { prepareDataset, type Dataset, type DatasetChoice } from './dataset.js';
+import { datasetId, prepareDataset, type Dataset, type DatasetChoice } from './dataset.js';
 
 export interface ComponentSpec {
   name: string;
@@ -35,6 +35,8 @@ export interface JobSpec {
   outDir: string;
   /** Frozen teacher weights (role distill). */
   teacherCheckpoint?: string;
+  /** Role teacher: load the teacher package's trained weights instead of training when they match config and data. */
+  usePackaged?: boolean;
   backend?: EngineBackend;
   /** Override the number of training steps of the trained model (quick runs, tests). */
   steps?: number;
@@ -51,14 +53,23 @@ export interface JobResult {
   seed: number;
   presets: Record<string, string>;
   metrics: Record<string, unknown> & { mean_ap: number; nd_score: number };
-  train: { steps: number; seconds: number; steps_per_s: number; samples_per_s: number; first_loss: number; last_loss: number; backend: string };
+  train: {
+    steps: number; seconds: number; steps_per_s: number; samples_per_s: number; first_loss: number; last_loss: number; backend: string;
+    /** Set when the weights are the teacher package's checkpoint (the figures are those recorded when it was trained). */
+    packaged?: { file: string; command: string };
+  };
   eval: { samples: number; seconds: number };
+  /** Validation metrics during training (`train.evalEvery`), the last entry being the final evaluation. */
+  curve?: CurvePoint[];
   checkpoint: string;
   log: string;
   /** One validation sample's boxes in the ego frame, for BEV pictures. */
   preview: { sample_token: string; gt: PreviewBox[]; pred: PreviewBox[] };
   finished_at: string;
 }
+
+/** One validation evaluation during training: step, training seconds so far (evaluation time excluded), metrics. */
+export interface CurvePoint { step: number; train_seconds: number; mean_ap: number; nd_score: number; tp_errors: Record<string, number> }
 
 export interface PreviewBox { x: number; y: number; w: number; l: number; yaw: number; label: number; score?: number }
 
@@ -138,6 +149,30 @@ export async function loadWeights(model: TrainableModel, file: string): Promise<
   } finally {
     tf.dispose(Object.values(tensors));
   }
+}
+
+/** The teacher package's checkpoint for this job when its recorded config and dataset equal this run's; else null (logged). */
+async function packagedCheckpoint(spec: JobSpec, plan: JobPlan, data: Dataset, log: (s: string) => void): Promise<{ file: string; command: string; metadata: Record<string, string> } | null> {
+  if (spec.role !== 'teacher' || !spec.usePackaged || spec.steps) return null;
+  const ck = get('teacher', plan.trained.name).checkpoints?.find((c) => c.preset === plan.trained.preset);
+  if (!ck) return null;
+  const what = `teacher ${plan.trained.name}: the packaged checkpoint ${ck.file}`;
+  if (!existsSync(ck.file)) {
+    log(`${what} is missing; training instead`);
+    return null;
+  }
+  const { metadata } = parseSafetensors(readFileSync(ck.file), ck.file);
+  if (metadata.config !== JSON.stringify(plan.trained.config)) {
+    log(`${what} was trained with another config (overrides or a changed preset); training instead`);
+    return null;
+  }
+  const id = datasetId(data);
+  if (metadata.data !== id) {
+    log(`${what} was trained on "${metadata.data ?? 'unknown data'}", this run uses "${id}"; training instead`);
+    return null;
+  }
+  log(`${what} matches this run's config and data: loading it instead of training (reproduce: ${ck.command})`);
+  return { file: ck.file, command: ck.command, metadata };
 }
 
 /** Build the frozen teacher and the distiller of a distillation job. */
@@ -225,55 +260,91 @@ export async function runJob(spec: JobSpec, opts: { log?: (s: string) => void; d
   let firstLoss = NaN, lastLoss = NaN;
   const what = `${spec.role} ${[spec.teacher?.name, spec.student?.name, spec.distiller?.name].filter(Boolean).join(' × ')} (seed ${spec.seed})`;
   log(`${what}: training ${train.steps} steps, batch ${train.batchSize}, ${data.train.length} train samples, backend ${engine.backend}`);
-  const t0 = performance.now();
-  const res = await trainLoop<{ batch: Batch; teacher: ForwardOutput | null }>({
-    model: trainable,
-    batches: batches.source,
-    steps: train.steps,
-    seed: spec.seed,
-    optimizer: { lr: train.lr, weightDecay: train.weightDecay },
-    schedule: train.schedule === 'cosine' ? { type: 'cosine', warmup: { steps: Math.min(train.warmupSteps, Math.floor(train.steps / 4)) } } : { type: 'constant' },
-    clip: train.clip > 0 ? train.clip : null,
-    checkpoint: train.checkpointEvery > 0 ? { dir: join(spec.outDir, 'checkpoints'), every: train.checkpointEvery, keepLast: 1 } : undefined,
-    resume: train.checkpointEvery > 0 ? 'latest' : undefined,
-    log: logPath,
-    config: { spec, config: plan.trained.config },
-    lossFn: ({ batch, teacher: tOut }): LossOutput => {
-      const out = model.forward(batch, { training: true });
-      const task = model.loss(out, batch);
-      if (!distiller || !tOut) return task;
-      const dl = distiller.loss({ teacher: tOut, student: out, batch });
-      return { total: tf.add(task.total, dl.total) as tf.Scalar, parts: { ...task.parts, ...dl.parts, 'loss.task': task.total, 'loss.distill': dl.total } };
-    },
-    onStep: (r) => {
-      if (Number.isNaN(firstLoss)) firstLoss = r.loss;
-      lastLoss = r.loss;
-      if (!Number.isFinite(r.loss)) throw new Error(`${what}: the loss became ${r.loss} at step ${r.step} (see ${logPath})`);
-    },
-  });
-  batches.release();
-  const trainSeconds = (performance.now() - t0) / 1000;
-  const checkpoint = join(spec.outDir, 'model.safetensors');
-  await writeSafetensors(checkpoint, model.stateDict(), { format: 'bevzoo-model', model: plan.trained.name, preset: plan.trained.preset, config: JSON.stringify(plan.trained.config) });
-
   // Evaluation on the validation split: no augmentation, every sample once.
-  const t1 = performance.now();
   const evalLoader = createLoader({ ...loaderOpts, withPrev: mainSettings.data.withPrev, points: mainSettings.data.points, sampleTokens: data.val, batchSize: train.batchSize, augment: false, shuffle: false, seed: spec.seed });
-  const bar = createProgress({ total: data.val.length, label: `eval ${what}`, unit: 'samples' });
-  let preview: JobResult['preview'] | undefined;
-  const dets = await predictSamples(model, evalLoader.epoch(0), (b, d) => {
-    preview ??= { sample_token: b.sampleTokens[0]!, ...previewBoxes(b, d[0]!) };
-    bar.tick(b.sampleTokens.length);
-  });
-  bar.done();
-  const results = new Map<string, EvalBox[]>();
-  for (const t of data.val) results.set(t, egoDetectionsToResults(data.nusc, t, dets.get(t) ?? []));
   const meta = { use_camera: need.images && plan.trained.kind === 'student', use_lidar: plan.trained.kind === 'teacher', use_radar: false, use_map: false, use_external: false };
-  mkdirSync(join(spec.outDir, 'eval'), { recursive: true });
-  writeResults(join(spec.outDir, 'eval', 'results.json'), { meta, results }); // the submission, for `bevzoo eval det --results`
-  const ev = evaluateDetection({ nusc: data.nusc, sampleTokens: data.val, results: { meta, results }, config: data.evalConfig, outDir: join(spec.outDir, 'eval'), log });
+  let preview: JobResult['preview'] | undefined;
+  const evaluate = async (final: boolean) => {
+    const bar = createProgress({ total: data.val.length, label: `eval ${what}`, unit: 'samples' });
+    const dets = await predictSamples(model, evalLoader.epoch(0), (b, d) => {
+      if (final) preview ??= { sample_token: b.sampleTokens[0]!, ...previewBoxes(b, d[0]!) };
+      bar.tick(b.sampleTokens.length);
+    });
+    bar.done();
+    model.train(true);
+    const results = new Map<string, EvalBox[]>();
+    for (const t of data.val) results.set(t, egoDetectionsToResults(data.nusc, t, dets.get(t) ?? []));
+    if (final) {
+      mkdirSync(join(spec.outDir, 'eval'), { recursive: true });
+      writeResults(join(spec.outDir, 'eval', 'results.json'), { meta, results }); // the submission, for `bevzoo eval det --results`
+    }
+    const ev = evaluateDetection({ nusc: data.nusc, sampleTokens: data.val, results: { meta, results }, config: data.evalConfig, outDir: final ? join(spec.outDir, 'eval') : undefined, log: final ? log : () => {} });
+    return ev.summary as unknown as Record<string, unknown> & { mean_ap: number; nd_score: number; tp_errors: Record<string, number> };
+  };
+  const curve: CurvePoint[] = [];
+  const curvePath = join(spec.outDir, 'evals.jsonl');
+  let evalInTraining = 0;
+  const addPoint = async (step: number, trainSeconds: number, s: { mean_ap: number; nd_score: number; tp_errors: Record<string, number> }) => {
+    const point: CurvePoint = { step, train_seconds: round(trainSeconds, 1), mean_ap: s.mean_ap, nd_score: s.nd_score, tp_errors: s.tp_errors };
+    curve.push(point);
+    await appendFile(curvePath, `${JSON.stringify(point)}\n`);
+    log(`${what}: step ${step} (${trainSeconds.toFixed(0)} s of training): val mAP ${s.mean_ap.toFixed(4)}, NDS ${s.nd_score.toFixed(4)}`);
+  };
+  const packaged = await packagedCheckpoint(spec, plan, data, log);
+  let steps: number, trainSeconds: number;
+  const checkpoint = packaged?.file ?? join(spec.outDir, 'model.safetensors');
+  if (packaged) {
+    await loadWeights(model, packaged.file);
+    steps = Number(packaged.metadata.train_steps);
+    trainSeconds = Number(packaged.metadata.train_seconds);
+    firstLoss = Number(packaged.metadata.first_loss);
+    lastLoss = Number(packaged.metadata.last_loss);
+  } else {
+    const t0 = performance.now();
+    const res = await trainLoop<{ batch: Batch; teacher: ForwardOutput | null }>({
+      model: trainable,
+      batches: batches.source,
+      steps: train.steps,
+      seed: spec.seed,
+      optimizer: { lr: train.lr, weightDecay: train.weightDecay },
+      schedule: train.schedule === 'cosine' ? { type: 'cosine', warmup: { steps: Math.min(train.warmupSteps, Math.floor(train.steps / 4)) } } : { type: 'constant' },
+      clip: train.clip > 0 ? train.clip : null,
+      checkpoint: train.checkpointEvery > 0 ? { dir: join(spec.outDir, 'checkpoints'), every: train.checkpointEvery, keepLast: 1 } : undefined,
+      resume: train.checkpointEvery > 0 ? 'latest' : undefined,
+      log: logPath,
+      config: { spec, config: plan.trained.config },
+      lossFn: ({ batch, teacher: tOut }): LossOutput => {
+        const out = model.forward(batch, { training: true });
+        const task = model.loss(out, batch);
+        if (!distiller || !tOut) return task;
+        const dl = distiller.loss({ teacher: tOut, student: out, batch });
+        return { total: tf.add(task.total, dl.total) as tf.Scalar, parts: { ...task.parts, ...dl.parts, 'loss.task': task.total, 'loss.distill': dl.total } };
+      },
+      onStep: async (r) => {
+        if (Number.isNaN(firstLoss)) firstLoss = r.loss;
+        lastLoss = r.loss;
+        if (!Number.isFinite(r.loss)) throw new Error(`${what}: the loss became ${r.loss} at step ${r.step} (see ${logPath})`);
+        if (train.evalEvery > 0 && r.step % train.evalEvery === 0 && r.step < train.steps) {
+          const te = performance.now();
+          const s = await evaluate(false);
+          const spent = (performance.now() - te) / 1000;
+          await addPoint(r.step, (te - t0) / 1000 - evalInTraining, s);
+          evalInTraining += spent;
+        }
+      },
+    });
+    batches.release();
+    steps = res.step;
+    trainSeconds = (performance.now() - t0) / 1000 - evalInTraining;
+    await writeSafetensors(checkpoint, model.stateDict(), {
+      format: 'bevzoo-model', model: plan.trained.name, preset: plan.trained.preset, config: JSON.stringify(plan.trained.config), data: datasetId(data),
+      train_steps: String(res.step), train_seconds: String(round(trainSeconds, 1)), first_loss: String(firstLoss), last_loss: String(lastLoss), backend: engine.backend,
+    });
+  }
+  const t1 = performance.now();
+  const s = await evaluate(true);
   const evalSeconds = (performance.now() - t1) / 1000;
-  const s = ev.summary as unknown as Record<string, unknown> & { mean_ap: number; nd_score: number };
+  if (train.evalEvery > 0 && !packaged) await addPoint(steps, trainSeconds, s);
   const result: JobResult = {
     id: spec.id,
     role: spec.role,
@@ -286,10 +357,12 @@ export async function runJob(spec: JobSpec, opts: { log?: (s: string) => void; d
     ),
     metrics: { mean_ap: s.mean_ap, nd_score: s.nd_score, tp_errors: s.tp_errors, label_aps: s.label_aps, mean_dist_aps: s.mean_dist_aps },
     train: {
-      steps: res.step, seconds: round(trainSeconds, 1), steps_per_s: round(res.step / trainSeconds, 3), samples_per_s: round((res.step * train.batchSize) / trainSeconds, 3),
-      first_loss: firstLoss, last_loss: lastLoss, backend: engine.backend,
+      steps, seconds: round(trainSeconds, 1), steps_per_s: round(steps / trainSeconds, 3), samples_per_s: round((steps * train.batchSize) / trainSeconds, 3),
+      first_loss: firstLoss, last_loss: lastLoss, backend: packaged?.metadata.backend ?? engine.backend,
+      ...(packaged ? { packaged: { file: packaged.file, command: packaged.command } } : {}),
     },
     eval: { samples: data.val.length, seconds: round(evalSeconds, 1) },
+    ...(curve.length ? { curve } : {}),
     checkpoint,
     log: logPath,
     preview: preview ?? { sample_token: '', gt: [], pred: [] },

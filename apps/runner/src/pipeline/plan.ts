@@ -20,6 +20,8 @@ export interface PlanOptions {
   distillerOverrides?: Record<string, unknown>;
   /** `--plugin` values, resolved (paths made absolute), passed on to every run's process. */
   plugins?: string[];
+  /** Train teachers even where their package ships matching weights (`--retrain-teachers`). */
+  retrainTeachers?: boolean;
 }
 
 /** A plugin's preset of the given name, or its own default when it has none of that name. */
@@ -31,7 +33,7 @@ const comp = (p: TeacherPlugin | StudentPlugin | DistillerPlugin, preset: string
 
 export function teacherJob(o: PlanOptions, t: TeacherPlugin): ScheduledJob {
   const id = `teacher-${t.name}`;
-  return { after: [], spec: { id, role: 'teacher', teacher: comp(t, o.preset, o.teacherOverrides), seed: 0, dataset: o.dataset, outDir: resolve(o.out, 'runs', id), backend: o.backend, steps: o.steps, plugins: o.plugins } };
+  return { after: [], spec: { id, role: 'teacher', teacher: comp(t, o.preset, o.teacherOverrides), seed: 0, dataset: o.dataset, outDir: resolve(o.out, 'runs', id), backend: o.backend, steps: o.steps, plugins: o.plugins, usePackaged: !o.retrainTeachers } };
 }
 
 export function baselineJob(o: PlanOptions, s: StudentPlugin, seed: number): ScheduledJob {

@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { defineTeacher } from '@bevzoo/core';
 import { CENTERPOINT_PRESETS, centerPointConfigSchema, centerPointFeatures, type CenterPointConfig } from './config.js';
 import { CenterPointPillar } from './model.js';
@@ -17,4 +18,13 @@ export const centerPointTeacher = defineTeacher<CenterPointConfig, CenterPointPi
   defaultPreset: 'small',
   provides: centerPointFeatures,
   create: (config, ctx) => new CenterPointPillar(config, ctx.rng),
+  // The small preset trained on the default synthetic dataset (its config and data are recorded in the file; the
+  // runner uses it only where both match, so the matrix need not retrain the teacher every time).
+  checkpoints: [
+    {
+      preset: 'small',
+      file: fileURLToPath(new URL('../checkpoints/centerpoint-small-synth.safetensors', import.meta.url)),
+      command: 'bevzoo train teacher centerpoint --preset small --out <dir>',
+    },
+  ],
 });

@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { BevzooError, mat3Inverse, mat3MulVec, type ForwardOutput, type LossOutput, type Mat3, type Rng, type TaskModel } from '@bevzoo/core';
 import {
-  BasicBlock, CenterHead, centerHeadConfig, ConvModule, decodeCenterHead, flattenTaskOutputs, Module, NUSCENES_CLASS_NAMES, ResNet, Sequential, taskOutputsFrom,
-  type DetBox, type GtBox, type TaskOutput,
+  BasicBlock, CenterHead, centerHeadConfig, ConvModule, Module, NUSCENES_CLASS_NAMES, ResNet, Sequential,
+  type DetBox, type GtBox, type FusedTaskOutput, boxOutputsFrom, boxOutputsRecord,
 } from '@bevzoo/nn';
 import type { Batch } from '@bevzoo/nuscenes';
 import { oftLayout, type OftConfig, type OftLayout } from './config.js';
@@ -88,16 +88,15 @@ export class OftLite extends Module implements TaskModel<OftBatch, DetBox[]> {
       const feats = this.img_neck.forward(c!) as tf.Tensor4D; // [B·N, fH, fW, C]
       const bev = orthographicTransform(feats, plan, this.layout.cells); // [B, Y, X, Z·C]
       const preHead = this.bev_encoder.forward(bev) as tf.Tensor4D;
-      const tasks = this.head.forward(preHead);
-      const { outputs, heatmap } = flattenTaskOutputs(tasks);
+      const { outputs, heatmap } = boxOutputsRecord(this.head.forwardBoxes(preHead));
       outputs.bev = bev;
       return { features: { pre_head: preHead, heatmap }, outputs } as unknown as tf.TensorContainer;
     }) as unknown as ForwardOutput;
   }
 
   /** The head's per-task outputs of a forward output. */
-  taskOutputs(out: ForwardOutput): TaskOutput[] {
-    return taskOutputsFrom(out.outputs, this.config.head.tasks.length, 'OftLite forward outputs');
+  taskOutputs(out: ForwardOutput): FusedTaskOutput[] {
+    return boxOutputsFrom(out.outputs, this.config.head.tasks.length, 'OftLite forward outputs');
   }
 
   /** CenterHead focal + L1 loss against the batch's GT boxes; parts `det.task{i}.heatmap` and `det.task{i}.bbox`. */
@@ -111,7 +110,7 @@ export class OftLite extends Module implements TaskModel<OftBatch, DetBox[]> {
       velocity: bx.velocityValid[i] ? [bx.velocity[i * 2]!, bx.velocity[i * 2 + 1]!] : [Number.NaN, Number.NaN],
       label: bx.label[i]!,
     })));
-    const l = this.head.loss(this.taskOutputs(out), this.head.targets(gt));
+    const l = this.head.lossBoxes(this.taskOutputs(out), this.head.targets(gt));
     const parts: Record<string, tf.Scalar> = {};
     for (const [k, v] of Object.entries(l.parts)) parts[`det.${k.replace('.loss_', '.')}`] = v;
     return { total: l.total, parts };
@@ -119,7 +118,7 @@ export class OftLite extends Module implements TaskModel<OftBatch, DetBox[]> {
 
   /** Boxes per sample in the keyframe ego frame (the batch's bda undone). */
   async predict(out: ForwardOutput, batch: OftBatch): Promise<DetBox[][]> {
-    const dets = await decodeCenterHead(this.taskOutputs(out), this.head.cfg);
+    const dets = await this.head.decodeBoxes(this.taskOutputs(out));
     return dets.map((boxes, b) => boxes.map((d) => undoBda(d, Array.from(batch.bda.subarray(b * 9, b * 9 + 9)) as Mat3)));
   }
 }

@@ -34,6 +34,7 @@ export interface DistillerModel<B = unknown> extends TrainableModel {
   /** Distillation loss from the frozen teacher's and the student's forward outputs. */
   loss(args: { teacher: ForwardOutput; student: ForwardOutput; batch: B }): LossOutput;
   /** Called once after construction, e.g. to initialise the student's head from the teacher's ("inherit head"). */
-  init?(args: { teacher: TaskModel<B>; student: TaskModel<B> }): void;
+  /** Before training (e.g. copy teacher weights into the student); may return a one-line summary for the run's log. */
+  init?(args: { teacher: TaskModel<B>; student: TaskModel<B> }): unknown;
   dispose(): void;
 }

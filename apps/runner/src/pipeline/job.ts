@@ -176,7 +176,7 @@ async function packagedCheckpoint(spec: JobSpec, plan: JobPlan, data: Dataset, l
 }
 
 /** Build the frozen teacher and the distiller of a distillation job. */
-async function buildDistillation(plan: JobPlan, spec: JobSpec, student: DetModel, rng: ReturnType<typeof createRng>): Promise<{ teacher: DetModel; distiller: DistillerModel<Batch> }> {
+async function buildDistillation(plan: JobPlan, spec: JobSpec, student: DetModel, rng: ReturnType<typeof createRng>, log: (s: string) => void): Promise<{ teacher: DetModel; distiller: DistillerModel<Batch> }> {
   const a = plan.assembly!;
   if (!spec.teacherCheckpoint) throw new Error(`job ${spec.id}: a distillation needs the teacher's checkpoint`);
   const teacher = a.teacher!.plugin.create(a.teacher!.config, { rng: rng.fork('teacher') }) as DetModel;
@@ -184,7 +184,11 @@ async function buildDistillation(plan: JobPlan, spec: JobSpec, student: DetModel
   teacher.train(false);
   const d = a.distiller!;
   const distiller = d.plugin.create(d.config, { rng: rng.fork('distiller'), teacher: a.teacher!.features, student: a.student.features }) as DistillerModel<Batch>;
-  distiller.init?.({ teacher, student });
+  const report = distiller.init?.({ teacher, student }) as { copied?: string[]; skipped?: { key: string; reason: string }[] } | null | undefined;
+  if (report?.copied) {
+    const skipped = report.skipped ?? [];
+    log(`${d.plugin.name}: the student's head starts from the teacher's: ${report.copied.length} tensors copied` + (skipped.length ? `, ${skipped.length} kept (${skipped.slice(0, 3).map((k) => `${k.key}: ${k.reason}`).join('; ')}${skipped.length > 3 ? '; …' : ''})` : ''));
+  }
   return { teacher, distiller };
 }
 
@@ -250,7 +254,7 @@ export async function runJob(spec: JobSpec, opts: { log?: (s: string) => void; d
 
   const model = plan.trained.create(rng.fork(plan.trained.kind));
   let teacher: DetModel | undefined, distiller: DistillerModel<Batch> | undefined;
-  if (spec.role === 'distill') ({ teacher, distiller } = await buildDistillation(plan, spec, model, rng));
+  if (spec.role === 'distill') ({ teacher, distiller } = await buildDistillation(plan, spec, model, rng, log));
   const trainable: TrainableModel = distiller ? combineModels({ student: model, distiller }) : model;
 
   const loaderOpts = { nusc: data.nusc, imageSize: need.imageSize, sweeps: need.sweeps, points: need.points, withPrev: need.withPrev, occGts: need.occ ? data.gts : undefined };

@@ -57,7 +57,10 @@ export function paperTable(rows: ResultRow[]) {
     const cells = columns.map((c) => summarise(rows.filter((r) => r.student === s && r.teacher === c.teacher && r.distiller === c.distiller)));
     return { student: s, base, cells };
   });
-  const teachers = [...new Set(rows.filter((r) => r.teacher && !r.student).map((r) => r.teacher!))].map((t) => ({ teacher: t, ...summarise(rows.filter((r) => r.teacher === t && !r.student))! }));
+  const teachers = [...new Set(rows.filter((r) => r.teacher && !r.student).map((r) => r.teacher!))].map((t) => {
+    const own = rows.filter((r) => r.teacher === t && !r.student);
+    return { teacher: t, packaged: own.some((r) => r.train.packaged), ...summarise(own)! };
+  });
   return { columns, body, teachers };
 }
 
@@ -72,7 +75,7 @@ export function resultsMarkdown(rows: ResultRow[]): string {
   for (const r of t.body) lines.push(`| ${[r.student, fmt(r.base), ...r.cells.flatMap((c) => [fmt(c), delta(c, r.base)])].join(' | ')} |`);
   if (t.teachers.length) {
     lines.push('', '| teacher | mAP / NDS |', '|---|---|');
-    for (const x of t.teachers) lines.push(`| ${x.teacher} | ${pct(x.mAP)} / ${pct(x.NDS)} |`);
+    for (const x of t.teachers) lines.push(`| ${x.teacher}${x.packaged ? ' (packaged weights)' : ''} | ${pct(x.mAP)} / ${pct(x.NDS)} |`);
   }
   const seeds = Math.max(0, ...t.body.map((r) => r.base?.seeds ?? 0));
   if (seeds > 1) lines.push('', `Seeds per cell: ${seeds}; standard deviations are in results.csv.`);

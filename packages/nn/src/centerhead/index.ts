@@ -4,3 +4,4 @@ export * from './loss.js';
 export * from './nms.js';
 export * from './decode.js';
 export * from './head.js';
+export * from './fused.js';

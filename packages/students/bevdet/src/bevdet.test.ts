@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, createRng, get, resolveConfig, Trainer, type ForwardOutput, type Mat3 } from '@bevzoo/core';
 import { initEngine } from '@bevzoo/engine';
-import { REG_HEADS, type CenterHeadTargets, type DetBox } from '@bevzoo/nn';
+import { type CenterHeadTargets, type DetBox } from '@bevzoo/nn';
 import { applyBevAugToBox, bevAugMatrix, DETECTION_CLASSES, type BevAugParams } from '@bevzoo/nuscenes';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BEVDet, BEVDetInputError, bevdetFeatures, bevdetStudent, type BEVDetConfig } from './index.js';
@@ -174,19 +174,15 @@ function perfectOutputs(t: CenterHeadTargets): ForwardOutput {
   const outputs: Record<string, tf.Tensor> = {};
   t.tasks.forEach((tt, i) => {
     outputs[`task${i}.heatmap`] = tf.tensor4d(tt.heatmap.map((p) => Math.max(-20, Math.min(20, Math.log(p / (1 - p))))), [B, H, W, tt.numClasses]);
-    let off = 0;
-    for (const [name, n] of REG_HEADS) {
-      const a = new Float32Array(B * H * W * n);
-      for (let b = 0; b < B; b++) {
-        for (let k = 0; k < M; k++) {
-          const s = b * M + k;
-          if (!tt.mask[s]) continue;
-          for (let c = 0; c < n; c++) a[(b * H * W + tt.ind[s]!) * n + c] = tt.annoBox[s * 10 + off + c]!;
-        }
+    const a = new Float32Array(B * H * W * 10);
+    for (let b = 0; b < B; b++) {
+      for (let k = 0; k < M; k++) {
+        const s = b * M + k;
+        if (!tt.mask[s]) continue;
+        for (let c = 0; c < 10; c++) a[(b * H * W + tt.ind[s]!) * 10 + c] = tt.annoBox[s * 10 + c]!;
       }
-      outputs[`task${i}.${name}`] = tf.tensor4d(a, [B, H, W, n]);
-      off += n;
     }
+    outputs[`task${i}.box`] = tf.tensor4d(a, [B, H, W, 10]);
   });
   return { features: {}, outputs };
 }

@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { BevzooError, mat3Inverse, type ForwardOutput, type LossOutput, type Mat3, type Rng, type TaskModel } from '@bevzoo/core';
 import {
-  CenterHead, centerHeadConfig, flattenTaskOutputs, taskOutputsFrom, CustomResNet, decodeCenterHead, FPNForBEVDet, FPNLSS, LSSViewTransform, Module, NUSCENES_CIRCLE_NMS_RADII, ResNet,
-  type CenterHeadConfig, type DetBox, type GtBox, type NmsConfig, type TaskOutput,
+  CenterHead, centerHeadConfig, CustomResNet, FPNForBEVDet, FPNLSS, LSSViewTransform, Module, NUSCENES_CIRCLE_NMS_RADII, ResNet,
+  type CenterHeadConfig, type DetBox, type GtBox, type NmsConfig, type FusedTaskOutput, boxOutputsFrom, boxOutputsRecord,
 } from '@bevzoo/nn';
 import { DETECTION_CLASSES, type Batch } from '@bevzoo/nuscenes';
 import { bevdetLayout, type BEVDetConfig, type BEVDetLayout } from './config.js';
@@ -109,8 +109,7 @@ export class BEVDet extends Module implements TaskModel<BEVDetBatch, DetBox[]> {
       const { bev, depth } = this.img_view_transformer.forward(feat!, batch);
       const stages = this.img_bev_encoder_backbone.forward(bev);
       const preHead = this.img_bev_encoder_neck.forward(stages);
-      const tasks = this.head.forward(preHead);
-      const { outputs, heatmap } = flattenTaskOutputs(tasks);
+      const { outputs, heatmap } = boxOutputsRecord(this.head.forwardBoxes(preHead));
       outputs.depth = depth;
       const features: Record<string, tf.Tensor> = { stage0: stages[0]!, stage1: stages[1]!, stage2: stages[2]!, pre_head: preHead, heatmap };
       return { features, outputs } as unknown as tf.TensorContainer;
@@ -118,8 +117,8 @@ export class BEVDet extends Module implements TaskModel<BEVDetBatch, DetBox[]> {
   }
 
   /** The head's per-task outputs from a forward output. */
-  taskOutputs(out: ForwardOutput): TaskOutput[] {
-    return taskOutputsFrom(out.outputs, this.config.head.tasks.length, 'BEVDet forward outputs');
+  taskOutputs(out: ForwardOutput): FusedTaskOutput[] {
+    return boxOutputsFrom(out.outputs, this.config.head.tasks.length, 'BEVDet forward outputs');
   }
 
   /** Ground-truth boxes of a batch (ego frame after bda) for the CenterHead targets; unknown velocities are NaN. */
@@ -145,7 +144,7 @@ export class BEVDet extends Module implements TaskModel<BEVDetBatch, DetBox[]> {
     const B = this.batchSize(batch);
     if (batch.boxes.length !== B) throw new BEVDetInputError('boxes', `one entry per sample (${B})`, `${batch.boxes.length}`);
     const targets = this.head.targets(BEVDet.gtBoxes(batch));
-    const l = this.head.loss(this.taskOutputs(out), targets);
+    const l = this.head.lossBoxes(this.taskOutputs(out), targets);
     const parts: Record<string, tf.Scalar> = {};
     for (const [k, v] of Object.entries(l.parts)) {
       const m = /^task(\d+)\.loss_(heatmap|bbox)$/.exec(k);
@@ -156,7 +155,7 @@ export class BEVDet extends Module implements TaskModel<BEVDetBatch, DetBox[]> {
 
   /** Decoded boxes per sample in the keyframe ego frame (the batch's bda undone). */
   async predict(out: ForwardOutput, batch: BEVDetBatch): Promise<DetBox[][]> {
-    const dets = await decodeCenterHead(this.taskOutputs(out), this.head.cfg);
+    const dets = await this.head.decodeBoxes(this.taskOutputs(out));
     return dets.map((boxes, b) => {
       const bda = batch.bda ? (Array.from(batch.bda.subarray(b * 9, b * 9 + 9)) as Mat3) : null;
       return bda && !isIdentity(bda) ? boxes.map((d) => undoBda(d, bda)) : boxes;

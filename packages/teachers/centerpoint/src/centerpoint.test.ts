@@ -2,10 +2,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { AdamW, createRng, get, list, resolveConfig, sameArea, type ForwardOutput } from '@bevzoo/core';
 import type { BatchBoxes } from '@bevzoo/nuscenes';
-import { CenterHead, concatRegression } from '@bevzoo/nn';
+import { CenterHead, canFuseHead, concatRegression, fusedCenterHeadForward } from '@bevzoo/nn';
 import {
-  CENTERPOINT_PRESETS, CenterPointError, CenterPointPillar, canFuseHead, centerPointConfigSchema, centerPointFeatures, centerPointGeometry,
-  centerPointTeacher, fusedCenterHeadForward, shufflePoints, type CenterPointBatch, type CenterPointConfig,
+  CENTERPOINT_PRESETS, CenterPointError, CenterPointPillar, centerPointConfigSchema, centerPointFeatures, centerPointGeometry,
+  centerPointTeacher, shufflePoints, type CenterPointBatch, type CenterPointConfig,
 } from './index.js';
 
 /**

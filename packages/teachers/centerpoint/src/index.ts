@@ -9,6 +9,5 @@ export * from './errors.js';
 export * from './config.js';
 export * from './model.js';
 export * from './plugin.js';
-export * from './fused_head.js';
 
 register(centerPointTeacher);

@@ -5,13 +5,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { createRng, type ForwardOutput, type LossOutput, type Rng, type TaskModel } from '@bevzoo/core';
 import {
-  CenterHead, CenterHeadError, Module, NUSCENES_TASKS, PillarFeatureNet, PointPillarsScatter, REG_HEADS, SECOND, SECONDFPN, collatePillars,
-  concatRegression, gaussianFocalLoss, regL1Loss, voxelizePoints, type DetBox, type GtBox, type PillarBatch, type TaskOutput,
+  CenterHead, Module, NUSCENES_TASKS, PillarFeatureNet, PointPillarsScatter, SECOND, SECONDFPN, boxOutputsFrom, boxOutputsRecord, canFuseHead,
+  centerHeadBoxForward, centerHeadBoxLoss, collatePillars, decodeBoxOutputs, voxelizePoints, type DetBox, type FusedTaskOutput, type GtBox, type PillarBatch,
 } from '@bevzoo/nn';
 import { DETECTION_CLASSES, type Batch, type BatchBoxes } from '@bevzoo/nuscenes';
 import { centerPointGeometry, type CenterPointConfig, type CenterPointGeometry } from './config.js';
 import { CenterPointError } from './errors.js';
-import { canFuseHead, fusedCenterHeadForward, type FusedTaskOutput } from './fused_head.js';
 
 /** Features per LiDAR point: x, y, z, intensity, Δt (the loader's layout). */
 export const POINT_FEATURES = 5;
@@ -187,32 +186,18 @@ export class CenterPointPillar extends Module implements TaskModel<CenterPointBa
       const canvas = this.pts_middle_encoder.forward(pillarFeatures, pillars);
       const stages = this.pts_backbone.forward(canvas);
       const preHead = this.pts_neck.forward(stages);
-      const tasks: FusedTaskOutput[] = this.fuseHead
-        ? fusedCenterHeadForward(this.head, preHead)
-        : this.head.forward(preHead).map((t) => ({ heatmap: t.heatmap, box: concatRegression(t) }));
+      const { outputs, heatmap } = boxOutputsRecord(centerHeadBoxForward(this.head, preHead, this.fuseHead));
       const features: Record<string, tf.Tensor> = {};
       stages.forEach((s, i) => (features[`stage${i}`] = s));
       features.pre_head = preHead;
-      features.heatmap = tf.concat(tasks.map((t) => t.heatmap), 3);
-      const outputs: Record<string, tf.Tensor> = {};
-      tasks.forEach((t, i) => {
-        outputs[outputKey(i, 'heatmap')] = t.heatmap;
-        outputs[outputKey(i, 'box')] = t.box;
-      });
+      features.heatmap = heatmap;
       return { features, outputs } as unknown as tf.TensorContainer;
     }) as unknown as ForwardOutput;
   }
 
   /** The head outputs of a forward pass, per task. */
   taskOutputs(out: ForwardOutput): FusedTaskOutput[] {
-    return NUSCENES_TASKS.map((_, t) => {
-      const get = (name: keyof FusedTaskOutput): tf.Tensor4D => {
-        const v = out.outputs[outputKey(t, name)];
-        if (!v) throw new CenterPointError('CenterPointPillar: forward outputs', `'${outputKey(t, name)}'`, `keys ${Object.keys(out.outputs).join(', ')}`);
-        return v as tf.Tensor4D;
-      };
-      return { heatmap: get('heatmap'), box: get('box') };
-    });
+    return boxOutputsFrom(out.outputs, NUSCENES_TASKS.length, 'CenterPointPillar: forward outputs');
   }
 
   /**
@@ -220,45 +205,11 @@ export class CenterPointPillar extends Module implements TaskModel<CenterPointBa
    * code-weighted L1 of the box code at the objects' cells / #objects. Parts `task{i}.loss_heatmap|loss_bbox`.
    */
   loss(out: ForwardOutput, batch: CenterPointBatch): LossOutput {
-    const targets = this.head.targets(batch.boxes.map(gtBoxesOf));
-    const { codeWeights, locWeight } = this.head.cfg;
-    const parts: Record<string, tf.Scalar> = {};
-    const total = tf.tidy(() => {
-      const terms = this.taskOutputs(out).map((o, i) => {
-        const tt = targets.tasks[i]!;
-        const [B, H, W, C] = o.heatmap.shape;
-        if (B !== targets.batch || H !== targets.height || W !== targets.width || C !== tt.numClasses)
-          throw new CenterHeadError(`CenterPointPillar.loss: task ${i} heatmap must be [${targets.batch}, ${targets.height}, ${targets.width}, ${tt.numClasses}], found [${o.heatmap.shape.join(', ')}]`);
-        const hm = gaussianFocalLoss(o.heatmap, tt.heatmap);
-        const box = tf.mul(regL1Loss(o.box, tt, codeWeights), locWeight) as tf.Scalar;
-        parts[`task${i}.loss_heatmap`] = tf.keep(hm);
-        parts[`task${i}.loss_bbox`] = tf.keep(box);
-        return tf.add(hm, box);
-      });
-      return tf.addN(terms) as tf.Scalar;
-    });
-    return { total, parts };
+    return centerHeadBoxLoss(this.taskOutputs(out), this.head.targets(batch.boxes.map(gtBoxesOf)), this.head.cfg);
   }
 
   /** Boxes per sample in the ego frame of the batch (after its BEV augmentation), each task's best first. */
   async predict(out: ForwardOutput): Promise<DetBox[][]> {
-    const tasks = tf.tidy(() =>
-      this.taskOutputs(out).map((o) => {
-        const [B, H, W] = o.box.shape;
-        const r: Record<string, tf.Tensor4D> = { heatmap: o.heatmap };
-        let c = 0;
-        for (const [name, k] of REG_HEADS) {
-          r[name] = tf.slice(o.box, [0, 0, 0, c], [B, H, W, k]);
-          c += k;
-        }
-        return r as unknown as TaskOutput;
-      }) as unknown as tf.TensorContainer,
-    ) as unknown as TaskOutput[];
-    try {
-      return await this.head.decode(tasks);
-    } finally {
-      // The heatmaps belong to `out`; only the slices are ours.
-      for (const t of tasks) tf.dispose(REG_HEADS.map(([n]) => t[n]));
-    }
+    return decodeBoxOutputs(this.taskOutputs(out), this.head.cfg);
   }
 }

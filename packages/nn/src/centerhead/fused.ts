@@ -9,8 +9,16 @@
  * split of a large activation (the stock wasm Slice copies its whole input on every call).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { BatchNorm, CenterHead, Conv2d, ConvModule, REG_HEADS, Sequential, type HeadName } from '@bevzoo/nn';
-import { CenterPointError } from './errors.js';
+import type { DetBox } from './decode.js';
+import { decodeCenterHead } from './decode.js';
+import { CenterHeadError, REG_HEADS, type HeadName } from './config.js';
+import { gaussianFocalLoss, regL1Loss, type CenterHeadLoss, type TaskOutput } from './loss.js';
+import type { CenterHeadTargets } from './targets.js';
+import type { CenterHead } from './head.js';
+import { BatchNorm } from '../layers/batchnorm.js';
+import { Conv2d } from '../layers/conv2d.js';
+import { ConvModule } from '../layers/conv_module.js';
+import { Sequential } from '../module.js';
 
 /** One task's head output in fused form. */
 export interface FusedTaskOutput {
@@ -34,7 +42,7 @@ function taskBranches(head: CenterHead, task: number): Branch[] {
     const seq = sep.branches.get(name) as Sequential | undefined;
     const first = seq?.get(0), last = seq?.get(1);
     if (!(first instanceof ConvModule) || !(last instanceof Conv2d))
-      throw new CenterPointError(`fusedCenterHeadForward: head.task_heads.${task}.${name}`, 'Sequential(ConvModule, Conv2d)', `${first?.constructor.name}, ${last?.constructor.name}`);
+      throw new CenterHeadError(`fusedCenterHeadForward: head.task_heads.${task}.${name}: expected Sequential(ConvModule, Conv2d), found ${first?.constructor.name}, ${last?.constructor.name}`);
     return { first, last };
   });
 }
@@ -103,4 +111,84 @@ export function fusedCenterHeadForward(head: CenterHead, x: tf.Tensor4D): FusedT
     }) as unknown as tf.TensorContainer;
   });
   return outs as unknown as FusedTaskOutput[];
+}
+
+/** Per task {heatmap, box}: fused when the head allows it (`canFuseHead`), else `forward` with the regressions concatenated. */
+export function centerHeadBoxForward(head: CenterHead, x: tf.Tensor4D, fuse = canFuseHead(head)): FusedTaskOutput[] {
+  if (fuse) return fusedCenterHeadForward(head, x);
+  const tasks = head.forward(x);
+  const out = tf.tidy(() => tasks.map((t) => ({ heatmap: tf.clone(t.heatmap), box: tf.concat(REG_HEADS.map(([n]) => t[n]), 3) })) as unknown as tf.TensorContainer);
+  for (const t of tasks) tf.dispose(Object.values(t));
+  return out as unknown as FusedTaskOutput[];
+}
+
+/**
+ * CenterHead loss (mmdet3d) on fused outputs: per task the Gaussian focal loss of the heatmap / #positives plus
+ * locWeight × the code-weighted L1 of the box code at the objects' cells / #objects. Parts `task{i}.loss_heatmap|loss_bbox`.
+ */
+export function centerHeadBoxLoss(tasks: readonly FusedTaskOutput[], targets: CenterHeadTargets, cfg: { codeWeights: readonly number[]; locWeight: number }): CenterHeadLoss {
+  if (tasks.length !== targets.tasks.length) throw new CenterHeadError(`centerHeadBoxLoss: expected ${targets.tasks.length} task outputs, found ${tasks.length}`);
+  const parts: Record<string, tf.Scalar> = {};
+  const total = tf.tidy(() => {
+    const terms = tasks.map((o, i) => {
+      const tt = targets.tasks[i]!;
+      const [B, H, W, C] = o.heatmap.shape;
+      if (B !== targets.batch || H !== targets.height || W !== targets.width || C !== tt.numClasses)
+        throw new CenterHeadError(`centerHeadBoxLoss: task ${i} heatmap must be [${targets.batch}, ${targets.height}, ${targets.width}, ${tt.numClasses}], found [${o.heatmap.shape.join(', ')}]`);
+      const hm = gaussianFocalLoss(o.heatmap, tt.heatmap);
+      const box = tf.mul(regL1Loss(o.box, tt, cfg.codeWeights), cfg.locWeight) as tf.Scalar;
+      parts[`task${i}.loss_heatmap`] = tf.keep(hm);
+      parts[`task${i}.loss_bbox`] = tf.keep(box);
+      return tf.add(hm, box);
+    });
+    return tf.addN(terms) as tf.Scalar;
+  });
+  return { total, parts };
+}
+
+/** Decode fused outputs into boxes per sample (see `decodeCenterHead`); the outputs stay the caller's. */
+export async function decodeBoxOutputs(tasks: readonly FusedTaskOutput[], cfg: Parameters<typeof decodeCenterHead>[1]): Promise<DetBox[][]> {
+  const split = tf.tidy(() =>
+    tasks.map((o) => {
+      const [B, H, W] = o.box.shape;
+      const r: Record<string, tf.Tensor4D> = { heatmap: o.heatmap };
+      let c = 0;
+      for (const [name, k] of REG_HEADS) {
+        r[name] = tf.slice(o.box, [0, 0, 0, c], [B, H, W, k]);
+        c += k;
+      }
+      return r as unknown as TaskOutput;
+    }) as unknown as tf.TensorContainer,
+  ) as unknown as TaskOutput[];
+  try {
+    return await decodeCenterHead(split, cfg);
+  } finally {
+    for (const t of split) tf.dispose(REG_HEADS.map(([n]) => t[n]));
+  }
+}
+
+/**
+ * Fused outputs as named tensors `task{i}.heatmap`, `task{i}.box` (what a model returns in `ForwardOutput.outputs`),
+ * plus all tasks' heatmap logits concatenated along channels (the `heatmap` feature distillers read; a new tensor).
+ */
+export function boxOutputsRecord(tasks: readonly FusedTaskOutput[]): { outputs: Record<string, tf.Tensor>; heatmap: tf.Tensor4D } {
+  const outputs: Record<string, tf.Tensor> = {};
+  tasks.forEach((t, i) => {
+    outputs[`task${i}.heatmap`] = t.heatmap;
+    outputs[`task${i}.box`] = t.box;
+  });
+  const heatmap = tasks.length === 1 ? tasks[0]!.heatmap.clone() : (tf.concat(tasks.map((t) => t.heatmap), 3) as tf.Tensor4D);
+  return { outputs, heatmap };
+}
+
+/** The inverse of `boxOutputsRecord`: the fused outputs of `numTasks` tasks from named tensors. */
+export function boxOutputsFrom(outputs: Record<string, tf.Tensor>, numTasks: number, where = 'forward outputs'): FusedTaskOutput[] {
+  return Array.from({ length: numTasks }, (_, i) => {
+    const get = (k: string) => {
+      const t = outputs[`task${i}.${k}`];
+      if (!t) throw new CenterHeadError(`${where}: expected task${i}.${k}, found keys ${Object.keys(outputs).join(', ')}`);
+      return t as tf.Tensor4D;
+    };
+    return { heatmap: get('heatmap'), box: get('box') };
+  });
 }

@@ -10,7 +10,7 @@ const REPEATABLE = new Set(['set', 'plugin', 'teacher-set', 'student-set', 'dist
 
 export function parseArgs(argv: readonly string[], booleans: readonly string[] = []): ParsedArgs {
   const out: ParsedArgs = { positionals: [], flags: {}, lists: {} };
-  const bools = new Set(['help', 'verbose', 'quiet', 'force', 'json', 'no-baseline', 'in-process', 'retrain-teachers', ...booleans]);
+  const bools = new Set(['help', 'verbose', 'quiet', 'force', 'json', 'no-baseline', 'in-process', 'retrain-teachers', 'scratch', ...booleans]);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (!a.startsWith('--') || a === '--') {

@@ -40,6 +40,8 @@ common options:
   --steps <n>                         override the training steps (quick runs)
   --retrain-teachers                  train teachers even where their package ships matching weights
                                       (distill, matrix, ablate load those by default)
+  --scratch                           start every trained model from random weights, not from the
+                                      starting weights a plugin ships for its preset (initWeights)
   --backend auto|wasm|cpu|tensorflow|tensorflow-gpu
   --parallel <n>                      runs at once (default 2: one per core)
   --help                              this text

@@ -28,6 +28,22 @@ interface PluginCommon<C> {
   presets: Record<string, DeepPartial<C>>;
   /** The preset taken when none is asked for (default: 'small' if present, else the first). */
   defaultPreset?: string;
+  /** Weights a preset's model starts from before training (a pretrained backbone, say); see InitWeights. */
+  initWeights?: readonly InitWeights[];
+}
+
+/**
+ * Starting weights shipped with a package, for one preset: the runner loads the tensors whose names start with one
+ * of `prefixes` into a new model of that preset before training (unless `--scratch`); a shape that does not match
+ * (another config) leaves the model as initialised, with a log line saying so.
+ */
+export interface InitWeights {
+  preset: string;
+  /** Absolute path of the safetensors file. */
+  file: string;
+  prefixes: readonly string[];
+  /** What the weights are and how they were made (shown in logs and reports). */
+  description: string;
 }
 
 /**

@@ -27,6 +27,7 @@ export async function ablateCommand(args: ParsedArgs): Promise<void> {
     teacherOverrides: overridesOf(args, 'teacher-set'), studentOverrides: overridesOf(args, 'student-set'), distillerOverrides: overridesOf(args, 'distiller-set'),
     plugins: pluginsOf(args),
     retrainTeachers: !!args.flags['retrain-teachers'],
+    scratch: !!args.flags.scratch,
   };
   await mkdir(o.out, { recursive: true });
   const rows: { name: string; jobs: ScheduledJob[] }[] = [{ name: 'baseline', jobs: o.seeds.map((seed) => baselineJob(o, s, seed)) }];

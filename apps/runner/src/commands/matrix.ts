@@ -44,6 +44,7 @@ export async function matrixCommand(args: ParsedArgs): Promise<void> {
     distillerOverrides: overridesOf(args, 'distiller-set'),
     plugins: pluginsOf(args),
     retrainTeachers: !!args.flags['retrain-teachers'],
+    scratch: !!args.flags.scratch,
   };
   await mkdir(o.out, { recursive: true });
   const { jobs, incompatible } = matrixJobs(o);

@@ -37,6 +37,7 @@ function planOptions(args: ParsedArgs, defaultOut: string): PlanOptions {
     distillerOverrides: overridesOf(args, 'distiller-set'),
     plugins: pluginsOf(args),
     retrainTeachers: !!args.flags['retrain-teachers'],
+    scratch: !!args.flags.scratch,
   };
 }
 

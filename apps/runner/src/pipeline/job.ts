@@ -37,6 +37,8 @@ export interface JobSpec {
   teacherCheckpoint?: string;
   /** Role teacher: load the teacher package's trained weights instead of training when they match config and data. */
   usePackaged?: boolean;
+  /** Start from random weights even where the trained model's plugin declares starting weights (`initWeights`). */
+  scratch?: boolean;
   backend?: EngineBackend;
   /** Override the number of training steps of the trained model (quick runs, tests). */
   steps?: number;
@@ -57,6 +59,8 @@ export interface JobResult {
     steps: number; seconds: number; steps_per_s: number; samples_per_s: number; first_loss: number; last_loss: number; backend: string;
     /** Set when the weights are the teacher package's checkpoint (the figures are those recorded when it was trained). */
     packaged?: { file: string; command: string };
+    /** The starting weights loaded before training (the plugin's `initWeights`), if any. */
+    init?: { file: string; tensors: number; description: string };
   };
   eval: { samples: number; seconds: number };
   /** Validation metrics during training (`train.evalEvery`), the last entry being the final evaluation. */
@@ -175,6 +179,30 @@ async function packagedCheckpoint(spec: JobSpec, plan: JobPlan, data: Dataset, l
   return { file: ck.file, command: ck.command, metadata };
 }
 
+/** Load the plugin's starting weights for this preset into a new model (see InitWeights); null when none apply. */
+async function loadInitWeights(spec: JobSpec, plan: JobPlan, model: DetModel, log: (s: string) => void): Promise<NonNullable<JobResult['train']['init']> | null> {
+  if (spec.scratch) return null;
+  const init = get(plan.trained.kind, plan.trained.name).initWeights?.find((w) => w.preset === plan.trained.preset);
+  if (!init) return null;
+  if (!existsSync(init.file)) {
+    log(`${plan.trained.name}: the starting weights ${init.file} are missing; training from scratch`);
+    return null;
+  }
+  const { tensors } = await readSafetensors(init.file);
+  const picked = Object.fromEntries(Object.entries(tensors).filter(([k]) => init.prefixes.some((p) => k.startsWith(p))));
+  try {
+    model.loadStateDict(picked, { strict: false });
+  } catch (e) {
+    log(`${plan.trained.name}: the starting weights ${init.file} do not fit this config (${(e as Error).message.slice(0, 200)}); training from scratch`);
+    return null;
+  } finally {
+    tf.dispose(Object.values(tensors));
+  }
+  const n = Object.keys(picked).length;
+  log(`${plan.trained.name}: ${init.prefixes.join(', ')} start from ${init.file} (${n} tensors: ${init.description})`);
+  return { file: init.file, tensors: n, description: init.description };
+}
+
 /** Build the frozen teacher and the distiller of a distillation job. */
 async function buildDistillation(plan: JobPlan, spec: JobSpec, student: DetModel, rng: ReturnType<typeof createRng>, log: (s: string) => void): Promise<{ teacher: DetModel; distiller: DistillerModel<Batch> }> {
   const a = plan.assembly!;
@@ -253,6 +281,7 @@ export async function runJob(spec: JobSpec, opts: { log?: (s: string) => void; d
   const need = mergeDataSettings(...settings);
 
   const model = plan.trained.create(rng.fork(plan.trained.kind));
+  const init = await loadInitWeights(spec, plan, model, log);
   let teacher: DetModel | undefined, distiller: DistillerModel<Batch> | undefined;
   if (spec.role === 'distill') ({ teacher, distiller } = await buildDistillation(plan, spec, model, rng, log));
   const trainable: TrainableModel = distiller ? combineModels({ student: model, distiller }) : model;
@@ -363,7 +392,7 @@ export async function runJob(spec: JobSpec, opts: { log?: (s: string) => void; d
     train: {
       steps, seconds: round(trainSeconds, 1), steps_per_s: round(steps / trainSeconds, 3), samples_per_s: round((steps * train.batchSize) / trainSeconds, 3),
       first_loss: firstLoss, last_loss: lastLoss, backend: packaged?.metadata.backend ?? engine.backend,
-      ...(packaged ? { packaged: { file: packaged.file, command: packaged.command } } : {}),
+      ...(packaged ? { packaged: { file: packaged.file, command: packaged.command } } : init ? { init } : {}),
     },
     eval: { samples: data.val.length, seconds: round(evalSeconds, 1) },
     ...(curve.length ? { curve } : {}),

@@ -22,6 +22,8 @@ export interface PlanOptions {
   plugins?: string[];
   /** Train teachers even where their package ships matching weights (`--retrain-teachers`). */
   retrainTeachers?: boolean;
+  /** Ignore the plugins' starting weights (`--scratch`). */
+  scratch?: boolean;
 }
 
 /** A plugin's preset of the given name, or its own default when it has none of that name. */
@@ -33,12 +35,12 @@ const comp = (p: TeacherPlugin | StudentPlugin | DistillerPlugin, preset: string
 
 export function teacherJob(o: PlanOptions, t: TeacherPlugin): ScheduledJob {
   const id = `teacher-${t.name}`;
-  return { after: [], spec: { id, role: 'teacher', teacher: comp(t, o.preset, o.teacherOverrides), seed: 0, dataset: o.dataset, outDir: resolve(o.out, 'runs', id), backend: o.backend, steps: o.steps, plugins: o.plugins, usePackaged: !o.retrainTeachers } };
+  return { after: [], spec: { id, role: 'teacher', teacher: comp(t, o.preset, o.teacherOverrides), seed: 0, dataset: o.dataset, outDir: resolve(o.out, 'runs', id), backend: o.backend, steps: o.steps, plugins: o.plugins, usePackaged: !o.retrainTeachers, scratch: o.scratch } };
 }
 
 export function baselineJob(o: PlanOptions, s: StudentPlugin, seed: number): ScheduledJob {
   const id = `baseline-${s.name}-seed${seed}`;
-  return { after: [], spec: { id, role: 'baseline', student: comp(s, o.preset, o.studentOverrides), seed, dataset: o.dataset, outDir: resolve(o.out, 'runs', id), backend: o.backend, steps: o.steps, plugins: o.plugins } };
+  return { after: [], spec: { id, role: 'baseline', student: comp(s, o.preset, o.studentOverrides), seed, dataset: o.dataset, outDir: resolve(o.out, 'runs', id), backend: o.backend, steps: o.steps, plugins: o.plugins, scratch: o.scratch } };
 }
 
 export function distillJob(o: PlanOptions, t: TeacherPlugin, s: StudentPlugin, d: DistillerPlugin, seed: number, variant?: { name: string; overrides: Record<string, unknown> }): ScheduledJob {
@@ -48,7 +50,7 @@ export function distillJob(o: PlanOptions, t: TeacherPlugin, s: StudentPlugin, d
     after: [`teacher-${t.name}`],
     spec: {
       id, role: 'distill', teacher: comp(t, o.preset, o.teacherOverrides), student: comp(s, o.preset, o.studentOverrides), distiller: comp(d, o.preset, dOver),
-      seed, dataset: o.dataset, outDir: resolve(o.out, 'runs', id), backend: o.backend, steps: o.steps, plugins: o.plugins,
+      seed, dataset: o.dataset, outDir: resolve(o.out, 'runs', id), backend: o.backend, steps: o.steps, plugins: o.plugins, scratch: o.scratch,
     },
   };
 }

@@ -9,6 +9,7 @@ import { LSSViewTransform } from './view_transform.js';
 import { BilinearUpsample, CustomResNet, FPNLSS } from './bev_encoder.js';
 import { resize2d } from '../layers/interpolate.js';
 import { FPNForBEVDet } from './img_neck.js';
+import { depthLabels, depthLoss } from './depth.js';
 
 beforeAll(useCpu);
 
@@ -130,6 +131,48 @@ function naivePool(depth: Float32Array, context: Float32Array, C: number, ego: F
   }
   return out;
 }
+
+describe('depth supervision (BEVDepth)', () => {
+  it('labels each feature cell with the bin of its nearest keyframe point, through image augmentation and bda', () => {
+    const [H, W] = [64, 176];
+    const f = createFrustum({ imageSize: [H, W], featureStride: 16, depthBins: [1, 60, 1] });
+    const s = 1.1, cropX = 5, cropY = 3;
+    const postAug: M3 = [-s, 0, W - 1 - (0.5 * s - 0.5 - cropX), 0, s, 0.5 * s - 0.5 - cropY, 0, 0, 1]; // resize, crop, flip
+    const bda = mul3([-1, 0, 0, 0, 1, 0, 0, 0, 1], rotZ(0.2));
+    const geom = geometry([camera(0.3), camera(2.0)], 2, [postAug], [bda, bda]);
+    // Frustum points (cell, bin d, offset 0.3 of a bin so the bin is unambiguous) as LiDAR points of sample b.
+    const pointAt = (k: number, y: number, x: number, d: number, dt = 0): number[] => {
+      const ego2 = frustumToEgo({ ...f, points: Float32Array.from([f.us[x]!, f.vs[y]!, f.depths[d]! + 0.3]), fH: 1, fW: 1, D: 1 }, {
+        intrinsics: geom.intrinsics.slice(k * 9, k * 9 + 9) as Float32Array, sensor2ego: (geom.sensor2ego as Float32Array).slice(k * 16, k * 16 + 16),
+        postAug: (geom.postAug as Float32Array).slice(k * 9, k * 9 + 9), bda: (geom.bda as Float32Array).slice(Math.floor(k / 2) * 9, Math.floor(k / 2) * 9 + 9),
+      }, 1);
+      return [ego2[0]!, ego2[1]!, ego2[2]!, 0.5, dt];
+    };
+    const s0 = [...pointAt(0, 1, 5, 9), ...pointAt(0, 1, 5, 30), ...pointAt(0, 3, 10, 40), ...pointAt(1, 2, 2, 4, 0.05)];
+    const s1 = [...pointAt(3, 0, 7, 20), ...pointAt(2, 2, 9, 58)];
+    const labels = depthLabels([Float32Array.from(s0), Float32Array.from(s1)], geom, f, 2);
+    expect(labels.length).toBe(4 * f.fH * f.fW);
+    const at = (k: number, y: number, x: number) => labels[k * f.fH * f.fW + y * f.fW + x];
+    expect(at(0, 1, 5)).toBe(9); // nearest of two points in the cell
+    expect(at(0, 3, 10)).toBe(40);
+    expect(at(1, 2, 2)).toBe(-1); // a sweep point (Δt ≠ 0) gives no label
+    expect(at(3, 0, 7)).toBe(20);
+    expect(at(2, 2, 9)).toBe(58);
+    expect(Array.from(labels).filter((l) => l >= 0)).toHaveLength(4);
+  });
+
+  it('the loss is the binary cross-entropy against one-hot labels, averaged over labelled cells', () => {
+    const p = [0.7, 0.2, 0.1, 0.1, 0.1, 0.8, 0.3, 0.3, 0.4];
+    const depth = tf.tensor4d(p, [1, 1, 3, 3]);
+    const bce = (q: number[], y: number) => -q.reduce((a, v, i) => a + (i === y ? Math.log(v) : Math.log(1 - v)), 0);
+    const l = depthLoss(depth, Int32Array.from([0, 2, -1]));
+    expect(l.dataSync()[0]).toBeCloseTo((bce(p.slice(0, 3), 0) + bce(p.slice(3, 6), 2)) / 2, 5);
+    const none = depthLoss(depth, Int32Array.from([-1, -1, -1]));
+    expect(none.dataSync()[0]).toBe(0);
+    expect(() => depthLoss(depth, new Int32Array(2))).toThrow(ShapeError);
+    tf.dispose([depth, l, none]);
+  });
+});
 
 describe('BEVPool', () => {
   const f = createFrustum({ imageSize: [32, 64], featureStride: 8, depthBins: [1, 20, 2] });

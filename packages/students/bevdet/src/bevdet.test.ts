@@ -125,6 +125,29 @@ describe('BEVDet tiny', () => {
     m.dispose();
   });
 
+  it('depth supervision: a depth part from the keyframe points (none from sweeps), and a clear error without points', () => {
+    const cfg = config('tiny', { depthSupervision: { weight: 3 }, data: { points: true } });
+    const m = new BEVDet(cfg, { rng: createRng(3) });
+    const batch = makeBatch(cfg.data.imageSize, [sampleBoxes(1), sampleBoxes(2)]);
+    // Points on the ground 4–40 m around the ego (keyframe), and the same points as a sweep (Δt 0.05 s).
+    const cloud = (dt: number) => Float32Array.from(Array.from({ length: 400 }, (_, i) => {
+      const a = (i / 400) * 2 * Math.PI, r = 4 + (i % 37);
+      return [r * Math.cos(a), r * Math.sin(a), 0, 1, dt];
+    }).flat());
+    const out = m.forward(batch, { training: true });
+    expect(() => m.loss(out, batch)).toThrow(BEVDetInputError);
+    const l = m.loss(out, { ...batch, points: [cloud(0), cloud(0)] });
+    expect(Object.keys(l.parts)).toContain('depth');
+    const d = l.parts.depth!.dataSync()[0]!;
+    expect(d).toBeGreaterThan(0);
+    const sweepsOnly = m.loss(out, { ...batch, points: [cloud(0.05), cloud(0.05)] });
+    expect(sweepsOnly.parts.depth!.dataSync()[0]).toBe(0);
+    // The total is the detection loss plus the depth part.
+    expect(l.total.dataSync()[0]).toBeCloseTo(sweepsOnly.total.dataSync()[0]! + d, 3);
+    tf.dispose([...Object.values(out.features), ...Object.values(out.outputs), l.total, ...Object.values(l.parts), sweepsOnly.total, ...Object.values(sweepsOnly.parts)]);
+    m.dispose();
+  });
+
   it('predict decodes perfect head outputs back to the boxes in the keyframe ego frame (bda undone)', async () => {
     const cfg = config('tiny', { head: { maxPoolNms: true } });
     const m = new BEVDet(cfg, { rng: createRng(3) });

@@ -69,6 +69,11 @@ const bevdetFields = z.object({
   }).prefault({}),
   /** BatchNorm everywhere (PyTorch defaults). */
   norm: z.object({ eps: num.positive().default(1e-5), momentum: num.min(0).max(1).default(0.1) }).prefault({}),
+  /**
+   * BEVDepth's depth supervision of the view transform (keyframe LiDAR projected into the images; BCE on the depth
+   * distribution), weighted; 0 = plain BEVDet (the default). Needs `data.points`.
+   */
+  depthSupervision: z.object({ weight: num.min(0).default(0) }).prefault({}),
   train: trainSettings.prefault({}),
   data: dataSettings.prefault({}),
 });

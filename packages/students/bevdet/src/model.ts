@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { BevzooError, mat3Inverse, type ForwardOutput, type LossOutput, type Mat3, type Rng, type TaskModel } from '@bevzoo/core';
 import {
-  CenterHead, centerHeadConfig, CustomResNet, FPNForBEVDet, FPNLSS, LSSViewTransform, Module, NUSCENES_CIRCLE_NMS_RADII, ResNet,
+  CenterHead, centerHeadConfig, depthLabels, depthLoss, CustomResNet, FPNForBEVDet, FPNLSS, LSSViewTransform, Module, NUSCENES_CIRCLE_NMS_RADII, ResNet,
   type CenterHeadConfig, type DetBox, type GtBox, type NmsConfig, type FusedTaskOutput, boxOutputsFrom, boxOutputsRecord,
 } from '@bevzoo/nn';
 import { DETECTION_CLASSES, type Batch } from '@bevzoo/nuscenes';
@@ -15,7 +15,7 @@ export class BEVDetInputError extends BevzooError {
 }
 
 /** The batch fields BEVDet reads. */
-export type BEVDetBatch = Pick<Batch, 'images' | 'intrinsics' | 'sensor2ego' | 'postAug' | 'bda' | 'boxes'> & Partial<Pick<Batch, 'batchSize'>>;
+export type BEVDetBatch = Pick<Batch, 'images' | 'intrinsics' | 'sensor2ego' | 'postAug' | 'bda' | 'boxes'> & Partial<Pick<Batch, 'batchSize' | 'points'>>;
 
 /** Names of the head outputs in `ForwardOutput.outputs`. */
 
@@ -150,7 +150,16 @@ export class BEVDet extends Module implements TaskModel<BEVDetBatch, DetBox[]> {
       const m = /^task(\d+)\.loss_(heatmap|bbox)$/.exec(k);
       parts[m ? `det.task${m[1]}.${m[2]}` : `det.${k}`] = v;
     }
-    return { total: l.total, parts };
+    const w = this.config.depthSupervision.weight;
+    if (w === 0) return { total: l.total, parts };
+    if (!batch.points || batch.points.length !== B)
+      throw new BEVDetInputError('points', `one LiDAR cloud per sample (${B}) for depthSupervision (set data.points)`, batch.points ? `${batch.points.length}` : 'none');
+    const labels = depthLabels(batch.points, batch, this.img_view_transformer.frustum, this.config.numCameras);
+    const depth = tf.tidy(() => tf.mul(depthLoss(out.outputs.depth as tf.Tensor4D, labels), w) as tf.Scalar);
+    parts.depth = depth;
+    const total = tf.add(l.total, depth) as tf.Scalar;
+    l.total.dispose();
+    return { total, parts };
   }
 
   /** Decoded boxes per sample in the keyframe ego frame (the batch's bda undone). */

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { get, register, parseSafetensors } from '@bevzoo/core';
 import { centerPointTeacher } from '@bevzoo/teacher-centerpoint';
+import { bevdetStudent } from '@bevzoo/student-bevdet';
 import { datasetId, prepareDataset, runJob, type JobSpec } from '@bevzoo/runner';
 
 const out = mkdtempSync(join(tmpdir(), 'bevzoo-packaged-'));
@@ -66,5 +67,30 @@ describe('packaged teacher weights', () => {
     expect(retrained.train.packaged).toBeUndefined();
     expect(existsSync(join(out, 'c', 'model.safetensors'))).toBe(true);
     expect(logs.join('\n')).toContain('trained with another config');
+  });
+
+  it("loads a student's starting weights (initWeights) before training, unless --scratch", async () => {
+    const data = await prepareDataset(choice, quiet);
+    const first = await runJob({ id: 's0', role: 'baseline', student: { name: 'bevdet', preset: 'tiny' }, seed: 0, dataset: choice, outDir: join(out, 's0'), steps: 2 }, { log: quiet, dataset: data });
+    const name = 'bevdet-init-test';
+    try {
+      get('student', name);
+    } catch {
+      register({ ...bevdetStudent, name, initWeights: [{ preset: 'tiny', file: first.checkpoint, prefixes: ['img_backbone.'], description: 'a 2-step baseline' }] });
+    }
+    const logs: string[] = [];
+    const r = await runJob({ id: 's1', role: 'baseline', student: { name, preset: 'tiny' }, seed: 0, dataset: choice, outDir: join(out, 's1'), steps: 1 }, { log: (s) => logs.push(s), dataset: data });
+    const nBackbone = Object.keys(parseSafetensors(readFileSync(first.checkpoint), first.checkpoint).tensors).filter((k) => k.startsWith('img_backbone.')).length;
+    expect(nBackbone).toBeGreaterThan(0);
+    expect(r.train.init).toEqual({ file: first.checkpoint, tensors: nBackbone, description: 'a 2-step baseline' });
+    expect(logs.join('\n')).toContain('img_backbone. start from');
+    const scratch = await runJob({ id: 's2', role: 'baseline', student: { name, preset: 'tiny' }, seed: 0, dataset: choice, outDir: join(out, 's2'), steps: 1, scratch: true }, { log: quiet, dataset: data });
+    expect(scratch.train.init).toBeUndefined();
+    // Another config (wider context) cannot take the weights' shapes of the view transform: trains from scratch, says why.
+    logs.length = 0;
+    register({ ...bevdetStudent, name: `${name}-vt`, initWeights: [{ preset: 'tiny', file: first.checkpoint, prefixes: ['img_view_transformer.'], description: 'x' }] });
+    const other = await runJob({ id: 's3', role: 'baseline', student: { name: `${name}-vt`, preset: 'tiny', overrides: { viewTransform: { contextChannels: 12 } } }, seed: 0, dataset: choice, outDir: join(out, 's3'), steps: 1 }, { log: (s) => logs.push(s), dataset: data });
+    expect(other.train.init).toBeUndefined();
+    expect(logs.join('\n')).toContain('do not fit this config');
   });
 });

@@ -115,7 +115,7 @@ export const bevdetPresets: Record<'tiny' | 'small' | 'paper', DeepPartial<BEVDe
     grid: { cellSize: 1.6 },
     bevEncoder: { numLayers: [2, 2, 2], channels: [32, 64, 128], neckChannels: 32 },
     head: { sharedChannels: 16, headChannels: 8 },
-    train: { steps: 300, batchSize: 2, lr: 1e-3, warmupSteps: 30, clip: 35 },
+    train: { steps: 600, batchSize: 2, lr: 2e-3, warmupSteps: 30, clip: 35 },
     data: { imageSize: [128, 352] },
   },
   /** bevdet-r50 as published: ResNet-50, 256×704, 59 bins, BEV 128×128 at 0.8 m, FPN 512, encoder 128/256/512 → 256. */

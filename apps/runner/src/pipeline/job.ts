@@ -292,7 +292,6 @@ export async function runJob(spec: JobSpec, opts: { log?: (s: string) => void; d
   const logPath = join(spec.outDir, 'train.jsonl');
   let firstLoss = NaN, lastLoss = NaN;
   const what = `${spec.role} ${[spec.teacher?.name, spec.student?.name, spec.distiller?.name].filter(Boolean).join(' × ')} (seed ${spec.seed})`;
-  log(`${what}: training ${train.steps} steps, batch ${train.batchSize}, ${data.train.length} train samples, backend ${engine.backend}`);
   // Evaluation on the validation split: no augmentation, every sample once.
   const evalLoader = createLoader({ ...loaderOpts, withPrev: mainSettings.data.withPrev, points: mainSettings.data.points, sampleTokens: data.val, batchSize: train.batchSize, augment: false, shuffle: false, seed: spec.seed });
   const meta = { use_camera: need.images && plan.trained.kind === 'student', use_lidar: plan.trained.kind === 'teacher', use_radar: false, use_map: false, use_external: false };
@@ -333,6 +332,7 @@ export async function runJob(spec: JobSpec, opts: { log?: (s: string) => void; d
     firstLoss = Number(packaged.metadata.first_loss);
     lastLoss = Number(packaged.metadata.last_loss);
   } else {
+    log(`${what}: training ${train.steps} steps, batch ${train.batchSize}, ${data.train.length} train samples, backend ${engine.backend}`);
     const t0 = performance.now();
     const res = await trainLoop<{ batch: Batch; teacher: ForwardOutput | null }>({
       model: trainable,
@@ -370,7 +370,8 @@ export async function runJob(spec: JobSpec, opts: { log?: (s: string) => void; d
     steps = res.step;
     trainSeconds = (performance.now() - t0) / 1000 - evalInTraining;
     await writeSafetensors(checkpoint, model.stateDict(), {
-      format: 'bevzoo-model', model: plan.trained.name, preset: plan.trained.preset, config: JSON.stringify(plan.trained.config), data: datasetId(data),
+      format: 'bevzoo-model', model: plan.trained.name, preset: plan.trained.preset, data: datasetId(data),
+      config: JSON.stringify({ ...(plan.trained.config as Record<string, unknown>), train: { ...runSettings(plan.trained.config).train, steps: train.steps } }), // the steps run (--steps)
       train_steps: String(res.step), train_seconds: String(round(trainSeconds, 1)), first_loss: String(firstLoss), last_loss: String(lastLoss), backend: engine.backend,
     });
   }

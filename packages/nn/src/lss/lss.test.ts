@@ -143,7 +143,7 @@ describe('depth supervision (BEVDepth)', () => {
     // Frustum points (cell, bin d, offset 0.3 of a bin so the bin is unambiguous) as LiDAR points of sample b.
     const pointAt = (k: number, y: number, x: number, d: number, dt = 0): number[] => {
       const ego2 = frustumToEgo({ ...f, points: Float32Array.from([f.us[x]!, f.vs[y]!, f.depths[d]! + 0.3]), fH: 1, fW: 1, D: 1 }, {
-        intrinsics: geom.intrinsics.slice(k * 9, k * 9 + 9) as Float32Array, sensor2ego: (geom.sensor2ego as Float32Array).slice(k * 16, k * 16 + 16),
+        intrinsics: (geom.intrinsics as Float32Array).slice(k * 9, k * 9 + 9), sensor2ego: (geom.sensor2ego as Float32Array).slice(k * 16, k * 16 + 16),
         postAug: (geom.postAug as Float32Array).slice(k * 9, k * 9 + 9), bda: (geom.bda as Float32Array).slice(Math.floor(k / 2) * 9, Math.floor(k / 2) * 9 + 9),
       }, 1);
       return [ego2[0]!, ego2[1]!, ego2[2]!, 0.5, dt];

@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { get, list } from '@bevzoo/core';
 import { type ParsedArgs, int, optStr, str, UsageError } from '../args.js';
 import { prepareDataset } from '../pipeline/dataset.js';
-import { backendOf, datasetChoice, overridesOf, pluginsOf, stepsOf } from '../pipeline/options.js';
+import { commonPlanOptions } from '../pipeline/options.js';
 import { baselineJob, distillJob, teacherJob, type PlanOptions } from '../pipeline/plan.js';
 import { runScheduled, type ScheduledJob } from '../pipeline/scheduler.js';
 import type { JobResult } from '../pipeline/job.js';
@@ -23,11 +23,7 @@ export async function ablateCommand(args: ParsedArgs): Promise<void> {
   const nSeeds = int(args, 'seeds', 1);
   const o: PlanOptions = {
     preset, seeds: Array.from({ length: nSeeds }, (_, i) => i), out: resolve(str(args, 'out', `runs/ablate-${name}-${t.name}-${s.name}-${preset}`)),
-    dataset: datasetChoice(args, preset), backend: backendOf(args), steps: stepsOf(args),
-    teacherOverrides: overridesOf(args, 'teacher-set'), studentOverrides: overridesOf(args, 'student-set'), distillerOverrides: overridesOf(args, 'distiller-set'),
-    plugins: pluginsOf(args),
-    retrainTeachers: !!args.flags['retrain-teachers'],
-    scratch: !!args.flags.scratch,
+    ...commonPlanOptions(args, preset),
   };
   await mkdir(o.out, { recursive: true });
   const rows: { name: string; jobs: ScheduledJob[] }[] = [{ name: 'baseline', jobs: o.seeds.map((seed) => baselineJob(o, s, seed)) }];

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { list } from '@bevzoo/core';
 import { type ParsedArgs, int, optStr, str } from '../args.js';
 import { prepareDataset } from '../pipeline/dataset.js';
-import { backendOf, datasetChoice, overridesOf, pluginsOf, stepsOf } from '../pipeline/options.js';
+import { commonPlanOptions } from '../pipeline/options.js';
 import { DEFAULT_MATRIX_DISTILLERS, matrixJobs, type PlanOptions } from '../pipeline/plan.js';
 import { runScheduled } from '../pipeline/scheduler.js';
 import { writeReports } from '../pipeline/report.js';
@@ -33,18 +33,10 @@ export async function matrixCommand(args: ParsedArgs): Promise<void> {
     preset,
     seeds: Array.from({ length: nSeeds }, (_, i) => int(args, 'first-seed', 0) + i),
     out: resolve(str(args, 'out', `runs/matrix-${preset}`)),
-    dataset: datasetChoice(args, preset),
-    backend: backendOf(args),
-    steps: stepsOf(args),
+    ...commonPlanOptions(args, preset),
     teachers: names(optStr(args, 'teachers')),
     students: names(optStr(args, 'students')),
     distillers: optStr(args, 'distillers') === 'all' ? list('distiller').map((d) => d.name) : (names(optStr(args, 'distillers')) ?? DEFAULT_MATRIX_DISTILLERS),
-    teacherOverrides: overridesOf(args, 'teacher-set'),
-    studentOverrides: overridesOf(args, 'student-set'),
-    distillerOverrides: overridesOf(args, 'distiller-set'),
-    plugins: pluginsOf(args),
-    retrainTeachers: !!args.flags['retrain-teachers'],
-    scratch: !!args.flags.scratch,
   };
   await mkdir(o.out, { recursive: true });
   const { jobs, incompatible } = matrixJobs(o);

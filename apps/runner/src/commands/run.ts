@@ -5,7 +5,7 @@ import { formatDetectionSummary } from '@bevzoo/eval';
 import { type ParsedArgs, int, optStr, str, UsageError } from '../args.js';
 import { prepareDataset } from '../pipeline/dataset.js';
 import { runJob, type JobResult, type JobSpec } from '../pipeline/job.js';
-import { backendOf, datasetChoice, overridesOf, pluginsOf, stepsOf } from '../pipeline/options.js';
+import { commonPlanOptions, overridesOf } from '../pipeline/options.js';
 import { baselineJob, distillJob, presetFor, teacherJob, type PlanOptions } from '../pipeline/plan.js';
 import { runScheduled } from '../pipeline/scheduler.js';
 import { writeReports } from '../pipeline/report.js';
@@ -29,15 +29,7 @@ function planOptions(args: ParsedArgs, defaultOut: string): PlanOptions {
     preset,
     seeds: [int(args, 'seed', 0)],
     out: resolve(str(args, 'out', defaultOut)),
-    dataset: datasetChoice(args, preset),
-    backend: backendOf(args),
-    steps: stepsOf(args),
-    teacherOverrides: overridesOf(args, 'teacher-set'),
-    studentOverrides: overridesOf(args, 'student-set'),
-    distillerOverrides: overridesOf(args, 'distiller-set'),
-    plugins: pluginsOf(args),
-    retrainTeachers: !!args.flags['retrain-teachers'],
-    scratch: !!args.flags.scratch,
+    ...commonPlanOptions(args, preset),
   };
 }
 

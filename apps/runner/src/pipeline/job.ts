@@ -371,7 +371,7 @@ export async function runJob(spec: JobSpec, opts: { log?: (s: string) => void; d
     trainSeconds = (performance.now() - t0) / 1000 - evalInTraining;
     await writeSafetensors(checkpoint, model.stateDict(), {
       format: 'bevzoo-model', model: plan.trained.name, preset: plan.trained.preset, data: datasetId(data),
-      config: JSON.stringify({ ...(plan.trained.config as Record<string, unknown>), train: { ...runSettings(plan.trained.config).train, steps: train.steps } }), // the steps run (--steps)
+      config: JSON.stringify({ ...(plan.trained.config as Record<string, unknown>), train }), // with the steps run (--steps)
       train_steps: String(res.step), train_seconds: String(round(trainSeconds, 1)), first_loss: String(firstLoss), last_loss: String(lastLoss), backend: engine.backend,
     });
   }

@@ -3,6 +3,7 @@ import type { ParsedArgs } from '../args.js';
 import { int, optStr, UsageError } from '../args.js';
 import { parseOverrides } from '@bevzoo/core';
 import type { DatasetChoice } from './dataset.js';
+import type { PlanOptions } from './plan.js';
 import type { EngineBackend } from '@bevzoo/engine';
 
 const BACKENDS = ['auto', 'wasm', 'cpu', 'tensorflow', 'tensorflow-gpu'];
@@ -44,4 +45,19 @@ export function stepsOf(args: ParsedArgs): number | undefined {
 /** `--plugin` values for child processes: paths made absolute (the children may run elsewhere), package names kept. */
 export function pluginsOf(args: ParsedArgs): string[] {
   return (args.lists.plugin ?? []).map((p) => (p.startsWith('.') || isAbsolute(p) ? resolve(p) : p));
+}
+
+/** The flags every planning command (train, distill, matrix, ablate) reads the same way, for a given preset. */
+export function commonPlanOptions(args: ParsedArgs, preset: string): Omit<PlanOptions, 'preset' | 'seeds' | 'out'> {
+  return {
+    dataset: datasetChoice(args, preset),
+    backend: backendOf(args),
+    steps: stepsOf(args),
+    teacherOverrides: overridesOf(args, 'teacher-set'),
+    studentOverrides: overridesOf(args, 'student-set'),
+    distillerOverrides: overridesOf(args, 'distiller-set'),
+    plugins: pluginsOf(args),
+    retrainTeachers: !!args.flags['retrain-teachers'],
+    scratch: !!args.flags.scratch,
+  };
 }

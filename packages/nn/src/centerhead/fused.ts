@@ -12,8 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { DetBox } from './decode.js';
 import { decodeCenterHead } from './decode.js';
 import { CenterHeadError, REG_HEADS, type HeadName } from './config.js';
-import { gaussianFocalLoss, regL1Loss, type CenterHeadLoss, type TaskOutput } from './loss.js';
-import type { CenterHeadTargets } from './targets.js';
+import type { TaskOutput } from './loss.js';
 import type { CenterHead } from './head.js';
 import { BatchNorm } from '../layers/batchnorm.js';
 import { Conv2d } from '../layers/conv2d.js';
@@ -120,30 +119,6 @@ export function centerHeadBoxForward(head: CenterHead, x: tf.Tensor4D, fuse = ca
   const out = tf.tidy(() => tasks.map((t) => ({ heatmap: tf.clone(t.heatmap), box: tf.concat(REG_HEADS.map(([n]) => t[n]), 3) })) as unknown as tf.TensorContainer);
   for (const t of tasks) tf.dispose(Object.values(t));
   return out as unknown as FusedTaskOutput[];
-}
-
-/**
- * CenterHead loss (mmdet3d) on fused outputs: per task the Gaussian focal loss of the heatmap / #positives plus
- * locWeight × the code-weighted L1 of the box code at the objects' cells / #objects. Parts `task{i}.loss_heatmap|loss_bbox`.
- */
-export function centerHeadBoxLoss(tasks: readonly FusedTaskOutput[], targets: CenterHeadTargets, cfg: { codeWeights: readonly number[]; locWeight: number }): CenterHeadLoss {
-  if (tasks.length !== targets.tasks.length) throw new CenterHeadError(`centerHeadBoxLoss: expected ${targets.tasks.length} task outputs, found ${tasks.length}`);
-  const parts: Record<string, tf.Scalar> = {};
-  const total = tf.tidy(() => {
-    const terms = tasks.map((o, i) => {
-      const tt = targets.tasks[i]!;
-      const [B, H, W, C] = o.heatmap.shape;
-      if (B !== targets.batch || H !== targets.height || W !== targets.width || C !== tt.numClasses)
-        throw new CenterHeadError(`centerHeadBoxLoss: task ${i} heatmap must be [${targets.batch}, ${targets.height}, ${targets.width}, ${tt.numClasses}], found [${o.heatmap.shape.join(', ')}]`);
-      const hm = gaussianFocalLoss(o.heatmap, tt.heatmap);
-      const box = tf.mul(regL1Loss(o.box, tt, cfg.codeWeights), cfg.locWeight) as tf.Scalar;
-      parts[`task${i}.loss_heatmap`] = tf.keep(hm);
-      parts[`task${i}.loss_bbox`] = tf.keep(box);
-      return tf.add(hm, box);
-    });
-    return tf.addN(terms) as tf.Scalar;
-  });
-  return { total, parts };
 }
 
 /** Decode fused outputs into boxes per sample (see `decodeCenterHead`); the outputs stay the caller's. */

@@ -5,9 +5,9 @@ import { Conv2d } from '../layers/conv2d.js';
 import { ConvModule } from '../layers/conv_module.js';
 import type { BatchNormOptions } from '../layers/batchnorm.js';
 import { ShapeError } from '../errors.js';
-import { centerHeadBoxForward, centerHeadBoxLoss, decodeBoxOutputs, type FusedTaskOutput } from './fused.js';
+import { centerHeadBoxForward, decodeBoxOutputs, type FusedTaskOutput } from './fused.js';
 import { CenterHeadError, centerHeadConfig, REG_HEADS, type CenterHeadConfig, type CenterHeadConfigInput, type HeadName } from './config.js';
-import { centerHeadLoss, type CenterHeadLoss, type TaskOutput } from './loss.js';
+import { centerHeadBoxLoss, centerHeadLoss, type CenterHeadLoss, type TaskOutput } from './loss.js';
 import { buildTargets, type CenterHeadTargets, type GtBox } from './targets.js';
 import { decodeCenterHead, type DetBox } from './decode.js';
 

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import type { FusedTaskOutput } from './fused.js';
 import { CenterHeadError, REG_HEADS, type CenterHeadConfig } from './config.js';
 import type { CenterHeadTargets } from './targets.js';
 
@@ -99,26 +100,34 @@ export function concatRegression(out: TaskOutput): tf.Tensor4D {
   return tf.concat(REG_HEADS.map(([name]) => out[name]), 3) as tf.Tensor4D;
 }
 
-/** The CenterHead loss of a batch: per task focal loss + locWeight × L1, summed over tasks. */
+/** The CenterHead loss of a batch on per-branch outputs (`CenterHead.forward`): `centerHeadBoxLoss` with the regressions concatenated. */
 export function centerHeadLoss(outputs: readonly TaskOutput[], targets: CenterHeadTargets, cfg: Pick<CenterHeadConfig, 'codeWeights' | 'locWeight'>): CenterHeadLoss {
-  if (outputs.length !== targets.tasks.length)
-    throw new CenterHeadError(`centerHeadLoss: expected ${targets.tasks.length} task outputs, found ${outputs.length}`);
+  return tf.tidy(
+    () => centerHeadBoxLoss(outputs.map((o) => ({ heatmap: o.heatmap, box: concatRegression(o) })), targets, cfg) as unknown as tf.TensorContainer,
+  ) as unknown as CenterHeadLoss;
+}
+
+/**
+ * CenterHead loss (mmdet3d) on fused outputs {heatmap, box}: per task the Gaussian focal loss of the heatmap /
+ * #positives plus locWeight × the code-weighted L1 of the box code at the objects' cells / #objects, summed over
+ * tasks. Parts `task{i}.loss_heatmap|loss_bbox`.
+ */
+export function centerHeadBoxLoss(tasks: readonly FusedTaskOutput[], targets: CenterHeadTargets, cfg: Pick<CenterHeadConfig, 'codeWeights' | 'locWeight'>): CenterHeadLoss {
+  if (tasks.length !== targets.tasks.length) throw new CenterHeadError(`centerHeadLoss: expected ${targets.tasks.length} task outputs, found ${tasks.length}`);
   const parts: Record<string, tf.Scalar> = {};
   const total = tf.tidy(() => {
-    let sum: tf.Scalar | null = null;
-    for (const [i, out] of outputs.entries()) {
+    const terms = tasks.map((o, i) => {
       const tt = targets.tasks[i]!;
-      const [B, H, W, C] = out.heatmap.shape;
+      const [B, H, W, C] = o.heatmap.shape;
       if (B !== targets.batch || H !== targets.height || W !== targets.width || C !== tt.numClasses)
-        throw new CenterHeadError(`centerHeadLoss: task ${i} heatmap must be [${targets.batch}, ${targets.height}, ${targets.width}, ${tt.numClasses}], found [${out.heatmap.shape.join(', ')}]`);
-      const hm = gaussianFocalLoss(out.heatmap, tt.heatmap);
-      const box = tf.mul(regL1Loss(concatRegression(out), tt, cfg.codeWeights), cfg.locWeight) as tf.Scalar;
+        throw new CenterHeadError(`centerHeadLoss: task ${i} heatmap must be [${targets.batch}, ${targets.height}, ${targets.width}, ${tt.numClasses}], found [${o.heatmap.shape.join(', ')}]`);
+      const hm = gaussianFocalLoss(o.heatmap, tt.heatmap);
+      const box = tf.mul(regL1Loss(o.box, tt, cfg.codeWeights), cfg.locWeight) as tf.Scalar;
       parts[`task${i}.loss_heatmap`] = tf.keep(hm);
       parts[`task${i}.loss_bbox`] = tf.keep(box);
-      const s = tf.add(hm, box) as tf.Scalar;
-      sum = sum === null ? s : (tf.add(sum, s) as tf.Scalar);
-    }
-    return sum!;
+      return tf.add(hm, box);
+    });
+    return tf.addN(terms) as tf.Scalar;
   });
   return { total, parts };
 }

@@ -1,6 +1,6 @@
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -101,6 +101,8 @@ describe('trainLoop', () => {
 
     const c = new Tiny(3); // different initial weights: everything must come from the checkpoint
     expect(values(c)).not.toEqual(values(a));
+    // The interrupted run had logged a step after its checkpoint, and a line cut short: both are dropped on resume.
+    appendFileSync(path.join(dir, 'b.jsonl'), '{"step":5,"loss":1}\n{"step":6,"lo');
     const second = await trainLoop({ ...common(c), resume: 'latest', checkpoint: { dir: ckdir, every: 100, keepLast: 1 }, log: path.join(dir, 'b.jsonl') });
     expect(second.step).toBe(10);
     expect(second.epoch).toBe(3);
@@ -115,6 +117,11 @@ describe('trainLoop', () => {
     expect(Object.keys(la[0]!.losses)).toEqual(['mse', 'l2']);
     expect(la[0]!.lr).toBeCloseTo(0.05 / 3, 10);
     expect(la.map((r) => r.epoch)).toEqual([0, 0, 0, 1, 1, 1, 2, 2, 2, 3]);
+    // A fresh run into an old log starts the log afresh.
+    const again = new Tiny(1);
+    await trainLoop({ ...common(again), log: path.join(dir, 'a.jsonl') });
+    expect(readLog(path.join(dir, 'a.jsonl')).map((r) => r.step)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    again.dispose();
 
     // The checkpoint's contents: model, optimizer moments, EMA, metadata.
     const { tensors, metadata } = await readSafetensors(path.join(ckdir, 'step_0000010.safetensors'));

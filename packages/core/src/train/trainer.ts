@@ -1,4 +1,4 @@
-import { closeSync, mkdirSync, openSync, promises as fsp, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, promises as fsp, writeFileSync, writeSync } from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { createRng, type Rng } from '../rng.js';
@@ -88,6 +88,21 @@ export interface TrainResult {
   checkpoints: string[];
   /** True when the batches ran out before `steps`. */
   exhausted: boolean;
+}
+
+/** Keep the JSONL log lines of steps ≤ `step` (written to a temp file, then renamed). */
+function keepLogUntil(file: string, step: number): void {
+  if (!existsSync(file)) return;
+  const kept = readFileSync(file, 'utf8').split('\n').filter((line) => {
+    if (!line.trim()) return false;
+    try {
+      return (JSON.parse(line) as { step?: number }).step! <= step;
+    } catch {
+      return false; // a line cut by the interruption
+    }
+  });
+  writeFileSync(`${file}.tmp`, kept.map((l) => `${l}\n`).join(''));
+  renameSync(`${file}.tmp`, file);
 }
 
 /** Checkpoint file name of a step: step_0000100.safetensors. */
@@ -292,7 +307,13 @@ export class Trainer<B> {
     let logFd: number | null = null;
     if (o.log) {
       mkdirSync(path.dirname(path.resolve(o.log)), { recursive: true });
-      logFd = openSync(o.log, 'a');
+      // A fresh run starts a fresh log; a resumed one keeps the lines up to the step it resumed from (an interrupted
+      // run may have logged steps after its last checkpoint, which are trained again).
+      if (startStep === 0) logFd = openSync(o.log, 'w');
+      else {
+        keepLogUntil(o.log, startStep);
+        logFd = openSync(o.log, 'a');
+      }
     }
     const checkpoints: string[] = [];
     let last: StepRecord | null = null;

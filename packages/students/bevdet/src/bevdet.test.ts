@@ -3,13 +3,14 @@
  * training step takes ≈ 30 s (its Conv2DBackpropFilter and its UnsortedSegmentSum, behind the CenterHead loss's
  * gather, are naive loops), on wasm ≈ 0.3 s. The LSS/BEVPool building blocks are tested on cpu in @bevzoo/nn.
  */
+import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
-import { ConfigError, createRng, get, resolveConfig, Trainer, type ForwardOutput, type Mat3 } from '@bevzoo/core';
+import { ConfigError, createRng, get, parseSafetensors, resolveConfig, Trainer, type ForwardOutput, type Mat3 } from '@bevzoo/core';
 import { initEngine } from '@bevzoo/engine';
 import { type CenterHeadTargets, type DetBox } from '@bevzoo/nn';
 import { applyBevAugToBox, bevAugMatrix, DETECTION_CLASSES, type BevAugParams } from '@bevzoo/nuscenes';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { BEVDet, BEVDetInputError, bevdetFeatures, bevdetStudent, type BEVDetConfig } from './index.js';
+import { BEVDet, BEVDetInputError, bevdetFeatures, bevdetStudent, IMAGE_BRANCH_PREFIXES, type BEVDetConfig } from './index.js';
 import { makeBatch, sampleBoxes, type BoxSpec } from './testutil.js';
 
 beforeAll(async () => {
@@ -51,6 +52,20 @@ describe('plugin and config', () => {
     expect(n).toBeLessThan(50e6);
     m.dispose();
   }, 60_000);
+
+  it('ships starting weights for small that hold exactly the small model’s image branch, shape for shape', () => {
+    const init = bevdetStudent.initWeights!.find((w) => w.preset === 'small')!;
+    expect(init.prefixes).toEqual(IMAGE_BRANCH_PREFIXES);
+    const { tensors, metadata } = parseSafetensors(readFileSync(init.file), init.file);
+    const m = new BEVDet(config('small'), { rng: createRng(0) });
+    const expected = Object.entries(m.stateDict()).filter(([k]) => IMAGE_BRANCH_PREFIXES.some((p) => k.startsWith(p)));
+    expect(Object.keys(tensors).sort()).toEqual(expected.map(([k]) => k).sort());
+    for (const [k, t] of expected) expect(tensors[k]!.shape, k).toEqual(t.shape);
+    // Recorded by the run that made it: depth supervision on, on the default synthetic dataset's train split.
+    expect(JSON.parse(metadata.config!).depthSupervision.weight).toBeGreaterThan(0);
+    expect(metadata.data).toMatch(/^synthetic small seed 0 .*synth_train$/);
+    m.dispose();
+  });
 });
 
 describe('BEVDet tiny', () => {

@@ -114,7 +114,8 @@ export const bevdetPresets: Record<'tiny' | 'small' | 'paper', DeepPartial<BEVDe
     viewTransform: { contextChannels: 32, depthBins: [1, 50, 1] },
     grid: { cellSize: 1.6 },
     bevEncoder: { numLayers: [2, 2, 2], channels: [32, 64, 128], neckChannels: 32 },
-    head: { sharedChannels: 16, headChannels: 8 },
+    // The teacher's head widths, so that DistillBEV's inherited head fits tensor for tensor.
+    head: { sharedChannels: 16, headChannels: 16 },
     train: { steps: 600, batchSize: 2, lr: 2e-3, warmupSteps: 30, clip: 35 },
     data: { imageSize: [128, 352] },
   },

@@ -4,7 +4,7 @@
 import { register } from '@bevzoo/core';
 import { bevdetStudent } from './plugin.js';
 
-export { bevdetStudent, PACKAGE_NAME, PACKAGE_VERSION } from './plugin.js';
+export { bevdetStudent, IMAGE_BRANCH_PREFIXES, PACKAGE_NAME, PACKAGE_VERSION } from './plugin.js';
 export { bevdetConfigSchema, bevdetPresets, bevdetLayout, bevdetFeatures, type BEVDetConfig, type BEVDetLayout } from './config.js';
 export { BEVDet, BEVDetInputError, bevdetHeadConfig, undoBda, type BEVDetBatch } from './model.js';
 

@@ -1,9 +1,13 @@
+import { fileURLToPath } from 'node:url';
 import { defineStudent } from '@bevzoo/core';
 import { bevdetConfigSchema, bevdetFeatures, bevdetPresets, type BEVDetConfig } from './config.js';
 import { BEVDet } from './model.js';
 
 export const PACKAGE_NAME = '@bevzoo/student-bevdet';
 export const PACKAGE_VERSION = '0.1.0';
+
+/** The image branch: what the shipped starting weights hold (backbone, FPN, LSS depth and context net). */
+export const IMAGE_BRANCH_PREFIXES = ['img_backbone.', 'img_neck.', 'img_view_transformer.'] as const;
 
 /** The BEVDet student plugin (registered by this package's index). */
 export const bevdetStudent = defineStudent<BEVDetConfig, BEVDet>({
@@ -17,4 +21,15 @@ export const bevdetStudent = defineStudent<BEVDetConfig, BEVDet>({
   defaultPreset: 'small',
   provides: bevdetFeatures,
   create: (config, ctx) => new BEVDet(config, { rng: ctx.rng.fork('bevdet') }),
+  // The image branch of the small preset starts pretrained, as the paper's ImageNet ResNet does: BEVDet small with
+  // depth supervision (BEVDepth's) trained on the synthetic train split, its image branch cut out
+  // (scripts/export-image-branch.ts). The BEV encoder and the head start from scratch. `--scratch` ignores it.
+  initWeights: [
+    {
+      preset: 'small',
+      file: fileURLToPath(new URL('../checkpoints/bevdet-small-image-synth.safetensors', import.meta.url)),
+      prefixes: IMAGE_BRANCH_PREFIXES,
+      description: 'image branch pretrained 4000 steps with LiDAR depth supervision on the synthetic train split',
+    },
+  ],
 });

@@ -30,6 +30,11 @@ describe('packaged teacher weights', () => {
     expect(r.curve?.map((p) => p.step)).toEqual([2, 4]);
     expect(r.curve![1]!.nd_score).toBe(r.metrics.nd_score);
     expect(readFileSync(join(out, 't', 'evals.jsonl'), 'utf8').trim().split('\n')).toHaveLength(2);
+
+    // Again into the same folder: fresh logs, not appended to the old ones.
+    await runJob(spec, { log: quiet, dataset: data });
+    expect(readFileSync(join(out, 't', 'evals.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step)).toEqual([2, 4]);
+    expect(readFileSync(join(out, 't', 'train.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step)).toEqual([1, 2, 3, 4]);
   });
 
   it('loads matching packaged weights instead of training, and trains when the config differs', async () => {

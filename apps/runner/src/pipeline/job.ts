@@ -8,7 +8,7 @@ import { writeFile, rename, appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import {
-  assemble, createRng, get, latestCheckpoint, resolveConfig, createProgress, mergeDataSettings, parseSafetensors, readSafetensors, runSettings, trainLoop, writeSafetensors,
+  assemble, checkpointStep, createRng, get, keepJsonlUntil, latestCheckpoint, resolveConfig, createProgress, mergeDataSettings, parseSafetensors, readSafetensors, runSettings, trainLoop, writeSafetensors,
   type Assembly, type DistillerModel, type ForwardOutput, type LossOutput, type TaskModel, type TrainableModel,
 } from '@bevzoo/core';
 import { initEngine, type EngineBackend } from '@bevzoo/engine';
@@ -266,28 +266,6 @@ function previewBoxes(batch: Batch, dets: EgoDetection[]): { gt: PreviewBox[]; p
   return { gt, pred };
 }
 
-/**
- * The validation curve a run starts with: the points of the checkpoint it resumes from and before, or none for a
- * fresh run. `evals.jsonl` is rewritten to match (temp file, then rename), so a rerun never mixes in stale points.
- */
-async function keptCurve(file: string, checkpointDir: string | null): Promise<CurvePoint[]> {
-  if (!existsSync(file)) return [];
-  const resumeFrom = checkpointDir ? await latestCheckpoint(checkpointDir) : null;
-  const step = resumeFrom ? Number(/step_(\d+)/.exec(resumeFrom)?.[1] ?? 0) : 0;
-  const kept: CurvePoint[] = [];
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
-    try {
-      const p = JSON.parse(line) as CurvePoint;
-      if (p.step <= step) kept.push(p);
-    } catch {
-      // an empty line, or one cut by an interruption
-    }
-  }
-  await writeFile(`${file}.tmp`, kept.map((p) => `${JSON.stringify(p)}\n`).join(''));
-  await rename(`${file}.tmp`, file);
-  return kept;
-}
-
 /** Train and evaluate one job; writes `<outDir>/result.json` last. */
 export async function runJob(spec: JobSpec, opts: { log?: (s: string) => void; dataset?: Dataset } = {}): Promise<JobResult> {
   const log = opts.log ?? ((s: string) => process.stderr.write(`${s}\n`));
@@ -336,7 +314,10 @@ export async function runJob(spec: JobSpec, opts: { log?: (s: string) => void; d
     return ev.summary as unknown as Record<string, unknown> & { mean_ap: number; nd_score: number; tp_errors: Record<string, number> };
   };
   const curvePath = join(spec.outDir, 'evals.jsonl');
-  const curve = await keptCurve(curvePath, train.checkpointEvery > 0 ? join(spec.outDir, 'checkpoints') : null);
+  // The curve a run starts with: the points up to the checkpoint it resumes from, none for a fresh run (so a rerun
+  // into the same folder never mixes in stale points).
+  const resumeFrom = train.checkpointEvery > 0 ? await latestCheckpoint(join(spec.outDir, 'checkpoints')) : null;
+  const curve = keepJsonlUntil<CurvePoint>(curvePath, resumeFrom ? checkpointStep(resumeFrom)! : 0);
   let evalInTraining = 0;
   const addPoint = async (step: number, trainSeconds: number, s: { mean_ap: number; nd_score: number; tp_errors: Record<string, number> }) => {
     const point: CurvePoint = { step, train_seconds: round(trainSeconds, 1), mean_ap: s.mean_ap, nd_score: s.nd_score, tp_errors: s.tp_errors };

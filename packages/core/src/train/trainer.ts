@@ -90,24 +90,37 @@ export interface TrainResult {
   exhausted: boolean;
 }
 
-/** Keep the JSONL log lines of steps ≤ `step` (written to a temp file, then renamed). */
-function keepLogUntil(file: string, step: number): void {
-  if (!existsSync(file)) return;
-  const kept = readFileSync(file, 'utf8').split('\n').filter((line) => {
-    if (!line.trim()) return false;
+/**
+ * Keep the records of a JSONL file with `step` ≤ the given step, dropping empty lines and lines cut by an
+ * interruption; the file is rewritten (temp file, then rename) and the kept records returned. No file: [].
+ */
+export function keepJsonlUntil<T extends { step: number }>(file: string, step: number): T[] {
+  if (!existsSync(file)) return [];
+  const kept: { line: string; record: T }[] = [];
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
     try {
-      return (JSON.parse(line) as { step?: number }).step! <= step;
+      const record = JSON.parse(line) as T;
+      if (record.step <= step) kept.push({ line, record });
     } catch {
-      return false; // a line cut by the interruption
+      // an empty line, or one cut by the interruption
     }
-  });
-  writeFileSync(`${file}.tmp`, kept.map((l) => `${l}\n`).join(''));
+  }
+  writeFileSync(`${file}.tmp`, kept.map((k) => `${k.line}\n`).join(''));
   renameSync(`${file}.tmp`, file);
+  return kept.map((k) => k.record);
 }
+
+const CHECKPOINT_FILE = /^step_(\d+)\.safetensors$/;
 
 /** Checkpoint file name of a step: step_0000100.safetensors. */
 export function checkpointName(step: number): string {
   return `step_${String(step).padStart(7, '0')}.safetensors`;
+}
+
+/** The step of a file named by `checkpointName`, or null for any other name. */
+export function checkpointStep(file: string): number | null {
+  const m = CHECKPOINT_FILE.exec(path.basename(file));
+  return m ? Number(m[1]) : null;
 }
 
 /** The newest step checkpoint in a directory, or null. */
@@ -118,10 +131,8 @@ export async function latestCheckpoint(dir: string): Promise<string | null> {
   } catch {
     return null;
   }
-  const steps = names.map((n) => /^step_(\d+)\.safetensors$/.exec(n)).filter((m): m is RegExpExecArray => m !== null);
-  if (steps.length === 0) return null;
-  steps.sort((a, b) => Number(b[1]) - Number(a[1]));
-  return path.join(dir, steps[0]![0]);
+  const steps = names.filter((n) => checkpointStep(n) !== null).sort((a, b) => checkpointStep(b)! - checkpointStep(a)!);
+  return steps.length ? path.join(dir, steps[0]!) : null;
 }
 
 type AnyIterator<B> = Iterator<B> | AsyncIterator<B>;
@@ -311,7 +322,7 @@ export class Trainer<B> {
       // run may have logged steps after its last checkpoint, which are trained again).
       if (startStep === 0) logFd = openSync(o.log, 'w');
       else {
-        keepLogUntil(o.log, startStep);
+        keepJsonlUntil(o.log, startStep);
         logFd = openSync(o.log, 'a');
       }
     }

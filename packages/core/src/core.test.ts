@@ -2,7 +2,7 @@ import { describe, expect, it, beforeEach } from 'vitest';
 import { z } from 'zod';
 import {
   assemble, boxCorners, composeTransforms, createRng, defineDistiller, defineStudent, defineTeacher, get, invertTransform,
-  list, matrixToQuat, parseOverrides, pointInBox, quatMultiply, quatRotate, quatToMatrix, quatYaw, register, resolveConfig,
+  bevBoxesOverlap, list, matrixToQuat, parseOverrides, pointInBox, quatMultiply, quatRotate, quatToMatrix, quatYaw, register, resolveConfig,
   transformPoint, unregister, wrapAngle, yawToQuat, bevGrid, AssemblyError, ConfigError, RegistryError, formatConfig,
   type Quat, type RigidTransform,
 } from './index.js';
@@ -72,6 +72,20 @@ describe('geometry', () => {
     expect(pointInBox(box, [9.01, 6.99, 1])).toBe(true);
     expect(pointInBox(box, [8.9, 5, 1])).toBe(false);
     expect(pointInBox({ ...box, yaw: 0 }, [12, 6, 1.75])).toBe(true); // inclusive on the faces
+  });
+  it('tests BEV footprint overlap of rotated boxes by separating axes', () => {
+    const sq = (x: number, y: number, yaw: number, w = 2, l = 2) => ({ center: [x, y, 0] as [number, number, number], size: [w, l, 1] as [number, number, number], yaw });
+    expect(bevBoxesOverlap(sq(0, 0, 0), sq(1.5, 1.5, 0))).toBe(true);
+    expect(bevBoxesOverlap(sq(0, 0, 0), sq(2, 0, 0))).toBe(true); // touching
+    expect(bevBoxesOverlap(sq(0, 0, 0), sq(2.01, 0, 0))).toBe(false);
+    // Diamonds whose axis-aligned bounds overlap but whose footprints do not: only the rotated axes separate them.
+    const d = Math.SQRT2;
+    expect(bevBoxesOverlap(sq(0, 0, Math.PI / 4), sq(2 * d - 0.05, 0, Math.PI / 4))).toBe(true);
+    expect(bevBoxesOverlap(sq(0, 0, Math.PI / 4), sq(d + 0.05, d + 0.05, Math.PI / 4))).toBe(false);
+    // A long thin box crossing a square without any corner inside it.
+    expect(bevBoxesOverlap(sq(0, 0, 0), sq(0, 0, 0.3, 0.2, 10))).toBe(true);
+    expect(bevBoxesOverlap(sq(0, 0, 0), sq(0, 3, Math.PI / 2 + 0.1, 0.2, 10))).toBe(true);
+    expect(bevBoxesOverlap(sq(0, 0, 0), sq(0, 3.5, 0, 0.2, 10))).toBe(false);
   });
 });
 

@@ -204,6 +204,24 @@ export function boxBevCorners(box: Box3): [number, number][] {
   return local.map(([x, y]) => [box.center[0] + c * x - s * y, box.center[1] + s * x + c * y]);
 }
 
+/** Whether two boxes' BEV footprints overlap (separating axes; touching counts as overlapping). */
+export function bevBoxesOverlap(a: Box3, b: Box3): boolean {
+  const ca = boxBevCorners(a), cb = boxBevCorners(b);
+  for (const poly of [ca, cb]) {
+    for (let e = 0; e < 2; e++) {
+      // The normal of edge e (edges 0 and 1 of a rectangle are perpendicular).
+      const nx = poly[e]![1] - poly[e + 1]![1], ny = poly[e + 1]![0] - poly[e]![0];
+      let aMin = Infinity, aMax = -Infinity, bMin = Infinity, bMax = -Infinity;
+      for (let k = 0; k < 4; k++) {
+        const pa = nx * ca[k]![0] + ny * ca[k]![1], pb = nx * cb[k]![0] + ny * cb[k]![1];
+        aMin = Math.min(aMin, pa); aMax = Math.max(aMax, pa); bMin = Math.min(bMin, pb); bMax = Math.max(bMax, pb);
+      }
+      if (aMax < bMin || bMax < aMin) return false;
+    }
+  }
+  return true;
+}
+
 /** Whether a point lies inside a box (inclusive), like the devkit's points_in_box. */
 export function pointInBox(box: Box3, p: Vec3): boolean {
   const dx = p[0] - box.center[0], dy = p[1] - box.center[1], dz = p[2] - box.center[2];

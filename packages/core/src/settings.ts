@@ -19,6 +19,11 @@ export const trainSettings = z.object({
   clip: z.number().min(0).default(35),
   /** Image and BEV augmentation while training. */
   augment: z.boolean().default(true),
+  /**
+   * GT-paste (mmdet3d ObjectSample) while training, with `augment`: objects of the training split (with the points
+   * inside their boxes) pasted into each sample, topping rare classes up. LiDAR-only models: images do not show them.
+   */
+  objectSample: z.boolean().default(false),
   /** Write a checkpoint every N steps (0 = only at the end). */
   checkpointEvery: z.number().int().min(0).default(0),
   /** Evaluate on the val split every N steps (0 = only at the end); the runner logs each to `evals.jsonl`. */

@@ -10,4 +10,5 @@ export * from './cache.js';
 export * from './frame.js';
 export * from './augment.js';
 export * from './loader.js';
+export * from './object-sample.js';
 export * from './synth/index.js';

@@ -10,8 +10,10 @@ import {
   type AugmentConfig, type BevAugParams,
 } from './augment.js';
 import { FrameCache, type FrameCacheStats } from './cache.js';
-import { loadFrame, type CameraFrame, type Frame } from './frame.js';
+import { loadFrame, type CameraFrame, type FrameBox } from './frame.js';
 import type { ResizeMode } from './io.js';
+import { NUSCENES_SAMPLE_GROUPS, pasteObjects, sampleObjects, type ObjectDatabase } from './object-sample.js';
+import type { DetectionClass } from './tables.js';
 import type { NuScenes } from './reader.js';
 import { CAMERA_CHANNELS, OCC_GRID } from './tables.js';
 
@@ -51,6 +53,12 @@ export interface LoaderOptions {
   resizeMode?: ResizeMode;
   /** Devkit remove_close radius (default 1.0). */
   minDistance?: number;
+  /**
+   * GT-paste (mmdet3d ObjectSample): objects of `database` (see `buildObjectDatabase`, built from the training
+   * split) pasted into each sample before the BEV augmentation, topping each class up to `sampleGroups`
+   * (default NUSCENES_SAMPLE_GROUPS). For LiDAR-only training: the camera images do not show pasted objects.
+   */
+  objectSample?: { database: ObjectDatabase; sampleGroups?: Partial<Record<DetectionClass, number>> };
 }
 
 /** GT boxes of one sample, after bda, in the keyframe ego frame. */
@@ -193,13 +201,19 @@ export function createLoader(opts: LoaderOptions): Loader {
       const bda = augCfg.bev ? bevAugMatrix(bev) : IDENTITY3;
       out.bda.set(bda, b * 9);
 
+      let boxes = (opts.dropEmptyBoxes ?? true) ? f.boxes.filter((bx) => bx.numLidarPts + bx.numRadarPts > 0) : f.boxes;
       if (out.points && f.lidar) {
-        const pts = f.lidar.points.slice();
+        let pts: Float32Array = f.lidar.points.slice();
         transformPointsInPlace(f.lidar2egoMatrix, pts, 5);
+        if (opts.objectSample) {
+          const pasted = sampleObjects(opts.objectSample.database, createRng(seed).fork(`paste/${epoch}/${f.sampleToken}`), boxes, opts.objectSample.sampleGroups ?? NUSCENES_SAMPLE_GROUPS);
+          pts = pasteObjects(pts, pasted);
+          boxes = [...boxes, ...pasted.map((o) => o.box)];
+        }
         applyBdaToPoints(bda, pts, 5);
         out.points.push(pts);
       }
-      out.boxes.push(boxesOf(f, bev, bda, opts.dropEmptyBoxes ?? true));
+      out.boxes.push(boxesOf(boxes, bev, bda));
       if (out.occ && f.occ) {
         out.occ.semantics.set(flipOccGrid(f.occ.semantics, bev.flipX, bev.flipY), b * occSize);
         out.occ.maskLidar.set(flipOccGrid(f.occ.maskLidar, bev.flipX, bev.flipY), b * occSize);
@@ -275,8 +289,7 @@ function writeCameras(out: CameraBatch, b: number, cams: CameraFrame[], postAugs
   if (cams.length !== CAMERA_CHANNELS.length) throw new Error(`internal: ${cams.length} cameras`);
 }
 
-function boxesOf(f: Frame, bev: BevAugParams, bda: Mat3, dropEmpty: boolean): BatchBoxes {
-  const list = dropEmpty ? f.boxes.filter((bx) => bx.numLidarPts + bx.numRadarPts > 0) : f.boxes;
+function boxesOf(list: readonly FrameBox[], bev: BevAugParams, bda: Mat3): BatchBoxes {
   const n = list.length;
   const out: BatchBoxes = {
     count: n, center: new Float32Array(n * 3), size: new Float32Array(n * 3), yaw: new Float32Array(n), velocity: new Float32Array(n * 2),

@@ -8,11 +8,11 @@ import { writeFile, rename, appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import {
-  assemble, checkpointStep, createRng, get, keepJsonlUntil, latestCheckpoint, resolveConfig, createProgress, mergeDataSettings, parseSafetensors, readSafetensors, runSettings, trainLoop, writeSafetensors,
+  assemble, checkpointStep, type DataSettings, createRng, get, keepJsonlUntil, latestCheckpoint, resolveConfig, createProgress, mergeDataSettings, parseSafetensors, readSafetensors, runSettings, trainLoop, writeSafetensors,
   type Assembly, type DistillerModel, type ForwardOutput, type LossOutput, type TaskModel, type TrainableModel,
 } from '@bevzoo/core';
 import { initEngine, type EngineBackend } from '@bevzoo/engine';
-import { createLoader, type Batch } from '@bevzoo/nuscenes';
+import { buildObjectDatabase, createLoader, objectDatabaseSummary, type Batch, type ObjectDatabase } from '@bevzoo/nuscenes';
 import { egoDetectionsToResults, evaluateDetection, writeResults, type EgoDetection, type EvalBox } from '@bevzoo/eval';
 import { datasetId, prepareDataset, type Dataset, type DatasetChoice } from './dataset.js';
 
@@ -266,6 +266,19 @@ function previewBoxes(batch: Batch, dets: EgoDetection[]): { gt: PreviewBox[]; p
   return { gt, pred };
 }
 
+/** The GT-paste database of the training split (`train.objectSample`), for a run whose batches carry no images. */
+async function objectDatabase(spec: JobSpec, name: string, need: DataSettings, data: Dataset, log: (s: string) => void): Promise<ObjectDatabase> {
+  if (!need.points || need.images)
+    throw new Error(`job ${spec.id}: train.objectSample of ${name} needs a LiDAR-only run (GT-paste adds objects to the points, not to `
+      + `camera images), but ${spec.role === 'distill' ? 'a distillation run feeds camera images to the student' : `this run's batches carry ${need.points ? 'camera images' : 'no points'}`}; set train.objectSample=false`);
+  const t0 = performance.now();
+  const bar = createProgress({ total: data.train.length, label: 'GT-paste database', unit: 'samples' });
+  const db = await buildObjectDatabase(data.nusc, data.train, { sweeps: need.sweeps, onProgress: () => bar.tick(1) });
+  bar.done();
+  log(`GT-paste database: ${db.byLabel.reduce((a, e) => a + e.length, 0)} objects with ≥ 5 points from ${db.samples} train samples in ${((performance.now() - t0) / 1000).toFixed(1)} s (${objectDatabaseSummary(db)})`);
+  return db;
+}
+
 /** Train and evaluate one job; writes `<outDir>/result.json` last. */
 export async function runJob(spec: JobSpec, opts: { log?: (s: string) => void; dataset?: Dataset } = {}): Promise<JobResult> {
   const log = opts.log ?? ((s: string) => process.stderr.write(`${s}\n`));
@@ -287,7 +300,8 @@ export async function runJob(spec: JobSpec, opts: { log?: (s: string) => void; d
   const trainable: TrainableModel = distiller ? combineModels({ student: model, distiller }) : model;
 
   const loaderOpts = { nusc: data.nusc, imageSize: need.imageSize, sweeps: need.sweeps, points: need.points, withPrev: need.withPrev, occGts: need.occ ? data.gts : undefined };
-  const loader = createLoader({ ...loaderOpts, sampleTokens: data.train, batchSize: train.batchSize, augment: train.augment, seed: spec.seed, shuffle: true, dropLast: true });
+  const objectSample = train.augment && train.objectSample ? { database: await objectDatabase(spec, plan.trained.name, need, data, log) } : undefined;
+  const loader = createLoader({ ...loaderOpts, sampleTokens: data.train, batchSize: train.batchSize, augment: train.augment, objectSample, seed: spec.seed, shuffle: true, dropLast: true });
   const batches = withTeacher((e) => loader.epoch(e), teacher);
   const logPath = join(spec.outDir, 'train.jsonl');
   let firstLoss = NaN, lastLoss = NaN;

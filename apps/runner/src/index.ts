@@ -17,7 +17,7 @@ commands:
   list [--verbose]                    registered plugins, presets, features, compatible combinations
   data synth --preset <p> --seed <n> --out <dir>
                                       write a synthetic nuScenes-format dataset (presets: tiny, small, mini)
-  train teacher|student <name> [--preset p] [--out dir] [--set k=v]
+  train teacher|student <name> [--preset p] [--seed n] [--out dir] [--set k=v]
                                       train one model, evaluate it on the val split
   distill --teacher <t> --student <s> [--distiller <d>] [--preset p] [--teacher-checkpoint f] [--no-baseline]
                                       teacher (trained or loaded), baseline and distilled student, side by side

@@ -44,6 +44,7 @@ export async function trainCommand(args: ParsedArgs): Promise<void> {
   else o.studentOverrides = { ...o.studentOverrides, ...overridesOf(args, 'set') };
   const job = kind === 'teacher' ? teacherJob(o, plugin as never) : baselineJob(o, plugin as never, o.seeds[0]!);
   job.spec.outDir = o.out;
+  job.spec.seed = o.seeds[0]!; // the matrix trains one teacher (seed 0) for all its seeds; `train --seed` picks it
   job.spec.usePackaged = false; // `train` trains
   const dataset = await prepareDataset(o.dataset, log);
   const r = await runJob(job.spec, { log, dataset });

@@ -19,12 +19,15 @@ describe('GT-paste in runs', () => {
     const data = await prepareDataset(choice, quiet);
     const logs: string[] = [];
     const r = await runJob(
-      { id: 't', role: 'teacher', teacher: { name: 'centerpoint', preset: 'tiny', overrides: { train: { objectSample: true } } }, seed: 0, dataset: choice, outDir: join(out, 't'), steps: 2 },
+      { id: 't', role: 'teacher', teacher: { name: 'centerpoint', preset: 'tiny', overrides: { train: { objectSample: true, objectSampleUntil: 0.5 } } }, seed: 0, dataset: choice, outDir: join(out, 't'), steps: 4 },
       { log: (s) => logs.push(s), dataset: data },
     );
     const line = logs.find((l) => l.startsWith('GT-paste database:'));
     expect(line).toMatch(new RegExp(`^GT-paste database: [1-9]\\d* objects with ≥ 5 points from ${data.train.length} train samples in [\\d.]+ s \\(car \\d+, truck \\d+`));
-    expect(r.train.steps).toBe(2);
+    // 4 steps of 2 batches per epoch: half of them = epoch 0.
+    expect(data.train.length).toBe(4);
+    expect(logs).toContain('GT-paste in the first 1 epochs (steps 1–2), unaltered scenes after');
+    expect(r.train.steps).toBe(4);
     expect(Number.isFinite(r.metrics.nd_score)).toBe(true);
     await expect(runJob(
       { id: 's', role: 'baseline', student: { name: 'bevdet', preset: 'tiny', overrides: { train: { objectSample: true } } }, seed: 0, dataset: choice, outDir: join(out, 's'), steps: 1 },

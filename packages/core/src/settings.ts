@@ -24,6 +24,11 @@ export const trainSettings = z.object({
    * inside their boxes) pasted into each sample, topping rare classes up. LiDAR-only models: images do not show them.
    */
   objectSample: z.boolean().default(false),
+  /**
+   * With objectSample: paste during this fraction of the steps (whole epochs, rounded up), then train on unaltered
+   * scenes (the "fade" strategy of TransFusion and BEVFusion). 1 = paste to the end, as mmdet3d's CenterPoint.
+   */
+  objectSampleUntil: z.number().gt(0).lte(1).default(1),
   /** Write a checkpoint every N steps (0 = only at the end). */
   checkpointEvery: z.number().int().min(0).default(0),
   /** Evaluate on the val split every N steps (0 = only at the end); the runner logs each to `evals.jsonl`. */

@@ -56,9 +56,11 @@ export interface LoaderOptions {
   /**
    * GT-paste (mmdet3d ObjectSample): objects of `database` (see `buildObjectDatabase`, built from the training
    * split) pasted into each sample before the BEV augmentation, topping each class up to `sampleGroups`
-   * (default NUSCENES_SAMPLE_GROUPS). For LiDAR-only training: the camera images do not show pasted objects.
+   * (default NUSCENES_SAMPLE_GROUPS), in the epochs before `epochs` (default all; fewer = the "fade" strategy of
+   * TransFusion and BEVFusion, whose last epochs train on unaltered scenes). For LiDAR-only training: the camera
+   * images do not show pasted objects.
    */
-  objectSample?: { database: ObjectDatabase; sampleGroups?: Partial<Record<DetectionClass, number>> };
+  objectSample?: { database: ObjectDatabase; sampleGroups?: Partial<Record<DetectionClass, number>>; epochs?: number };
 }
 
 /** GT boxes of one sample, after bda, in the keyframe ego frame. */
@@ -205,7 +207,7 @@ export function createLoader(opts: LoaderOptions): Loader {
       if (out.points && f.lidar) {
         let pts: Float32Array = f.lidar.points.slice();
         transformPointsInPlace(f.lidar2egoMatrix, pts, 5);
-        if (opts.objectSample) {
+        if (opts.objectSample && epoch < (opts.objectSample.epochs ?? Infinity)) {
           const pasted = sampleObjects(opts.objectSample.database, createRng(seed).fork(`paste/${epoch}/${f.sampleToken}`), boxes, opts.objectSample.sampleGroups ?? NUSCENES_SAMPLE_GROUPS);
           pts = pasteObjects(pts, pasted);
           boxes = [...boxes, ...pasted.map((o) => o.box)];

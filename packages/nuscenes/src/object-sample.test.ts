@@ -89,6 +89,23 @@ describe('GT-paste (ObjectSample)', () => {
     expect(pointsInBox(out, o.box)).toEqual([2, 3, 4]);
   });
 
+  it("keeps a moving object's multi-sweep trail: an old sweep's point is tested where the object was then", () => {
+    const b = box('car', [20, 0, 0], [2, 4, 1.5], Math.PI / 2); // heading +y, moving at 8 m/s along it
+    const v: [number, number] = [0, 8];
+    const cloud = new Float32Array([
+      20, 1.5, 0, 1, 0, // keyframe point inside the box
+      20, -3, 0, 1, 0.4, // 0.4 s old, 3 m behind the box: the object was 3.2 m back then → its point
+      20, -3, 0, 1, 0, // keyframe point 3 m behind: not the object
+      20, 1.5, 0, 1, 0.4, // 0.4 s old, inside today's box but ahead of where the object was: not the object
+    ]);
+    expect(pointsInBox(cloud, b)).toEqual([0, 3]);
+    expect(pointsInBox(cloud, b, v)).toEqual([0, 1]);
+    expect(pointsInBox(cloud, b, [NaN, NaN])).toEqual([0, 3]); // no velocity: the keyframe box
+    // Pasting removes the scene's points along the pasted object's trail, not the keyframe box.
+    const pasted = pasteObjects(cloud, [{ sampleToken: 'x', box: { ...b, velocity: v }, points: new Float32Array(0) }]);
+    expect(Array.from(pasted)).toEqual([...cloud.subarray(10, 20)]);
+  });
+
   it('pastes into loader batches before the BEV augmentation, the same way in every run', async () => {
     const far = entry(box('car', [25, -20, 0.5], [1.9, 4.5, 1.6], 0.4), 7);
     const db = database([far]);
@@ -112,5 +129,11 @@ describe('GT-paste (ObjectSample)', () => {
       expect(b.points![s]!.length).toBe(a.points![s]!.length - 5 * pointsInBox(a.points![s]!, boxAt(b, s, n)).length + 35);
       for (let i = 0; i < n; i++) expect(boxAt(b, s, i)).toEqual(boxAt(a, s, i));
     }
+    // Fade: pasting in epoch 0 only, epoch 1 is the unaltered scene.
+    const faded = createLoader({ ...opts, objectSample: { database: db, sampleGroups: { car: 5 }, epochs: 1 } });
+    expect((await faded.batch(0, 0)).points).toEqual(b.points);
+    const [p1, f1] = await Promise.all([plain.batch(1, 0), faded.batch(1, 0)]);
+    expect(f1.points).toEqual(p1.points);
+    expect(f1.boxes.map((x) => x.count)).toEqual(p1.boxes.map((x) => x.count));
   });
 });

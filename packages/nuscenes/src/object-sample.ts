@@ -57,7 +57,7 @@ export async function buildObjectDatabase(nusc: NuScenes, sampleTokens: readonly
     transformPointsInPlace(f.lidar2egoMatrix, pts, 5);
     for (const box of f.boxes) {
       if (box.numLidarPts + box.numRadarPts <= 0) continue;
-      const inside = pointsInBox(pts, box);
+      const inside = pointsInBox(pts, box, box.velocity);
       if (inside.length < minPoints) { dropped++; continue; }
       const points = new Float32Array(inside.length * 5);
       inside.forEach((p, k) => points.set(pts.subarray(p * 5, p * 5 + 5), k * 5));
@@ -107,7 +107,7 @@ export function sampleObjects(db: ObjectDatabase, rng: Rng, existing: readonly F
 export function pasteObjects(points: Float32Array, objects: readonly ObjectDbEntry[]): Float32Array {
   if (objects.length === 0) return points;
   const drop = new Uint8Array(points.length / 5);
-  for (const o of objects) for (const p of pointsInBox(points, o.box)) drop[p] = 1;
+  for (const o of objects) for (const p of pointsInBox(points, o.box, o.box.velocity)) drop[p] = 1;
   let kept = 0;
   for (const d of drop) kept += 1 - d;
   const out = new Float32Array(kept * 5 + objects.reduce((a, o) => a + o.points.length, 0));
@@ -117,13 +117,20 @@ export function pasteObjects(points: Float32Array, objects: readonly ObjectDbEnt
   return out;
 }
 
-/** Indices of the points (x, y, z, intensity, Δt each) inside a box (core's pointInBox: inclusive, the devkit's rule). */
-export function pointsInBox(points: Float32Array, box: Box3): number[] {
+/**
+ * Indices of the points (x, y, z, intensity, Δt each) that belong to a box (core's pointInBox: inclusive, the
+ * devkit's rule). With a velocity (vx, vy in m/s, NaN = 0), a point of a sweep Δt seconds old is tested against the
+ * box where the object was then, centre − v·Δt: the crop keeps a moving object's whole multi-sweep trail, which the
+ * keyframe box alone would cut to its newest sweeps (mmdet3d crops with the keyframe box, as `velocity` omitted).
+ */
+export function pointsInBox(points: Float32Array, box: Box3, velocity?: readonly [number, number]): number[] {
+  const vx = Number.isFinite(velocity?.[0]) ? velocity![0] : 0, vy = Number.isFinite(velocity?.[1]) ? velocity![1] : 0;
   const r2 = (box.size[0] ** 2 + box.size[1] ** 2) / 4;
   const out: number[] = [];
   for (let p = 0, o = 0; o < points.length; p++, o += 5) {
-    const dx = points[o]! - box.center[0], dy = points[o + 1]! - box.center[1];
-    if (dx * dx + dy * dy <= r2 && pointInBox(box, [points[o]!, points[o + 1]!, points[o + 2]!])) out.push(p);
+    const x = points[o]! + vx * points[o + 4]!, y = points[o + 1]! + vy * points[o + 4]!;
+    const dx = x - box.center[0], dy = y - box.center[1];
+    if (dx * dx + dy * dy <= r2 && pointInBox(box, [x, y, points[o + 2]!])) out.push(p);
   }
   return out;
 }

@@ -300,7 +300,11 @@ export async function runJob(spec: JobSpec, opts: { log?: (s: string) => void; d
   const trainable: TrainableModel = distiller ? combineModels({ student: model, distiller }) : model;
 
   const loaderOpts = { nusc: data.nusc, imageSize: need.imageSize, sweeps: need.sweeps, points: need.points, withPrev: need.withPrev, occGts: need.occ ? data.gts : undefined };
-  const objectSample = train.augment && train.objectSample ? { database: await objectDatabase(spec, plan.trained.name, need, data, log) } : undefined;
+  const objectSample = train.augment && train.objectSample
+    ? { database: await objectDatabase(spec, plan.trained.name, need, data, log), epochs: Math.ceil((train.objectSampleUntil * train.steps) / Math.floor(data.train.length / train.batchSize)) }
+    : undefined;
+  if (objectSample && train.objectSampleUntil < 1)
+    log(`GT-paste in the first ${objectSample.epochs} epochs (steps 1–${Math.min(train.steps, objectSample.epochs * Math.floor(data.train.length / train.batchSize))}), unaltered scenes after`);
   const loader = createLoader({ ...loaderOpts, sampleTokens: data.train, batchSize: train.batchSize, augment: train.augment, objectSample, seed: spec.seed, shuffle: true, dropLast: true });
   const batches = withTeacher((e) => loader.epoch(e), teacher);
   const logPath = join(spec.outDir, 'train.jsonl');

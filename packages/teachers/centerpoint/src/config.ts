@@ -191,7 +191,8 @@ export function centerPointFeatures(cfg: CenterPointConfig): FeatureMap {
 
 /**
  * Presets (data only). `paper` is the published configuration (the schema defaults); `small` is the benchmark
- * default (4000 steps, about 30 min on both cores of this machine; its trained weights ship in `checkpoints/`); `tiny` is for tests.
+ * default (4000 steps, about 43 min on both cores of this machine at 1.55 steps/s; its trained weights ship in
+ * `checkpoints/`); `tiny` is for tests.
  */
 export const CENTERPOINT_PRESETS: Record<'tiny' | 'small' | 'paper', DeepPartial<CenterPointConfig>> = {
   tiny: {
@@ -214,7 +215,8 @@ export const CENTERPOINT_PRESETS: Record<'tiny' | 'small' | 'paper', DeepPartial
     norm: { momentum: 0.1 },
     // Branches 16 wide: 8-wide velocity branches died (every ReLU off at the object cells, the L1 optimum while
     // motion is not yet recognised, then no gradient), leaving velocities at exactly 0. Velocity at code weight 1
-    // (mmdet3d: 0.2), as the shipped weights were trained; 0.2 with 16-wide branches was not tried.
+    // (mmdet3d: 0.2), as the shipped weights were trained; 0.2 with 16-wide branches was not tried. 16 wide still
+    // lets some tasks' velocity branches die (pedestrian, motorcycle/bicycle; see the README).
     head: { sharedChannels: 16, headChannels: 16, codeWeights: [1, 1, 1, 1, 1, 1, 1, 1, 1, 1] },
     train: { steps: 4000, batchSize: 2, lr: 5e-3, warmupSteps: 20, evalEvery: 500 },
     data: { sweeps: 9 },

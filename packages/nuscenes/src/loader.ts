@@ -13,9 +13,8 @@ import { FrameCache, type FrameCacheStats } from './cache.js';
 import { loadFrame, type CameraFrame, type FrameBox } from './frame.js';
 import type { ResizeMode } from './io.js';
 import { NUSCENES_SAMPLE_GROUPS, pasteObjects, sampleObjects, type ObjectDatabase } from './object-sample.js';
-import type { DetectionClass } from './tables.js';
 import type { NuScenes } from './reader.js';
-import { CAMERA_CHANNELS, OCC_GRID } from './tables.js';
+import { CAMERA_CHANNELS, OCC_GRID, type DetectionClass } from './tables.js';
 
 /** ImageNet normalisation (BEVDet: mean 123.675, 116.28, 103.53 / std 58.395, 57.12, 57.375 on 0–255). */
 export const IMAGENET_MEAN = [0.485, 0.456, 0.406] as const;

@@ -29,7 +29,7 @@ function entry(b: FrameBox, n = 6): ObjectDbEntry {
 function database(entries: ObjectDbEntry[]): ObjectDatabase {
   const byLabel: ObjectDbEntry[][] = DETECTION_CLASSES.map(() => []);
   for (const e of entries) byLabel[e.box.label]!.push(e);
-  return { byLabel, samples: 1, dropped: 0 };
+  return { byLabel, samples: 1, minPoints: 1, dropped: 0 };
 }
 
 describe('GT-paste (ObjectSample)', () => {
@@ -47,6 +47,7 @@ describe('GT-paste (ObjectSample)', () => {
     expect(strict.byLabel.flat()).toHaveLength(0);
     expect(strict.dropped).toBe(db.byLabel.flat().length + db.dropped);
     expect(strict.samples).toBe(3);
+    expect(strict.minPoints).toBe(10_000);
   });
 
   it('tops each class up to its group count and skips candidates that collide', () => {

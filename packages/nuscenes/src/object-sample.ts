@@ -28,6 +28,8 @@ export interface ObjectDatabase {
   byLabel: ObjectDbEntry[][];
   /** Samples the database was built from. */
   samples: number;
+  /** The fewest points an object kept has to have. */
+  minPoints: number;
   /** Objects dropped for having fewer than `minPoints` points. */
   dropped: number;
 }
@@ -65,7 +67,7 @@ export async function buildObjectDatabase(nusc: NuScenes, sampleTokens: readonly
     }
     opts.onProgress?.(i + 1, sampleTokens.length);
   }
-  return { byLabel, samples: sampleTokens.length, dropped };
+  return { byLabel, samples: sampleTokens.length, minPoints, dropped };
 }
 
 /** Objects per class of a database, for logs. */

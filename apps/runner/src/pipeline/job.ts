@@ -275,7 +275,7 @@ async function objectDatabase(spec: JobSpec, name: string, need: DataSettings, d
   const bar = createProgress({ total: data.train.length, label: 'GT-paste database', unit: 'samples' });
   const db = await buildObjectDatabase(data.nusc, data.train, { sweeps: need.sweeps, onProgress: () => bar.tick(1) });
   bar.done();
-  log(`GT-paste database: ${db.byLabel.reduce((a, e) => a + e.length, 0)} objects with ≥ 5 points from ${db.samples} train samples in ${((performance.now() - t0) / 1000).toFixed(1)} s (${objectDatabaseSummary(db)})`);
+  log(`GT-paste database: ${db.byLabel.reduce((a, e) => a + e.length, 0)} objects with ≥ ${db.minPoints} points from ${db.samples} train samples in ${((performance.now() - t0) / 1000).toFixed(1)} s (${objectDatabaseSummary(db)})`);
   return db;
 }
 
@@ -300,11 +300,12 @@ export async function runJob(spec: JobSpec, opts: { log?: (s: string) => void; d
   const trainable: TrainableModel = distiller ? combineModels({ student: model, distiller }) : model;
 
   const loaderOpts = { nusc: data.nusc, imageSize: need.imageSize, sweeps: need.sweeps, points: need.points, withPrev: need.withPrev, occGts: need.occ ? data.gts : undefined };
+  const batchesPerEpoch = Math.floor(data.train.length / train.batchSize); // the training loader drops the last partial batch
   const objectSample = train.augment && train.objectSample
-    ? { database: await objectDatabase(spec, plan.trained.name, need, data, log), epochs: Math.ceil((train.objectSampleUntil * train.steps) / Math.floor(data.train.length / train.batchSize)) }
+    ? { database: await objectDatabase(spec, plan.trained.name, need, data, log), epochs: Math.ceil((train.objectSampleUntil * train.steps) / batchesPerEpoch) }
     : undefined;
   if (objectSample && train.objectSampleUntil < 1)
-    log(`GT-paste in the first ${objectSample.epochs} epochs (steps 1–${Math.min(train.steps, objectSample.epochs * Math.floor(data.train.length / train.batchSize))}), unaltered scenes after`);
+    log(`GT-paste in the first ${objectSample.epochs} epochs (steps 1–${Math.min(train.steps, objectSample.epochs * batchesPerEpoch)}), unaltered scenes after`);
   const loader = createLoader({ ...loaderOpts, sampleTokens: data.train, batchSize: train.batchSize, augment: train.augment, objectSample, seed: spec.seed, shuffle: true, dropLast: true });
   const batches = withTeacher((e) => loader.epoch(e), teacher);
   const logPath = join(spec.outDir, 'train.jsonl');

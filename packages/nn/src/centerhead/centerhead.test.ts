@@ -282,6 +282,26 @@ describe('CenterHead module', () => {
     head.dispose();
   });
 
+  it('numConvs sets the convs per branch (mmdet3d num_conv): 1 reads the shared feature, 3 stacks two ConvModules', () => {
+    const head = new CenterHead({ ...tiny, numConvs: { vel: 1, dim: 3 } }, { rng: createRng(1) });
+    const sd = head.stateDict();
+    expect(sd['task_heads.0.vel.0.weight']!.shape).toEqual([3, 3, 8, 2]);
+    expect(sd['task_heads.0.vel.0.bias']!.shape).toEqual([2]);
+    expect(Object.keys(sd).filter((k) => k.startsWith('task_heads.0.vel.'))).toEqual(['task_heads.0.vel.0.weight', 'task_heads.0.vel.0.bias']);
+    expect(sd['task_heads.0.dim.1.conv.weight']!.shape).toEqual([3, 3, 8, 8]);
+    expect(sd['task_heads.0.dim.2.weight']!.shape).toEqual([3, 3, 8, 3]);
+    expect(sd['task_heads.0.rot.1.weight']!.shape).toEqual([3, 3, 8, 2]);
+    const x = randn([1, 8, 8, 8], createRng(2)) as tf.Tensor4D;
+    const outs = head.forward(x);
+    expect(outs[0]!.vel.shape).toEqual([1, 8, 8, 2]);
+    expect(outs[1]!.dim.shape).toEqual([1, 8, 8, 3]);
+    disposeTaskOutputs(outs);
+    x.dispose();
+    head.dispose();
+    expect(() => new CenterHead({ ...tiny, numConvs: { vel: 0 } })).toThrow(/numConvs.vel must be a positive integer, found 0/);
+    expect(() => new CenterHead({ ...tiny, numConvs: { speed: 1 } as never })).toThrow(/numConvs must be keys from reg, height, dim, rot, vel, heatmap, found "speed"/);
+  });
+
   it('the loss goes down over a few AdamW steps (core Trainer) on a tiny fixed input, without leaking tensors', async () => {
     const head = new CenterHead(tiny, { rng: createRng(3) });
     const x = randn([1, 8, 8, 8], createRng(4)) as tf.Tensor4D;

@@ -34,6 +34,8 @@ export const REG_HEADS = [
 ] as const;
 export type RegHeadName = (typeof REG_HEADS)[number][0];
 export type HeadName = 'heatmap' | RegHeadName;
+/** The branches of one task head, in registration order. */
+export const HEAD_NAMES = ['reg', 'height', 'dim', 'rot', 'vel', 'heatmap'] as const satisfies readonly HeadName[];
 /** anno_box width: offset x, offset y, z, log w, log l, log h, sin yaw, cos yaw, vx, vy. */
 export const CODE_SIZE = 10;
 
@@ -76,6 +78,12 @@ export interface CenterHeadConfig {
   sharedChannels: number;
   /** Channels of each branch's first 3×3 conv. */
   headChannels: number;
+  /**
+   * Convolutions per branch, the last one included (mmdet3d's `num_conv` of `common_heads`, `num_heatmap_convs`;
+   * default 2 each): n − 1 ConvModules (3×3 conv → BN → ReLU, `headChannels` wide), then the output conv. With 1 the
+   * output conv reads the shared feature directly.
+   */
+  numConvs: Record<HeadName, number>;
   /** Initial bias of the heatmap's final conv (−2.19 ≈ logit of 0.1). */
   heatmapBias: number;
   /** L1 weights of the 10 anno_box channels. */
@@ -89,8 +97,9 @@ export interface CenterHeadConfig {
   decode: DecodeConfig;
 }
 
-export type CenterHeadConfigInput = Partial<Omit<CenterHeadConfig, 'decode' | 'grid'>> & {
+export type CenterHeadConfigInput = Partial<Omit<CenterHeadConfig, 'decode' | 'grid' | 'numConvs'>> & {
   inChannels: number;
+  numConvs?: Partial<Record<HeadName, number>>;
   grid?: Partial<BevGridConfig>;
   decode?: Partial<DecodeConfig>;
 };
@@ -108,6 +117,7 @@ export function centerHeadConfig(input: CenterHeadConfigInput): CenterHeadConfig
     grid: { ...DEFAULT_BEV_GRID, ...input.grid },
     sharedChannels: input.sharedChannels ?? 64,
     headChannels: input.headChannels ?? 64,
+    numConvs: { reg: 2, height: 2, dim: 2, rot: 2, vel: 2, heatmap: 2, ...input.numConvs },
     heatmapBias: input.heatmapBias ?? -2.19,
     codeWeights: [...(input.codeWeights ?? [1, 1, 1, 1, 1, 1, 1, 1, 0.2, 0.2])],
     locWeight: input.locWeight ?? 0.25,
@@ -142,6 +152,10 @@ function validateConfig(cfg: CenterHeadConfig): void {
       if (seen.has(name)) fail(`tasks[${i}]`, 'class names that appear in one task only', name);
       seen.add(name);
     }
+  }
+  for (const [name, n] of Object.entries(cfg.numConvs)) {
+    if (!(HEAD_NAMES as readonly string[]).includes(name)) fail('numConvs', `keys from ${HEAD_NAMES.join(', ')}`, name);
+    if (!(Number.isInteger(n) && n >= 1)) fail(`numConvs.${name}`, 'a positive integer', n);
   }
   if (cfg.codeWeights.length !== CODE_SIZE) fail('codeWeights', `${CODE_SIZE} numbers`, cfg.codeWeights);
   const { range, cellSize, stride } = cfg.grid;

@@ -5,6 +5,7 @@
  *   channels and one BN (BN is per channel: the statistics and running-stat updates are each branch's own);
  * - their final 3×3 convs run as one conv whose weight is block-diagonal (each branch's weight placed on its own
  *   input channels, zeros elsewhere), giving [B, H, W, 10 + classes] = the anno_box code, then the heatmap logits.
+ *   A one-conv branch (`numConvs` 1) reads the shared feature, appended to the hidden features for that conv.
  * On the wasm backend this replaces 12 small convolutions (and their gradients) per task by 2, and needs no channel
  * split of a large activation (the stock wasm Slice copies its whole input on every call).
  */
@@ -31,34 +32,49 @@ export interface FusedTaskOutput {
 const ORDER: HeadName[] = [...REG_HEADS.map(([n]) => n), 'heatmap'];
 
 interface Branch {
-  first: ConvModule;
+  /** The hidden ConvModule; null for a one-conv branch (its output conv reads the shared feature). */
+  first: ConvModule | null;
   last: Conv2d;
 }
 
+/** Each branch's layers; throws unless every branch is [ConvModule,] Conv2d (one or two convs). */
 function taskBranches(head: CenterHead, task: number): Branch[] {
   const sep = head.task_heads.get(task);
   return ORDER.map((name) => {
-    const seq = sep.branches.get(name) as Sequential | undefined;
-    const first = seq?.get(0), last = seq?.get(1);
-    if (!(first instanceof ConvModule) || !(last instanceof Conv2d))
-      throw new CenterHeadError(`fusedCenterHeadForward: head.task_heads.${task}.${name}: expected Sequential(ConvModule, Conv2d), found ${first?.constructor.name}, ${last?.constructor.name}`);
-    return { first, last };
+    const layers = [...((sep.branches.get(name) as Sequential | undefined) ?? [])];
+    const last = layers.at(-1), first = layers.length === 2 ? layers[0] : null;
+    if (!(last instanceof Conv2d) || layers.length > 2 || (layers.length === 2 && !(first instanceof ConvModule)))
+      throw new CenterHeadError(`fusedCenterHeadForward: head.task_heads.${task}.${name}: expected Sequential([ConvModule,] Conv2d), found Sequential(${layers.map((l) => l.constructor.name).join(', ')})`);
+    return { first: first as ConvModule | null, last };
   });
 }
 
 const samePads = (c: Conv2d) => c.pads.every((p) => p === c.pads[0]) && c.stride.join() === '1,1' && c.dilation.join() === '1,1' && !c.depthwise;
 
-/** Whether the head can run fused: 3×3-style convs with symmetric padding and stride 1, BN + ReLU, one BN setting. */
+/**
+ * Whether the head can run fused: one or two convs per branch, 3×3-style convs with symmetric padding and stride 1,
+ * BN + ReLU, one BN setting, at least one two-conv branch per task.
+ */
 export function canFuseHead(head: CenterHead): boolean {
-  const bn0 = taskBranches(head, 0)[0]!.first.bn;
+  let tasks: Branch[][];
+  try {
+    tasks = head.task_heads.map((_, t) => taskBranches(head, t));
+  } catch (e) {
+    if (e instanceof CenterHeadError) return false;
+    throw e;
+  }
+  const bn0 = tasks[0]!.find((b) => b.first)?.first?.bn;
   if (!(bn0 instanceof BatchNorm)) return false;
-  return head.task_heads.map((_, t) => taskBranches(head, t)).every((bs) =>
+  const k1 = (tasks[0]!.find((b) => b.first)!.first!.conv as Conv2d).kernelSize.join(), k2 = tasks[0]![0]!.last.kernelSize.join();
+  return tasks.every((bs) =>
+    bs.some((b) => b.first) &&
     bs.every(({ first, last }) => {
+      if (!(samePads(last) && last.bias !== null && last.kernelSize.join() === k2)) return false;
+      if (!first) return true;
       const c = first.conv as Conv2d;
       return (
-        c instanceof Conv2d && samePads(c) && samePads(last) && c.bias === null && last.bias !== null && first.act === 'relu' &&
-        first.bn instanceof BatchNorm && first.bn.weight !== null && first.bn.eps === bn0.eps && first.bn.momentum === bn0.momentum &&
-        c.kernelSize.join() === (bs[0]!.first.conv as Conv2d).kernelSize.join() && last.kernelSize.join() === bs[0]!.last.kernelSize.join()
+        c instanceof Conv2d && samePads(c) && c.bias === null && first.act === 'relu' && c.kernelSize.join() === k1 &&
+        first.bn instanceof BatchNorm && first.bn.weight !== null && first.bn.eps === bn0.eps && first.bn.momentum === bn0.momentum
       );
     }),
   );
@@ -88,17 +104,21 @@ export function fusedCenterHeadForward(head: CenterHead, x: tf.Tensor4D): FusedT
     const shared = head.shared_conv.forward(x) as tf.Tensor4D;
     return head.task_heads.map((_, t) => {
       const bs = taskBranches(head, t);
-      const c1 = bs[0]!.first.conv as Conv2d;
-      const w1 = tf.concat(bs.map((b) => b.first.conv.weight as tf.Tensor4D), 3);
-      const y = tf.relu(fusedBatchNorm(tf.conv2d(shared, w1, 1, c1.pads[0]!), bs.map((b) => b.first.bn as BatchNorm)));
-      // Block-diagonal final weight: branch i's [kh, kw, hc_i, k_i] on input rows [off_i, off_i + hc_i).
-      const total = bs.reduce((a, b) => a + b.last.inChannels, 0);
+      const hidden = bs.filter((b) => b.first).map((b) => b.first!);
+      const c1 = hidden[0]!.conv as Conv2d;
+      const w1 = tf.concat(hidden.map((h) => h.conv.weight as tf.Tensor4D), 3);
+      const h = tf.relu(fusedBatchNorm(tf.conv2d(shared, w1, 1, c1.pads[0]!), hidden.map((m) => m.bn as BatchNorm)));
+      // The final conv's input: the hidden features of the two-conv branches, then (if a branch has one conv) the
+      // shared feature. Block-diagonal final weight: each branch's [kh, kw, c_in, k] on the rows of its own input.
+      const hc = h.shape[3], sc = shared.shape[3];
+      const oneConv = bs.some((b) => !b.first);
+      const y = oneConv ? tf.concat([h, shared], 3) : h;
+      const total = hc + (oneConv ? sc : 0);
       let off = 0;
       const blocks = bs.map((b) => {
-        const hc = b.last.inChannels;
-        const w = tf.pad(b.last.weight as tf.Tensor4D, [[0, 0], [0, 0], [off, total - off - hc], [0, 0]]);
-        off += hc;
-        return w;
+        const cin = b.last.inChannels, at = b.first ? off : hc;
+        if (b.first) off += cin;
+        return tf.pad(b.last.weight as tf.Tensor4D, [[0, 0], [0, 0], [at, total - at - cin], [0, 0]]);
       });
       const l0 = bs[0]!.last;
       const o = tf.add(tf.conv2d(y, tf.concat(blocks, 3), 1, l0.pads[0]!), tf.concat(bs.map((b) => b.last.bias!))) as tf.Tensor4D;

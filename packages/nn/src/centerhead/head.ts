@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Rng } from '@bevzoo/core';
-import { Module, ModuleList, Sequential } from '../module.js';
+import { Module, ModuleList, Sequential, type UnaryModule } from '../module.js';
 import { Conv2d } from '../layers/conv2d.js';
 import { ConvModule } from '../layers/conv_module.js';
 import type { BatchNormOptions } from '../layers/batchnorm.js';
@@ -19,14 +19,16 @@ export interface CenterHeadOptions {
 }
 
 /**
- * mmdet3d SeparateHead: per output a Sequential of ConvModule(3×3, no bias) → Conv2d(3×3, bias). Registration order
- * reg, height, dim, rot, vel, heatmap (mmdet3d's dict order), so keys read `task_heads.0.reg.0.conv.weight`, …,
- * `task_heads.0.heatmap.1.bias`. Weights: Kaiming normal (fan_out, relu) on the regression branches, PyTorch default on the heatmap branch, biases 0, heatmap bias `heatmapBias`.
+ * mmdet3d SeparateHead: per output a Sequential of `numConvs[name]` − 1 ConvModules (3×3, no bias, `headChannels` wide)
+ * → Conv2d(3×3, bias). Registration order reg, height, dim, rot, vel, heatmap (mmdet3d's dict order), so keys read
+ * `task_heads.0.reg.0.conv.weight`, …, `task_heads.0.heatmap.1.bias` (with one conv: `task_heads.0.vel.0.weight`).
+ * Weights: Kaiming normal (fan_out, relu) on the regression branches, PyTorch default on the heatmap branch, biases 0,
+ * heatmap bias `heatmapBias`.
  */
 export class SeparateHead extends Module {
   readonly branches = new Map<HeadName, Sequential>();
 
-  constructor(inChannels: number, headChannels: number, numClasses: number, heatmapBias: number, opts: CenterHeadOptions = {}) {
+  constructor(inChannels: number, headChannels: number, numClasses: number, heatmapBias: number, opts: CenterHeadOptions & { numConvs?: Partial<Record<HeadName, number>> } = {}) {
     super();
     const outs: [HeadName, number][] = [...REG_HEADS.map(([n, c]) => [n, c] as [HeadName, number]), ['heatmap', numClasses]];
     for (const [name, ch] of outs) {
@@ -34,14 +36,17 @@ export class SeparateHead extends Module {
       // regression branches, PyTorch's default init on the heatmap branch (only its final bias is set). Kaiming
       // there starts the focal loss orders of magnitude too high.
       const init = name === 'heatmap' ? 'default' : 'kaiming_normal';
-      const first = new ConvModule(inChannels, headChannels, 3, { padding: 1, norm: opts.norm ?? {}, init, rng: opts.rng });
-      const last = new Conv2d(headChannels, ch, 3, { padding: 1, bias: true, init, rng: opts.rng });
+      const layers: UnaryModule[] = [];
+      let c = inChannels;
+      for (let i = 1; i < (opts.numConvs?.[name] ?? 2); i++, c = headChannels)
+        layers.push(new ConvModule(c, headChannels, 3, { padding: 1, norm: opts.norm ?? {}, init, rng: opts.rng }));
+      const last = new Conv2d(c, ch, 3, { padding: 1, bias: true, init, rng: opts.rng });
       if (name === 'heatmap') {
         const b = tf.fill([ch], heatmapBias);
         last.bias!.assign(b);
         b.dispose();
       }
-      this.branches.set(name, this.registerModule(name, new Sequential(first, last)));
+      this.branches.set(name, this.registerModule(name, new Sequential(...layers, last)));
     }
   }
 
@@ -72,7 +77,7 @@ export class CenterHead extends Module {
     this.shared_conv = this.registerModule('shared_conv', new ConvModule(c.inChannels, c.sharedChannels, 3, { padding: 1, norm: opts.norm ?? {}, init: 'kaiming_normal', rng: opts.rng }));
     this.task_heads = this.registerModule(
       'task_heads',
-      new ModuleList(c.tasks.map((t) => new SeparateHead(c.sharedChannels, c.headChannels, t.length, c.heatmapBias, opts))),
+      new ModuleList(c.tasks.map((t) => new SeparateHead(c.sharedChannels, c.headChannels, t.length, c.heatmapBias, { ...opts, numConvs: c.numConvs }))),
     );
   }
 

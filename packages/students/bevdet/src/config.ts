@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { bevGrid, ConfigError, dataSettings, scaleGrid, trainSettings, type DeepPartial, type FeatureMap, type GridSpec } from '@bevzoo/core';
-import { depthBinCount, NUSCENES_TASKS, type BevPoolGrid } from '@bevzoo/nn';
+import { depthBinCount, HEAD_NAMES, NUSCENES_TASKS, type BevPoolGrid } from '@bevzoo/nn';
 
 const int = z.number().int().positive();
 const num = z.number();
@@ -56,6 +56,8 @@ const bevdetFields = z.object({
   head: z.object({
     sharedChannels: int.default(64),
     headChannels: int.default(64),
+    /** Convolutions per head branch, the output conv included (mmdet3d's num_conv, default 2; 1 = the output conv reads the shared feature). */
+    numConvs: z.partialRecord(z.enum(HEAD_NAMES), int).default({}),
     /** Task groups of class names (CenterPoint's six nuScenes groups). */
     tasks: z.array(z.array(z.string()).min(1)).min(1).default(NUSCENES_TASKS.map((t) => [...t])),
     scoreThreshold: num.min(0).max(1).default(0.1),
@@ -114,8 +116,8 @@ export const bevdetPresets: Record<'tiny' | 'small' | 'paper', DeepPartial<BEVDe
     viewTransform: { contextChannels: 32, depthBins: [1, 50, 1] },
     grid: { cellSize: 1.6 },
     bevEncoder: { numLayers: [2, 2, 2], channels: [32, 64, 128], neckChannels: 32 },
-    // The teacher's head widths, so that DistillBEV's inherited head fits tensor for tensor.
-    head: { sharedChannels: 16, headChannels: 16 },
+    // The teacher's head layout, so that DistillBEV's inherited head fits tensor for tensor.
+    head: { sharedChannels: 16, headChannels: 16, numConvs: { vel: 1 } },
     train: { steps: 600, batchSize: 2, lr: 2e-3, warmupSteps: 30, clip: 35 },
     data: { imageSize: [128, 352] },
   },

@@ -35,6 +35,7 @@ export function bevdetHeadConfig(cfg: BEVDetConfig, layout: BEVDetLayout = bevde
     grid: { range: [xmin, ymin, xmax, ymax], cellSize: [cfg.grid.cellSize, cfg.grid.cellSize], stride: layout.headStride },
     sharedChannels: h.sharedChannels,
     headChannels: h.headChannels,
+    numConvs: h.numConvs,
     locWeight: h.locWeight,
     decode: { scoreThreshold: h.scoreThreshold, maxPoolNms: h.maxPoolNms, nms, postMaxSize: h.postMaxSize, postCenterRange: [xmin - 10, ymin - 10, -10, xmax + 10, ymax + 10, 10] },
   });

@@ -243,11 +243,12 @@ describe('pieces', () => {
     expect(rows(a)).toEqual(rows(pts));
   });
 
-  it('the fused head gives the outputs, gradients and running statistics of CenterHead.forward', () => {
+  it.each([{}, { vel: 1 }, { reg: 1, vel: 1 }])('the fused head gives the outputs, gradients and running statistics of CenterHead.forward (numConvs %j)', (numConvs) => {
     // outputs of CenterHead.forward in the fused form (box code, heatmap)
-    const mk = () => new CenterHead({ inChannels: 6, sharedChannels: 8, headChannels: 4, grid: { range: [-8, -8, 8, 8], cellSize: [2, 2], stride: 1 } }, { rng: createRng(9) });
+    const mk = () => new CenterHead({ inChannels: 6, sharedChannels: 8, headChannels: 4, numConvs, grid: { range: [-8, -8, 8, 8], cellSize: [2, 2], stride: 1 } }, { rng: createRng(9) });
     const a = mk(), b = mk();
     expect(canFuseHead(a)).toBe(true);
+    expect(a.stateDict()['task_heads.0.vel.0.weight']?.shape ?? null).toEqual('vel' in numConvs ? [3, 3, 8, 2] : null);
     const x = tf.randomNormal([2, 8, 8, 6], 0, 1, 'float32', 3) as tf.Tensor4D;
     try {
       for (const training of [true, false]) {

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { bevGrid, dataSettings, trainSettings, type DeepPartial, type FeatureMap, type GridSpec } from '@bevzoo/core';
-import { NUSCENES_CIRCLE_NMS_RADII, NUSCENES_TASKS } from '@bevzoo/nn';
+import { HEAD_NAMES, NUSCENES_CIRCLE_NMS_RADII, NUSCENES_TASKS } from '@bevzoo/nn';
 import { CenterPointError } from './errors.js';
 
 const num = () => z.number();
@@ -65,6 +65,8 @@ export const centerPointConfigSchema = z
       .object({
         sharedChannels: posInt().default(64),
         headChannels: posInt().default(64),
+        /** Convolutions per head branch, the output conv included (mmdet3d's num_conv, default 2; 1 = the output conv reads the shared feature). */
+        numConvs: z.partialRecord(z.enum(HEAD_NAMES), posInt()).default({}),
         /** BatchNorm momentum of the head's ConvModules (PyTorch default 0.1). */
         normMomentum: z.number().gt(0).lte(1).default(0.1),
         minRadius: z.number().int().min(0).default(2),
@@ -88,7 +90,8 @@ export const centerPointConfigSchema = z
           .prefault({}),
       })
       .prefault({}),
-    train: trainSettings.prefault({ steps: 20000, batchSize: 4, lr: 1e-4, warmupSteps: 1000 }),
+    // GT-paste on, as mmdet3d's CenterPoint nuScenes configs (ObjectSample with its DataBaseSampler).
+    train: trainSettings.prefault({ steps: 20000, batchSize: 4, lr: 1e-4, warmupSteps: 1000, objectSample: true }),
     data: dataSettings.prefault({ images: false, points: true, sweeps: 9 }),
   })
   .superRefine((cfg, ctx) => {
@@ -203,7 +206,7 @@ export const CENTERPOINT_PRESETS: Record<'tiny' | 'small' | 'paper', DeepPartial
     neck: { outChannels: [8, 8, 8], upsampleStrides: [0.5, 1, 2] },
     norm: { momentum: 0.1 },
     head: { sharedChannels: 8, headChannels: 8 },
-    train: { steps: 10, batchSize: 2, lr: 1e-3, warmupSteps: 0 },
+    train: { steps: 10, batchSize: 2, lr: 1e-3, warmupSteps: 0, objectSample: false },
     data: { sweeps: 2 },
   },
   small: {
@@ -213,12 +216,14 @@ export const CENTERPOINT_PRESETS: Record<'tiny' | 'small' | 'paper', DeepPartial
     backbone: { outChannels: [32, 64, 64], layerNums: [2, 3, 3], layerStrides: [2, 2, 2] },
     neck: { outChannels: [32, 32, 32], upsampleStrides: [1, 2, 4] },
     norm: { momentum: 0.1 },
-    // Branches 16 wide: 8-wide velocity branches died (every ReLU off at the object cells, the L1 optimum while
-    // motion is not yet recognised, then no gradient), leaving velocities at exactly 0. Velocity at code weight 1
-    // (mmdet3d: 0.2), as the shipped weights were trained; 0.2 with 16-wide branches was not tried. 16 wide still
-    // lets some tasks' velocity branches die (pedestrian, motorcycle/bicycle; see the README).
-    head: { sharedChannels: 16, headChannels: 16, codeWeights: [1, 1, 1, 1, 1, 1, 1, 1, 1, 1] },
-    train: { steps: 4000, batchSize: 2, lr: 5e-3, warmupSteps: 20, evalEvery: 500 },
+    // Velocity from the shared feature by one conv (numConvs.vel 1; mmdet3d: a 3×3 ConvModule first): with a hidden
+    // ConvModule, 8 or 16 wide, some tasks' velocity branches died (every ReLU off at the object cells, the L1
+    // optimum while motion is not yet recognised, then no gradient), leaving pedestrian and motorcycle velocities at
+    // exactly 0 (see the README). The shared feature cannot die that way: the heatmap keeps it alive at the objects.
+    // Velocity at code weight 1 (mmdet3d: 0.2).
+    head: { sharedChannels: 16, headChannels: 16, numConvs: { vel: 1 }, codeWeights: [1, 1, 1, 1, 1, 1, 1, 1, 1, 1] },
+    // GT-paste for the first 75 % of the steps (TransFusion / BEVFusion's fade), then unaltered scenes.
+    train: { steps: 4000, batchSize: 2, lr: 5e-3, warmupSteps: 20, evalEvery: 500, objectSampleUntil: 0.75 },
     data: { sweeps: 9 },
   },
   paper: {},

@@ -119,6 +119,7 @@ export class CenterPointPillar extends Module implements TaskModel<CenterPointBa
           grid: { range: [x0, y0, x1, y1], cellSize: [cfg.pillars.size[0], cfg.pillars.size[1]], stride: g.headStride },
           sharedChannels: h.sharedChannels,
           headChannels: h.headChannels,
+          numConvs: h.numConvs,
           codeWeights: h.codeWeights,
           locWeight: h.locWeight,
           maxObjects: h.maxObjects,

@@ -5,6 +5,7 @@ import { randn, useCpu } from '../testutil.js';
 import { centerHeadConfig, CenterHeadError, featureMapSize, NUSCENES_CLASS_NAMES, type CenterHeadConfigInput } from './config.js';
 import { decodeCenterHead, type DetBox } from './decode.js';
 import { CenterHead, disposeTaskOutputs } from './head.js';
+import { ConvModule } from '../layers/conv_module.js';
 import { centerHeadLoss, gaussianFocalLoss, regL1Loss, type TaskOutput } from './loss.js';
 import { circleNms, rotatedIouBev, rotatedNms } from './nms.js';
 import { buildTargets, drawHeatmapGaussian, gaussianRadius, type CenterHeadTargets, type GtBox } from './targets.js';
@@ -300,6 +301,24 @@ describe('CenterHead module', () => {
     head.dispose();
     expect(() => new CenterHead({ ...tiny, numConvs: { vel: 0 } })).toThrow(/numConvs.vel must be a positive integer, found 0/);
     expect(() => new CenterHead({ ...tiny, numConvs: { speed: 1 } as never })).toThrow(/numConvs must be keys from reg, height, dim, rot, vel, heatmap, found "speed"/);
+  });
+
+  it('leakyRelu ends a branch\'s hidden ConvModules in LeakyReLU (0 or absent: ReLU)', () => {
+    const head = new CenterHead({ ...tiny, leakyRelu: { vel: 0.1, dim: 0 } }, { rng: createRng(1) });
+    const first = (name: 'vel' | 'dim' | 'reg') => head.task_heads.get(1).branches.get(name)!.get(0) as ConvModule;
+    expect([first('vel').act, first('vel').negativeSlope]).toEqual(['leaky_relu', 0.1]);
+    expect(first('dim').act).toBe('relu');
+    expect(first('reg').act).toBe('relu');
+    // LeakyReLU(0.1) on a known input
+    const m = new ConvModule(1, 1, 1, { norm: false, bias: false, act: 'leaky_relu', negativeSlope: 0.1 });
+    m.conv.weight.assign(tf.ones([1, 1, 1, 1]));
+    const x = tf.tensor4d([-2, 3], [1, 1, 2, 1]);
+    const y = m.forward(x);
+    expect(Array.from(y.dataSync())).toEqual([expect.closeTo(-0.2, 6), 3]);
+    tf.dispose([x, y]);
+    m.dispose();
+    head.dispose();
+    expect(() => new CenterHead({ ...tiny, leakyRelu: { vel: 1.5 } })).toThrow(/leakyRelu.vel must be a negative slope in \[0, 1\), found 1.5/);
   });
 
   it('the loss goes down over a few AdamW steps (core Trainer) on a tiny fixed input, without leaking tensors', async () => {

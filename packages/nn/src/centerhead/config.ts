@@ -84,6 +84,12 @@ export interface CenterHeadConfig {
    * output conv reads the shared feature directly.
    */
   numConvs: Record<HeadName, number>;
+  /**
+   * Branches whose hidden ConvModules end in LeakyReLU with this negative slope instead of ReLU (mmcv's
+   * `act_cfg=dict(type='LeakyReLU')`; absent or 0 = ReLU, the default). A ReLU branch can die at a task's object cells (every unit off,
+   * then no gradient); a leaky one cannot.
+   */
+  leakyRelu: Partial<Record<HeadName, number>>;
   /** Initial bias of the heatmap's final conv (−2.19 ≈ logit of 0.1). */
   heatmapBias: number;
   /** L1 weights of the 10 anno_box channels. */
@@ -97,7 +103,8 @@ export interface CenterHeadConfig {
   decode: DecodeConfig;
 }
 
-export type CenterHeadConfigInput = Partial<Omit<CenterHeadConfig, 'decode' | 'grid' | 'numConvs'>> & {
+export type CenterHeadConfigInput = Partial<Omit<CenterHeadConfig, 'decode' | 'grid' | 'numConvs' | 'leakyRelu'>> & {
+  leakyRelu?: Partial<Record<HeadName, number>>;
   inChannels: number;
   numConvs?: Partial<Record<HeadName, number>>;
   grid?: Partial<BevGridConfig>;
@@ -118,6 +125,7 @@ export function centerHeadConfig(input: CenterHeadConfigInput): CenterHeadConfig
     sharedChannels: input.sharedChannels ?? 64,
     headChannels: input.headChannels ?? 64,
     numConvs: { reg: 2, height: 2, dim: 2, rot: 2, vel: 2, heatmap: 2, ...input.numConvs },
+    leakyRelu: { ...input.leakyRelu },
     heatmapBias: input.heatmapBias ?? -2.19,
     codeWeights: [...(input.codeWeights ?? [1, 1, 1, 1, 1, 1, 1, 1, 0.2, 0.2])],
     locWeight: input.locWeight ?? 0.25,
@@ -156,6 +164,10 @@ function validateConfig(cfg: CenterHeadConfig): void {
   for (const [name, n] of Object.entries(cfg.numConvs)) {
     if (!(HEAD_NAMES as readonly string[]).includes(name)) fail('numConvs', `keys from ${HEAD_NAMES.join(', ')}`, name);
     if (!(Number.isInteger(n) && n >= 1)) fail(`numConvs.${name}`, 'a positive integer', n);
+  }
+  for (const [name, a] of Object.entries(cfg.leakyRelu)) {
+    if (!(HEAD_NAMES as readonly string[]).includes(name)) fail('leakyRelu', `keys from ${HEAD_NAMES.join(', ')}`, name);
+    if (!(typeof a === 'number' && a >= 0 && a < 1)) fail(`leakyRelu.${name}`, 'a negative slope in [0, 1)', a);
   }
   if (cfg.codeWeights.length !== CODE_SIZE) fail('codeWeights', `${CODE_SIZE} numbers`, cfg.codeWeights);
   const { range, cellSize, stride } = cfg.grid;

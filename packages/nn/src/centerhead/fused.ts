@@ -53,7 +53,7 @@ const samePads = (c: Conv2d) => c.pads.every((p) => p === c.pads[0]) && c.stride
 
 /**
  * Whether the head can run fused: one or two convs per branch, 3×3-style convs with symmetric padding and stride 1,
- * BN + ReLU, one BN setting, at least one two-conv branch per task.
+ * BN + ReLU or LeakyReLU, one BN setting, at least one two-conv branch per task.
  */
 export function canFuseHead(head: CenterHead): boolean {
   let tasks: Branch[][];
@@ -73,7 +73,7 @@ export function canFuseHead(head: CenterHead): boolean {
       if (!first) return true;
       const c = first.conv as Conv2d;
       return (
-        c instanceof Conv2d && samePads(c) && c.bias === null && first.act === 'relu' && c.kernelSize.join() === k1 &&
+        c instanceof Conv2d && samePads(c) && c.bias === null && (first.act === 'relu' || first.act === 'leaky_relu') && c.kernelSize.join() === k1 &&
         first.bn instanceof BatchNorm && first.bn.weight !== null && first.bn.eps === bn0.eps && first.bn.momentum === bn0.momentum
       );
     }),
@@ -107,7 +107,11 @@ export function fusedCenterHeadForward(head: CenterHead, x: tf.Tensor4D): FusedT
       const hidden = bs.filter((b) => b.first).map((b) => b.first!);
       const c1 = hidden[0]!.conv as Conv2d;
       const w1 = tf.concat(hidden.map((h) => h.conv.weight as tf.Tensor4D), 3);
-      const h = tf.relu(fusedBatchNorm(tf.conv2d(shared, w1, 1, c1.pads[0]!), hidden.map((m) => m.bn as BatchNorm)));
+      const z = fusedBatchNorm(tf.conv2d(shared, w1, 1, c1.pads[0]!), hidden.map((m) => m.bn as BatchNorm));
+      // ReLU, or per channel PReLU with slope 0 on ReLU branches and the negative slope on LeakyReLU ones.
+      const h = hidden.every((m) => m.act === 'relu')
+        ? tf.relu(z)
+        : (tf.prelu(z, tf.concat(hidden.map((m) => tf.fill([(m.conv as Conv2d).outChannels], m.act === 'leaky_relu' ? m.negativeSlope : 0)))) as tf.Tensor4D);
       // The final conv's input: the hidden features of the two-conv branches, then (if a branch has one conv) the
       // shared feature. Block-diagonal final weight: each branch's [kh, kw, c_in, k] on the rows of its own input.
       const hc = h.shape[3], sc = shared.shape[3];

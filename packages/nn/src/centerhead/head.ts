@@ -18,6 +18,8 @@ export interface CenterHeadOptions {
   norm?: BatchNormOptions;
 }
 
+const leaky = (slope: number | undefined) => (slope ? { act: 'leaky_relu' as const, negativeSlope: slope } : {});
+
 /**
  * mmdet3d SeparateHead: per output a Sequential of `numConvs[name]` − 1 ConvModules (3×3, no bias, `headChannels` wide)
  * → Conv2d(3×3, bias). Registration order reg, height, dim, rot, vel, heatmap (mmdet3d's dict order), so keys read
@@ -28,7 +30,7 @@ export interface CenterHeadOptions {
 export class SeparateHead extends Module {
   readonly branches = new Map<HeadName, Sequential>();
 
-  constructor(inChannels: number, headChannels: number, numClasses: number, heatmapBias: number, opts: CenterHeadOptions & { numConvs?: Partial<Record<HeadName, number>> } = {}) {
+  constructor(inChannels: number, headChannels: number, numClasses: number, heatmapBias: number, opts: CenterHeadOptions & Partial<Pick<CenterHeadConfig, 'numConvs' | 'leakyRelu'>> = {}) {
     super();
     const outs: [HeadName, number][] = [...REG_HEADS.map(([n, c]) => [n, c] as [HeadName, number]), ['heatmap', numClasses]];
     for (const [name, ch] of outs) {
@@ -39,7 +41,7 @@ export class SeparateHead extends Module {
       const layers: UnaryModule[] = [];
       let c = inChannels;
       for (let i = 1; i < (opts.numConvs?.[name] ?? 2); i++, c = headChannels)
-        layers.push(new ConvModule(c, headChannels, 3, { padding: 1, norm: opts.norm ?? {}, init, rng: opts.rng }));
+        layers.push(new ConvModule(c, headChannels, 3, { padding: 1, norm: opts.norm ?? {}, init, rng: opts.rng, ...leaky(opts.leakyRelu?.[name]) }));
       const last = new Conv2d(c, ch, 3, { padding: 1, bias: true, init, rng: opts.rng });
       if (name === 'heatmap') {
         const b = tf.fill([ch], heatmapBias);
@@ -77,7 +79,7 @@ export class CenterHead extends Module {
     this.shared_conv = this.registerModule('shared_conv', new ConvModule(c.inChannels, c.sharedChannels, 3, { padding: 1, norm: opts.norm ?? {}, init: 'kaiming_normal', rng: opts.rng }));
     this.task_heads = this.registerModule(
       'task_heads',
-      new ModuleList(c.tasks.map((t) => new SeparateHead(c.sharedChannels, c.headChannels, t.length, c.heatmapBias, { ...opts, numConvs: c.numConvs }))),
+      new ModuleList(c.tasks.map((t) => new SeparateHead(c.sharedChannels, c.headChannels, t.length, c.heatmapBias, { ...opts, numConvs: c.numConvs, leakyRelu: c.leakyRelu }))),
     );
   }
 

@@ -17,19 +17,22 @@ export interface ConvModuleOptions {
   /** BatchNorm options, or false for no norm (default: BatchNorm with PyTorch defaults). */
   norm?: BatchNormOptions | false;
   /** Activation after the norm (default 'relu'). */
-  act?: 'relu' | null;
+  act?: 'relu' | 'leaky_relu' | null;
+  /** Negative slope of 'leaky_relu' (default 0.01, as PyTorch's LeakyReLU). */
+  negativeSlope?: number;
   init?: InitKind;
   rng?: Rng;
 }
 
 /**
- * conv → BN → ReLU with mmcv ConvModule names (`conv`, `bn`), so keys read like
+ * conv → BN → ReLU (or LeakyReLU, or none) with mmcv ConvModule names (`conv`, `bn`), so keys read like
  * `lateral_convs.0.conv.weight`, `lateral_convs.0.bn.running_mean`.
  */
 export class ConvModule extends Module {
   readonly conv: Conv2d | Conv3d;
   readonly bn: BatchNorm2d | BatchNorm3d | null;
-  readonly act: 'relu' | null;
+  readonly act: 'relu' | 'leaky_relu' | null;
+  readonly negativeSlope: number;
 
   constructor(inChannels: number, outChannels: number, kernelSize: number, opts: ConvModuleOptions = {}, dims: 2 | 3 = 2) {
     super();
@@ -44,13 +47,14 @@ export class ConvModule extends Module {
     );
     this.bn = norm === false ? null : this.registerModule('bn', dims === 2 ? new BatchNorm2d(outChannels, norm) : new BatchNorm3d(outChannels, norm));
     this.act = opts.act === undefined ? 'relu' : opts.act;
+    this.negativeSlope = opts.negativeSlope ?? 0.01;
   }
 
   forward(x: tf.Tensor): tf.Tensor {
     return tf.tidy(() => {
       let y: tf.Tensor = this.conv.forward(x);
       if (this.bn) y = this.bn.forward(y);
-      return this.act === 'relu' ? tf.relu(y) : y;
+      return this.act === 'relu' ? tf.relu(y) : this.act === 'leaky_relu' ? tf.leakyRelu(y, this.negativeSlope) : y;
     });
   }
 }

@@ -5,7 +5,10 @@
  */
 import { z } from 'zod';
 import { bevGrid, ConfigError, dataSettings, scaleGrid, trainSettings, type DeepPartial, type FeatureMap, type GridSpec } from '@bevzoo/core';
-import { depthBinCount, HEAD_NAMES, NUSCENES_TASKS, type BevPoolGrid } from '@bevzoo/nn';
+import { depthBinCount, NUSCENES_TASKS, type BevPoolGrid } from '@bevzoo/nn';
+
+/** One setting per CenterHead branch (reg, height, dim, rot, vel, heatmap). */
+const perHead = (t: z.ZodDefault<z.ZodNumber>) => z.object({ reg: t, height: t, dim: t, rot: t, vel: t, heatmap: t }).prefault({});
 
 const int = z.number().int().positive();
 const num = z.number();
@@ -57,7 +60,9 @@ const bevdetFields = z.object({
     sharedChannels: int.default(64),
     headChannels: int.default(64),
     /** Convolutions per head branch, the output conv included (mmdet3d's num_conv, default 2; 1 = the output conv reads the shared feature). */
-    numConvs: z.partialRecord(z.enum(HEAD_NAMES), int).default({}),
+    numConvs: perHead(int.default(2)),
+    /** Negative slope of the LeakyReLU ending each branch's hidden ConvModules (0 = ReLU, mmdet3d's; the default). */
+    leakyRelu: perHead(z.number().min(0).lt(1).default(0)),
     /** Task groups of class names (CenterPoint's six nuScenes groups). */
     tasks: z.array(z.array(z.string()).min(1)).min(1).default(NUSCENES_TASKS.map((t) => [...t])),
     scoreThreshold: num.min(0).max(1).default(0.1),
@@ -117,7 +122,7 @@ export const bevdetPresets: Record<'tiny' | 'small' | 'paper', DeepPartial<BEVDe
     grid: { cellSize: 1.6 },
     bevEncoder: { numLayers: [2, 2, 2], channels: [32, 64, 128], neckChannels: 32 },
     // The teacher's head layout, so that DistillBEV's inherited head fits tensor for tensor.
-    head: { sharedChannels: 16, headChannels: 16, numConvs: { vel: 1 } },
+    head: { sharedChannels: 16, headChannels: 16, leakyRelu: { vel: 0.1 } },
     train: { steps: 600, batchSize: 2, lr: 2e-3, warmupSteps: 30, clip: 35 },
     data: { imageSize: [128, 352] },
   },

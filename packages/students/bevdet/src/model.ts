@@ -36,6 +36,7 @@ export function bevdetHeadConfig(cfg: BEVDetConfig, layout: BEVDetLayout = bevde
     sharedChannels: h.sharedChannels,
     headChannels: h.headChannels,
     numConvs: h.numConvs,
+    leakyRelu: h.leakyRelu,
     locWeight: h.locWeight,
     decode: { scoreThreshold: h.scoreThreshold, maxPoolNms: h.maxPoolNms, nms, postMaxSize: h.postMaxSize, postCenterRange: [xmin - 10, ymin - 10, -10, xmax + 10, ymax + 10, 10] },
   });

@@ -243,9 +243,15 @@ describe('pieces', () => {
     expect(rows(a)).toEqual(rows(pts));
   });
 
-  it.each([{}, { vel: 1 }, { reg: 1, vel: 1 }])('the fused head gives the outputs, gradients and running statistics of CenterHead.forward (numConvs %j)', (numConvs) => {
+  it.each([
+    [{}, {}],
+    [{ vel: 1 }, {}],
+    [{ reg: 1, vel: 1 }, {}],
+    [{}, { vel: 0.1 }],
+    [{ reg: 1 }, { vel: 0.1, dim: 0.3 }],
+  ])('the fused head gives the outputs, gradients and running statistics of CenterHead.forward (numConvs %j, leakyRelu %j)', (numConvs, leakyRelu) => {
     // outputs of CenterHead.forward in the fused form (box code, heatmap)
-    const mk = () => new CenterHead({ inChannels: 6, sharedChannels: 8, headChannels: 4, numConvs, grid: { range: [-8, -8, 8, 8], cellSize: [2, 2], stride: 1 } }, { rng: createRng(9) });
+    const mk = () => new CenterHead({ inChannels: 6, sharedChannels: 8, headChannels: 4, numConvs, leakyRelu, grid: { range: [-8, -8, 8, 8], cellSize: [2, 2], stride: 1 } }, { rng: createRng(9) });
     const a = mk(), b = mk();
     expect(canFuseHead(a)).toBe(true);
     expect(a.stateDict()['task_heads.0.vel.0.weight']?.shape ?? null).toEqual('vel' in numConvs ? [3, 3, 8, 2] : null);

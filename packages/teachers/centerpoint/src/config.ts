@@ -4,8 +4,11 @@
  */
 import { z } from 'zod';
 import { bevGrid, dataSettings, trainSettings, type DeepPartial, type FeatureMap, type GridSpec } from '@bevzoo/core';
-import { HEAD_NAMES, NUSCENES_CIRCLE_NMS_RADII, NUSCENES_TASKS } from '@bevzoo/nn';
+import { NUSCENES_CIRCLE_NMS_RADII, NUSCENES_TASKS } from '@bevzoo/nn';
 import { CenterPointError } from './errors.js';
+
+/** One setting per CenterHead branch (reg, height, dim, rot, vel, heatmap). */
+const perHead = (t: z.ZodDefault<z.ZodNumber>) => z.object({ reg: t, height: t, dim: t, rot: t, vel: t, heatmap: t }).prefault({});
 
 const num = () => z.number();
 const posInt = () => z.number().int().positive();
@@ -66,7 +69,9 @@ export const centerPointConfigSchema = z
         sharedChannels: posInt().default(64),
         headChannels: posInt().default(64),
         /** Convolutions per head branch, the output conv included (mmdet3d's num_conv, default 2; 1 = the output conv reads the shared feature). */
-        numConvs: z.partialRecord(z.enum(HEAD_NAMES), posInt()).default({}),
+        numConvs: perHead(posInt().default(2)),
+        /** Negative slope of the LeakyReLU ending each branch's hidden ConvModules (0 = ReLU, mmdet3d's; the default). */
+        leakyRelu: perHead(z.number().min(0).lt(1).default(0)),
         /** BatchNorm momentum of the head's ConvModules (PyTorch default 0.1). */
         normMomentum: z.number().gt(0).lte(1).default(0.1),
         minRadius: z.number().int().min(0).default(2),
@@ -216,12 +221,11 @@ export const CENTERPOINT_PRESETS: Record<'tiny' | 'small' | 'paper', DeepPartial
     backbone: { outChannels: [32, 64, 64], layerNums: [2, 3, 3], layerStrides: [2, 2, 2] },
     neck: { outChannels: [32, 32, 32], upsampleStrides: [1, 2, 4] },
     norm: { momentum: 0.1 },
-    // Velocity from the shared feature by one conv (numConvs.vel 1; mmdet3d: a 3×3 ConvModule first): with a hidden
-    // ConvModule, 8 or 16 wide, some tasks' velocity branches died (every ReLU off at the object cells, the L1
-    // optimum while motion is not yet recognised, then no gradient), leaving pedestrian and motorcycle velocities at
-    // exactly 0 (see the README). The shared feature cannot die that way: the heatmap keeps it alive at the objects.
+    // The velocity branch's hidden ConvModule ends in LeakyReLU (slope 0.1; mmdet3d: ReLU). With ReLU, 8 or 16 wide,
+    // some tasks' velocity branches died (every unit off at the object cells, the L1 optimum while motion is not yet
+    // recognised, then no gradient), leaving pedestrian and motorcycle velocities at exactly 0 (see the README).
     // Velocity at code weight 1 (mmdet3d: 0.2).
-    head: { sharedChannels: 16, headChannels: 16, numConvs: { vel: 1 }, codeWeights: [1, 1, 1, 1, 1, 1, 1, 1, 1, 1] },
+    head: { sharedChannels: 16, headChannels: 16, leakyRelu: { vel: 0.1 }, codeWeights: [1, 1, 1, 1, 1, 1, 1, 1, 1, 1] },
     // GT-paste for the first 75 % of the steps (TransFusion / BEVFusion's fade), then unaltered scenes.
     train: { steps: 4000, batchSize: 2, lr: 5e-3, warmupSteps: 20, evalEvery: 500, objectSampleUntil: 0.75 },
     data: { sweeps: 9 },

@@ -120,6 +120,7 @@ export class CenterPointPillar extends Module implements TaskModel<CenterPointBa
           sharedChannels: h.sharedChannels,
           headChannels: h.headChannels,
           numConvs: h.numConvs,
+          leakyRelu: h.leakyRelu,
           codeWeights: h.codeWeights,
           locWeight: h.locWeight,
           maxObjects: h.maxObjects,

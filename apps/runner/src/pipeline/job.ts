@@ -301,7 +301,9 @@ export async function runJob(spec: JobSpec, opts: { log?: (s: string) => void; d
 
   const loaderOpts = { nusc: data.nusc, imageSize: need.imageSize, sweeps: need.sweeps, points: need.points, withPrev: need.withPrev, occGts: need.occ ? data.gts : undefined };
   const batchesPerEpoch = Math.floor(data.train.length / train.batchSize); // the training loader drops the last partial batch
-  const objectSample = train.augment && train.objectSample
+  const packaged = await packagedCheckpoint(spec, plan, data, log);
+  // GT-paste only for a run that trains (a packaged checkpoint needs no database).
+  const objectSample = !packaged && train.augment && train.objectSample
     ? { database: await objectDatabase(spec, plan.trained.name, need, data, log), epochs: Math.ceil((train.objectSampleUntil * train.steps) / batchesPerEpoch) }
     : undefined;
   if (objectSample && train.objectSampleUntil < 1)
@@ -344,7 +346,6 @@ export async function runJob(spec: JobSpec, opts: { log?: (s: string) => void; d
     await appendFile(curvePath, `${JSON.stringify(point)}\n`);
     log(`${what}: step ${step} (${trainSeconds.toFixed(0)} s of training): val mAP ${s.mean_ap.toFixed(4)}, NDS ${s.nd_score.toFixed(4)}`);
   };
-  const packaged = await packagedCheckpoint(spec, plan, data, log);
   let steps: number, trainSeconds: number;
   const checkpoint = packaged?.file ?? join(spec.outDir, 'model.safetensors');
   if (packaged) {

@@ -24,7 +24,7 @@ export const centerPointTeacher = defineTeacher<CenterPointConfig, CenterPointPi
     {
       preset: 'small',
       file: fileURLToPath(new URL('../checkpoints/centerpoint-small-synth.safetensors', import.meta.url)),
-      command: 'bevzoo train teacher centerpoint --preset small --out <dir>',
+      command: 'bevzoo train teacher centerpoint --preset small --seed 1 --out <dir>',
     },
   ],
 });

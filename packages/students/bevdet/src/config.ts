@@ -121,8 +121,10 @@ export const bevdetPresets: Record<'tiny' | 'small' | 'paper', DeepPartial<BEVDe
     viewTransform: { contextChannels: 32, depthBins: [1, 50, 1] },
     grid: { cellSize: 1.6 },
     bevEncoder: { numLayers: [2, 2, 2], channels: [32, 64, 128], neckChannels: 32 },
-    // The teacher's head layout, so that DistillBEV's inherited head fits tensor for tensor.
-    head: { sharedChannels: 16, headChannels: 16, leakyRelu: { vel: 0.1 } },
+    // The teacher's head widths, so that DistillBEV's inherited head fits tensor for tensor. ReLU in the velocity
+    // branch (the teacher's is LeakyReLU, which has no parameters): with LeakyReLU here the distilled student scored
+    // mAP / NDS 1.2 / 10.8 % against 1.6 / 14.2 % with ReLU (seed 0, see the README).
+    head: { sharedChannels: 16, headChannels: 16 },
     train: { steps: 600, batchSize: 2, lr: 2e-3, warmupSteps: 30, clip: 35 },
     data: { imageSize: [128, 352] },
   },

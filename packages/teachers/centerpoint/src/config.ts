@@ -199,8 +199,9 @@ export function centerPointFeatures(cfg: CenterPointConfig): FeatureMap {
 
 /**
  * Presets (data only). `paper` is the published configuration (the schema defaults); `small` is the benchmark
- * default (4000 steps, about 43 min on both cores of this machine at 1.55 steps/s; its trained weights ship in
- * `checkpoints/`); `tiny` is for tests.
+ * default (4000 steps: 56 min at 1.2 steps/s on one core of this machine beside another run, GT-paste included;
+ * 43 min at 1.55 steps/s on both cores before GT-paste; its trained weights ship in `checkpoints/`); `tiny` is for
+ * tests.
  */
 export const CENTERPOINT_PRESETS: Record<'tiny' | 'small' | 'paper', DeepPartial<CenterPointConfig>> = {
   tiny: {

@@ -196,6 +196,55 @@ export function boxCorners(box: Box3): Vec3[] {
   return out;
 }
 
+/** A 3-D box with a full rotation (a nuScenes annotation): centre, size (width, length, height), quaternion. */
+export interface OrientedBox3 {
+  center: Vec3;
+  size: Vec3; // w, l, h
+  rotation: Quat;
+}
+
+/** The 8 corners of a box with a full rotation, in the devkit's Box.corners order (as boxCorners). */
+export function orientedBoxCorners(box: OrientedBox3): Vec3[] {
+  const [w, l, h] = box.size;
+  const R = quatToMatrix(box.rotation);
+  const xs = [1, 1, 1, 1, -1, -1, -1, -1], ys = [1, -1, -1, 1, 1, -1, -1, 1], zs = [1, 1, -1, -1, 1, 1, -1, -1];
+  const out: Vec3[] = [];
+  for (let i = 0; i < 8; i++) {
+    const x = (l / 2) * xs[i]!, y = (w / 2) * ys[i]!, z = (h / 2) * zs[i]!;
+    out.push([
+      R[0] * x + R[1] * y + R[2] * z + box.center[0],
+      R[3] * x + R[4] * y + R[5] * z + box.center[1],
+      R[6] * x + R[7] * y + R[8] * z + box.center[2],
+    ]);
+  }
+  return out;
+}
+
+/** A box moved by a rigid transform (the devkit's Box.rotate then Box.translate): centre R·c + t, rotation q_tf·q. */
+export function transformOrientedBox<B extends OrientedBox3>(tf: RigidTransform, box: B): B {
+  return { ...box, center: transformPoint(tf, box.center), rotation: quatMultiply(quatNormalize(tf.rotation), box.rotation) };
+}
+
+/**
+ * pyquaternion's Quaternion.slerp: the rotation `amount` (clamped to [0, 1]) of the way from a to b along the
+ * shorter arc; both are normalised first, nearly equal rotations are interpolated linearly and renormalised.
+ */
+export function quatSlerp(a: Quat, b: Quat, amount: number): Quat {
+  let q0 = quatNormalize(a);
+  const q1 = quatNormalize(b);
+  const t = Math.min(1, Math.max(0, amount));
+  let dot = q0[0] * q1[0] + q0[1] * q1[1] + q0[2] * q1[2] + q0[3] * q1[3];
+  if (dot < 0) {
+    q0 = [-q0[0], -q0[1], -q0[2], -q0[3]];
+    dot = -dot;
+  }
+  if (dot > 0.9995) return quatNormalize(q0.map((v, k) => v + t * (q1[k]! - v)) as Quat);
+  const theta0 = Math.acos(dot), sin0 = Math.sin(theta0);
+  const theta = theta0 * t, sinT = Math.sin(theta);
+  const s0 = Math.cos(theta) - (dot * sinT) / sin0, s1 = sinT / sin0;
+  return q0.map((v, k) => s0 * v + s1 * q1[k]!) as Quat;
+}
+
 /** The 4 BEV corners (x, y) of a box, counter-clockwise starting front-left. */
 export function boxBevCorners(box: Box3): [number, number][] {
   const [w, l] = box.size;

@@ -5,8 +5,8 @@
 import { stat, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
-  composeTransforms, invertTransform, quatMultiply, quatNormalize, quatToMatrix,
-  type Mat3, type Quat, type RigidTransform, type Vec3,
+  composeTransforms, invertTransform, orientedBoxCorners, quatSlerp, transformOrientedBox,
+  type Mat3, type OrientedBox3, type RigidTransform, type Vec3,
 } from '@bevzoo/core';
 import { NuScenesError } from './errors.js';
 import { locateJsonError, readJsonRecords } from './json-records.js';
@@ -27,13 +27,10 @@ export interface OpenNuScenesOptions {
   checkMapFiles?: boolean;
 }
 
-/** An annotation box: centre, size (w, l, h), full rotation; `name` is the category name. */
-export interface AnnotationBox {
+/** An annotation box: centre, size (w, l, h), full rotation (core's OrientedBox3); `name` is the category name. */
+export interface AnnotationBox extends OrientedBox3 {
   token: string;
   name: string;
-  center: Vec3;
-  size: Vec3;
-  rotation: Quat;
 }
 
 /** A link from a field to another table; `optional` says when "" is allowed. */
@@ -452,7 +449,7 @@ export class NuScenes {
       const p = prevByInstance.get(a.instance_token);
       if (!p) return this.getBox(tok);
       const center = a.translation.map((c1, k) => interp1(t, t0, t1, p.translation[k]!, c1)) as Vec3;
-      const rotation = slerp(p.rotation, a.rotation, (t - t0) / (t1 - t0));
+      const rotation = quatSlerp(p.rotation, a.rotation, (t - t0) / (t1 - t0));
       return { token: a.token, name: a.category_name!, center, size: [...a.size], rotation };
     });
   }
@@ -470,7 +467,7 @@ export class NuScenes {
     const boxes = opts.selectedAnnTokens ? opts.selectedAnnTokens.map((t) => this.getBox(t)) : this.getBoxes(sampleDataToken);
     const out: AnnotationBox[] = [];
     for (const b of boxes) {
-      const moved = transformBox(sensorFromGlobal, b);
+      const moved = transformOrientedBox(sensorFromGlobal, b);
       if (cal.modality === 'camera' && !boxInImage(moved, cal.intrinsic!, [sd.width, sd.height], opts.boxVisLevel ?? 'any')) continue;
       out.push(moved);
     }
@@ -499,59 +496,10 @@ function interp1(x: number, x0: number, x1: number, y0: number, y1: number): num
   return y0 + ((x - x0) * (y1 - y0)) / (x1 - x0);
 }
 
-/** pyquaternion's Quaternion.slerp. */
-export function slerp(a: Quat, b: Quat, amount: number): Quat {
-  let q0 = quatNormalize(a);
-  const q1 = quatNormalize(b);
-  const t = Math.min(1, Math.max(0, amount));
-  let dot = q0[0] * q1[0] + q0[1] * q1[1] + q0[2] * q1[2] + q0[3] * q1[3];
-  if (dot < 0) {
-    q0 = [-q0[0], -q0[1], -q0[2], -q0[3]];
-    dot = -dot;
-  }
-  if (dot > 0.9995) return quatNormalize(q0.map((v, k) => v + t * (q1[k]! - v)) as Quat);
-  const theta0 = Math.acos(dot), sin0 = Math.sin(theta0);
-  const theta = theta0 * t, sinT = Math.sin(theta);
-  const s0 = Math.cos(theta) - (dot * sinT) / sin0, s1 = sinT / sin0;
-  return q0.map((v, k) => s0 * v + s1 * q1[k]!) as Quat;
-}
-
-/** Apply a rigid transform to a box (centre and rotation). */
-export function transformBox<B extends AnnotationBox>(tf: RigidTransform, box: B): B {
-  const R = quatToMatrix(tf.rotation);
-  const c = box.center;
-  return {
-    ...box,
-    center: [
-      R[0] * c[0] + R[1] * c[1] + R[2] * c[2] + tf.translation[0],
-      R[3] * c[0] + R[4] * c[1] + R[5] * c[2] + tf.translation[1],
-      R[6] * c[0] + R[7] * c[1] + R[8] * c[2] + tf.translation[2],
-    ],
-    rotation: quatMultiply(quatNormalize(tf.rotation), box.rotation),
-  };
-}
-
-/** The 8 corners of a box with a full rotation, in the devkit's Box.corners order. */
-export function annotationBoxCorners(box: AnnotationBox): Vec3[] {
-  const [w, l, h] = box.size;
-  const R = quatToMatrix(box.rotation);
-  const xs = [1, 1, 1, 1, -1, -1, -1, -1], ys = [1, -1, -1, 1, 1, -1, -1, 1], zs = [1, 1, -1, -1, 1, 1, -1, -1];
-  const out: Vec3[] = [];
-  for (let i = 0; i < 8; i++) {
-    const x = (l / 2) * xs[i]!, y = (w / 2) * ys[i]!, z = (h / 2) * zs[i]!;
-    out.push([
-      R[0] * x + R[1] * y + R[2] * z + box.center[0],
-      R[3] * x + R[4] * y + R[5] * z + box.center[1],
-      R[6] * x + R[7] * y + R[8] * z + box.center[2],
-    ]);
-  }
-  return out;
-}
-
 /** The devkit's box_in_image (box in the camera frame). */
 export function boxInImage(box: AnnotationBox, intrinsic: Mat3, imsize: [number, number], level: BoxVisibility): boolean {
   if (level === 'none') return true;
-  const corners = annotationBoxCorners(box);
+  const corners = orientedBoxCorners(box);
   let anyVisible = false, allVisible = true, allInFront = true;
   for (const [x, y, z] of corners) {
     const u = (intrinsic[0] * x + intrinsic[1] * y + intrinsic[2] * z) / z;

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createRequire } from 'node:module';
-import { list, type PluginKind } from '@bevzoo/core';
+import type { PluginKind } from '@bevzoo/core';
 
 export interface DiscoveredPackage {
   name: string;
@@ -116,8 +116,4 @@ export async function loadPlugins(extra: string[] = [], opts: { cwd?: string; fr
     loaded.push(spec);
   }
   return { loaded, failed };
-}
-
-export function registeredSummary(): string {
-  return list().map((p) => `${p.kind}:${p.name}`).join(', ');
 }

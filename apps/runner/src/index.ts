@@ -1,4 +1,4 @@
-import { BevzooError, list } from '@bevzoo/core';
+import { BevzooError } from '@bevzoo/core';
 import { parseArgs, UsageError, type ParsedArgs } from './args.js';
 import { loadPlugins } from './discover.js';
 import { listCommand } from './commands/list.js';
@@ -6,7 +6,8 @@ import { listCommand } from './commands/list.js';
 export { parseArgs, type ParsedArgs } from './args.js';
 export { findInstalledPlugins, loadPlugin, loadPlugins } from './discover.js';
 export { listCommand } from './commands/list.js';
-export { runJob, type JobSpec, type JobResult, type CurvePoint } from './pipeline/job.js';
+export { runJob, type JobSpec } from './pipeline/job.js';
+export type { JobResult, CurvePoint } from './pipeline/results.js';
 export { prepareDataset, datasetId, type Dataset, type DatasetChoice } from './pipeline/dataset.js';
 
 export const HELP = `bevzoo — cross-modal knowledge distillation in bird's-eye view
@@ -88,8 +89,4 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     throw e;
   }
-}
-
-export function registeredCount(): number {
-  return list().length;
 }

@@ -7,7 +7,7 @@ import { parseArgs } from './args.js';
 import { findInstalledPlugins, loadPlugin } from './discover.js';
 import { listCommand } from './commands/list.js';
 import { paperTable, resultsCsv, resultsMarkdown, reportHtml, toRows, writeReports } from './pipeline/report.js';
-import type { JobResult } from './pipeline/job.js';
+import type { JobResult } from './pipeline/results.js';
 
 describe('args', () => {
   it('parses positionals, values, booleans and repeatable options', () => {
@@ -50,7 +50,7 @@ c.register(c.defineStudent({ name: 'disc-student', version: '0.0.1', task: 'det'
 });
 
 const res = (role: JobResult['role'], student: string | null, teacher: string | null, seed: number, mAP: number, NDS: number): JobResult => ({
-  id: `${role}-${teacher}-${student}-${seed}`, role, teacher, student, distiller: role === 'distill' ? 'distillbev' : null, seed, presets: {},
+  id: `${role}-${teacher}-${student}-${seed}`, role, task: 'det', teacher, student, distiller: role === 'distill' ? 'distillbev' : null, seed, presets: {},
   metrics: { mean_ap: mAP, nd_score: NDS }, train: { steps: 10, seconds: 1, steps_per_s: 10, samples_per_s: 20, first_loss: 5, last_loss: 1, backend: 'wasm' },
   eval: { samples: 4, seconds: 1 }, checkpoint: '/nonexistent/model.safetensors', log: '/nonexistent/train.jsonl',
   preview: { sample_token: 'abcdef0123', gt: [{ x: 10, y: 2, w: 2, l: 4, yaw: 0.3, label: 0 }], pred: [{ x: 10.5, y: 2, w: 2, l: 4.2, yaw: 0.2, label: 0, score: 0.8 }] },
@@ -64,16 +64,17 @@ describe('reports', () => {
     res('distill', 'bevdet', 'centerpoint', 0, 0.25, 0.35), res('distill', 'bevdet', 'centerpoint', 1, 0.27, 0.37),
   ];
   it('lays out the paper table with means over seeds and deltas', () => {
-    const t = paperTable(toRows(results));
+    const t = paperTable(toRows(results), 'det');
     expect(t.columns).toEqual([{ teacher: 'centerpoint', distiller: 'distillbev' }]);
-    expect(t.body[0]!.base!.mAP).toBeCloseTo(0.21, 12);
-    expect(t.body[0]!.cells[0]!.NDS).toBeCloseTo(0.36, 12);
+    expect(t.body[0]!.base!.mean[0]).toBeCloseTo(0.21, 12);
+    expect(t.body[0]!.cells[0]!.mean[1]).toBeCloseTo(0.36, 12);
     const md = resultsMarkdown(toRows(results));
     expect(md).toContain('| bevdet | 21.0 / 31.0 | 26.0 / 36.0 | +5.0 / +5.0 |');
     expect(md).toContain('| centerpoint | 60.0 / 62.0 |');
     const csv = resultsCsv(toRows(results)).split('\n');
-    expect(csv[0]).toBe('student,teacher,distiller,seeds,mAP,NDS,mAP_std,NDS_std,delta_mAP,delta_NDS');
-    expect(csv[2]).toMatch(/^bevdet,centerpoint,distillbev,2,0\.260000,0\.360000,0\.014142,0\.014142,0\.050000,0\.050000$/);
+    expect(csv[0]).toBe('task,student,teacher,distiller,seeds,metric,mean,std,delta');
+    expect(csv[3]).toBe('det,bevdet,centerpoint,distillbev,2,mAP,0.260000,0.014142,0.050000');
+    expect(csv[4]).toBe('det,bevdet,centerpoint,distillbev,2,NDS,0.360000,0.014142,0.050000');
     const html = reportHtml(results, 'x');
     expect(html.match(/<table>/g)).toHaveLength(2);
     expect(html).toContain('<th>student</th><th>baseline</th>');

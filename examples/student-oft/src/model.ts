@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { BevzooError, mat3Inverse, mat3MulVec, type ForwardOutput, type LossOutput, type Mat3, type Rng, type TaskModel } from '@bevzoo/core';
+import { BevzooError, type ForwardOutput, type LossOutput, type Rng, type TaskModel } from '@bevzoo/core';
 import {
-  BasicBlock, CenterHead, centerHeadConfig, ConvModule, Module, NUSCENES_CLASS_NAMES, ResNet, Sequential,
-  type DetBox, type GtBox, type FusedTaskOutput, boxOutputsFrom, boxOutputsRecord,
+  BasicBlock, CenterHead, centerHeadConfig, centerHeadDetLoss, centerHeadPredict, ConvModule, Module, NUSCENES_CLASS_NAMES, ResNet, Sequential,
+  type DetBox, boxOutputsRecord,
 } from '@bevzoo/nn';
 import type { Batch } from '@bevzoo/nuscenes';
 import { oftLayout, type OftConfig, type OftLayout } from './config.js';
@@ -94,46 +94,15 @@ export class OftLite extends Module implements TaskModel<OftBatch, DetBox[]> {
     }) as unknown as ForwardOutput;
   }
 
-  /** The head's per-task outputs of a forward output. */
-  taskOutputs(out: ForwardOutput): FusedTaskOutput[] {
-    return boxOutputsFrom(out.outputs, this.config.head.tasks.length, 'OftLite forward outputs');
-  }
-
   /** CenterHead focal + L1 loss against the batch's GT boxes; parts `det.task{i}.heatmap` and `det.task{i}.bbox`. */
   loss(out: ForwardOutput, batch: OftBatch): LossOutput {
     const B = this.batchSize(batch);
     if (batch.boxes.length !== B) throw new OftInputError('boxes', `one entry per sample (${B})`, `${batch.boxes.length}`);
-    const gt: GtBox[][] = batch.boxes.map((bx) => Array.from({ length: bx.count }, (_, i) => ({
-      center: [bx.center[i * 3]!, bx.center[i * 3 + 1]!, bx.center[i * 3 + 2]!],
-      size: [bx.size[i * 3]!, bx.size[i * 3 + 1]!, bx.size[i * 3 + 2]!],
-      yaw: bx.yaw[i]!,
-      velocity: bx.velocityValid[i] ? [bx.velocity[i * 2]!, bx.velocity[i * 2 + 1]!] : [Number.NaN, Number.NaN],
-      label: bx.label[i]!,
-    })));
-    const l = this.head.lossBoxes(this.taskOutputs(out), this.head.targets(gt));
-    const parts: Record<string, tf.Scalar> = {};
-    for (const [k, v] of Object.entries(l.parts)) parts[`det.${k.replace('.loss_', '.')}`] = v;
-    return { total: l.total, parts };
+    return centerHeadDetLoss(this.head, out.outputs, batch.boxes, 'OftLite forward outputs');
   }
 
   /** Boxes per sample in the keyframe ego frame (the batch's bda undone). */
-  async predict(out: ForwardOutput, batch: OftBatch): Promise<DetBox[][]> {
-    const dets = await this.head.decodeBoxes(this.taskOutputs(out));
-    return dets.map((boxes, b) => boxes.map((d) => undoBda(d, Array.from(batch.bda.subarray(b * 9, b * 9 + 9)) as Mat3)));
+  predict(out: ForwardOutput, batch: OftBatch): Promise<DetBox[][]> {
+    return centerHeadPredict(this.head, out.outputs, batch.bda, 'OftLite forward outputs');
   }
-}
-
-/** A box predicted in the augmented frame mapped back through bda⁻¹ (centre, heading, velocity; size ÷ bda's scale). */
-export function undoBda(d: DetBox, bda: Mat3): DetBox {
-  const inv = mat3Inverse(bda);
-  const scale = Math.cbrt(Math.abs(bda[0] * (bda[4] * bda[8] - bda[5] * bda[7]) - bda[1] * (bda[3] * bda[8] - bda[5] * bda[6]) + bda[2] * (bda[3] * bda[7] - bda[4] * bda[6])));
-  const heading = mat3MulVec(inv, [Math.cos(d.yaw), Math.sin(d.yaw), 0]);
-  const v = mat3MulVec(inv, [d.velocity[0], d.velocity[1], 0]);
-  return {
-    ...d,
-    center: mat3MulVec(inv, d.center),
-    size: [d.size[0] / scale, d.size[1] / scale, d.size[2] / scale],
-    yaw: Math.atan2(heading[1], heading[0]),
-    velocity: [v[0], v[1]],
-  };
 }

@@ -4,9 +4,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { assemble, ConfigError, createRng, get, resolveConfig, Trainer, type Mat3 } from '@bevzoo/core';
-import { applyBevAugToBox, bevAugMatrix, projectToImage, type BevAugParams } from '@bevzoo/nuscenes';
+import { bevAugMatrix, projectToImage } from '@bevzoo/nuscenes';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildOftPlan, cameraProjection, OftInputError, OftLite, oftStudent, orthographicTransform, project, undoBda, type OftConfig, type OftPlanSpec } from './index.js';
+import { buildOftPlan, cameraProjection, OftInputError, OftLite, oftStudent, orthographicTransform, project, type OftConfig, type OftPlanSpec } from './index.js';
 import { cameraToEgo, makeBatch, sampleBoxes } from './testutil.js';
 
 beforeAll(async () => {
@@ -156,17 +156,5 @@ describe('training and prediction', () => {
     tf.dispose([...Object.values(out.features), ...Object.values(out.outputs)]);
     m.dispose();
     expect(liveTensors()).toBe(before);
-  });
-
-  it('undoBda maps a box augmented by bda back to the keyframe ego frame', () => {
-    const aug: BevAugParams = { rotate: -17, scale: 0.95, flipX: false, flipY: true };
-    const bda = bevAugMatrix(aug);
-    const box = { center: [12.3, -7.9, 0.4] as [number, number, number], size: [1.9, 4.6, 1.7] as [number, number, number], yaw: 0.7, velocity: [2.5, -0.5] as [number, number] };
-    const a = applyBevAugToBox(aug, bda, box.center, box.size, box.yaw, box.velocity);
-    const back = undoBda({ ...a, score: 0.9, label: 0 }, bda);
-    for (let i = 0; i < 3; i++) expect(back.center[i]).toBeCloseTo(box.center[i]!, 5);
-    for (let i = 0; i < 3; i++) expect(back.size[i]).toBeCloseTo(box.size[i]!, 5);
-    for (let i = 0; i < 2; i++) expect(back.velocity[i]).toBeCloseTo(box.velocity[i]!, 5);
-    expect(Math.cos(back.yaw - box.yaw)).toBeCloseTo(1, 6);
   });
 });

@@ -291,3 +291,43 @@ export function wrapAngle(a: number): number {
   const p = 2 * Math.PI;
   return ((((a + Math.PI) % p) + p) % p) - Math.PI;
 }
+
+/** The determinant of a 3×3 matrix. */
+export function mat3Det(m: Mat3): number {
+  return m[0] * (m[4] * m[8] - m[5] * m[7]) - m[1] * (m[3] * m[8] - m[5] * m[6]) + m[2] * (m[3] * m[7] - m[4] * m[6]);
+}
+
+/** Whether a 3×3 matrix is exactly the identity. */
+export function isIdentity3(m: ArrayLike<number>): boolean {
+  for (let i = 0; i < 9; i++) if (m[i] !== (i % 4 === 0 ? 1 : 0)) return false;
+  return true;
+}
+
+/** A box in the ego BEV frame: centre, size (w, l, h), yaw, velocity (vx, vy). */
+export interface BevBox {
+  center: readonly number[];
+  size: readonly number[];
+  yaw: number;
+  velocity: readonly number[];
+}
+
+/**
+ * A box predicted in the frame after a BEV augmentation `bda` (rotation, scale, flips: p_aug = bda·p) mapped back
+ * to the keyframe ego frame: centre, heading direction and velocity through bda⁻¹, the size divided by bda's scale
+ * (the cube root of |det|). An identity bda returns the box unchanged.
+ */
+export function undoBevAugmentation<T extends BevBox>(box: T, bda: ArrayLike<number>): T & { center: Vec3; size: Vec3; velocity: [number, number] } {
+  const m = Array.from({ length: 9 }, (_, i) => bda[i]!) as Mat3;
+  if (isIdentity3(m)) return box as T & { center: Vec3; size: Vec3; velocity: [number, number] };
+  const inv = mat3Inverse(m);
+  const scale = Math.cbrt(Math.abs(mat3Det(m)));
+  const heading = mat3MulVec(inv, [Math.cos(box.yaw), Math.sin(box.yaw), 0]);
+  const v = mat3MulVec(inv, [box.velocity[0]!, box.velocity[1]!, 0]);
+  return {
+    ...box,
+    center: mat3MulVec(inv, [box.center[0]!, box.center[1]!, box.center[2]!]),
+    size: [box.size[0]! / scale, box.size[1]! / scale, box.size[2]! / scale],
+    yaw: Math.atan2(heading[1], heading[0]),
+    velocity: [v[0], v[1]],
+  };
+}

@@ -8,5 +8,8 @@ export * from './config.js';
 export * from './assemble.js';
 export * from './progress.js';
 export * from './model.js';
+export * from './tasks.js';
+export * from './zoo.js';
+export * from './distillation.js';
 export * from './train/index.js';
 export * from './settings.js';

@@ -3,7 +3,7 @@ import type { TrainableModel } from './train/types.js';
 
 /**
  * Runtime contracts of what plugin factories return. They are generic over the batch type (defined by the
- * data package) and the prediction type (per task), so that core stays independent of both.
+ * data package) and the prediction type (per task, see tasks.ts), so that core stays independent of both.
  */
 
 /** Named scalar losses; `total` is what the optimiser minimises. */
@@ -29,12 +29,46 @@ export interface TaskModel<B = unknown, P = unknown> extends TrainableModel {
   dispose(): void;
 }
 
+/** What a distiller's `setup` did before training, for the run's log and result. */
+export interface DistillerSetupReport {
+  /** One line for the log, e.g. "the student's head starts from the teacher's: 38 tensors copied". */
+  summary: string;
+  /** Student (or adapter) parameter names whose values were set from the teacher. */
+  copied: string[];
+  /** Names that were considered but kept, and why. */
+  skipped: { key: string; reason: string }[];
+}
+
 /** A distiller: trainable adapters plus the distillation loss terms. */
 export interface DistillerModel<B = unknown> extends TrainableModel {
   /** Distillation loss from the frozen teacher's and the student's forward outputs. */
   loss(args: { teacher: ForwardOutput; student: ForwardOutput; batch: B }): LossOutput;
-  /** Called once after construction, e.g. to initialise the student's head from the teacher's ("inherit head"). */
-  /** Before training (e.g. copy teacher weights into the student); may return a one-line summary for the run's log. */
-  init?(args: { teacher: TaskModel<B>; student: TaskModel<B> }): unknown;
+  /**
+   * Called once, after the teacher's weights are loaded and before training: e.g. initialise the student's head
+   * from the teacher's (DistillBEV's head inheritance) or the adapters from the teacher. Null: nothing to do.
+   */
+  setup?(args: { teacher: TaskModel<B>; student: TaskModel<B> }): DistillerSetupReport | null;
   dispose(): void;
+}
+
+/**
+ * What the trainer trains when it is given no loss function: a model that computes its own training loss.
+ * `prepareBatch` runs before the step's gradient tape (e.g. a frozen teacher's forward pass), `releaseBatch`
+ * after the step (freeing what `prepareBatch` kept). A `TaskModel` trains as `loss(forward(batch))`.
+ */
+export interface TrainingTarget<B = unknown> extends TrainableModel {
+  prepareBatch?(batch: B): void;
+  trainingLoss(batch: B): LossOutput;
+  releaseBatch?(): void;
+}
+
+/** Whether a model computes its own training loss. */
+export function isTrainingTarget<B>(m: TrainableModel): m is TrainingTarget<B> {
+  return typeof (m as Partial<TrainingTarget<B>>).trainingLoss === 'function';
+}
+
+/** Whether a model is a task model (forward, loss, predict). */
+export function isTaskModel<B>(m: unknown): m is TaskModel<B> {
+  const t = m as Partial<TaskModel<B>> | null;
+  return !!t && typeof t.forward === 'function' && typeof t.loss === 'function' && typeof t.predict === 'function';
 }

@@ -32,6 +32,15 @@ interface PluginCommon<C> {
   initWeights?: readonly InitWeights[];
 }
 
+/** What a teacher or student plugin has beyond the common fields: features, a factory, its model zoo. */
+interface ModelPluginCommon<C, M> extends PluginCommon<C> {
+  /** Named features the model exposes for distillation, for a given config. */
+  provides(config: C): FeatureMap;
+  create(config: C, ctx: CreateContext): M;
+  /** Trained weights shipped with the package, per preset (its model zoo; see PackagedCheckpoint). */
+  checkpoints?: readonly PackagedCheckpoint[];
+}
+
 /**
  * Starting weights shipped with a package, for one preset: the runner loads the tensors whose names start with one
  * of `prefixes` into a new model of that preset before training (unless `--scratch`); a shape that does not match
@@ -47,32 +56,32 @@ export interface InitWeights {
 }
 
 /**
- * Trained weights shipped with a teacher package (its model zoo). The runner loads them instead of training the
- * teacher when the resolved config and the dataset equal the ones recorded in the file's metadata
- * (`config`, `data`); otherwise it trains, and says why.
+ * Trained weights shipped with a teacher or student package (its model zoo): `createModel(name, { preset,
+ * pretrained: true })` loads them. The runner uses them instead of training when the resolved config and the
+ * dataset equal the ones recorded in the file's metadata (`config`, `data`); otherwise it trains, and says why.
  */
 export interface PackagedCheckpoint {
   preset: string;
   /** Absolute path of the safetensors file. */
   file: string;
+  /** The training data (the dataset id recorded in the file's `data` metadata). */
+  data: string;
+  /** What the weights reached on the validation split of that data (the task's metrics, e.g. mean_ap and nd_score). */
+  metrics: Readonly<Record<string, number>>;
   /** How to reproduce it (shown in logs and reports). */
   command: string;
 }
 
-export interface TeacherPlugin<C = any, M = unknown> extends PluginCommon<C> {
+export interface TeacherPlugin<C = any, M = unknown> extends ModelPluginCommon<C, M> {
   kind: 'teacher';
-  /** Named features the teacher exposes for distillation, for a given config. */
-  provides(config: C): FeatureMap;
-  create(config: C, ctx: CreateContext): M;
-  /** Trained weights in the package, per preset (see PackagedCheckpoint). */
-  checkpoints?: readonly PackagedCheckpoint[];
 }
 
-export interface StudentPlugin<C = any, M = unknown> extends PluginCommon<C> {
+export interface StudentPlugin<C = any, M = unknown> extends ModelPluginCommon<C, M> {
   kind: 'student';
-  provides(config: C): FeatureMap;
-  create(config: C, ctx: CreateContext): M;
 }
+
+/** A teacher or a student: what `createModel` builds. */
+export type ModelPlugin = TeacherPlugin | StudentPlugin;
 
 /** One feature a distiller needs from the teacher or the student. */
 export interface FeatureRequirement {
@@ -105,6 +114,8 @@ export interface DistillerPlugin<C = any, M = unknown> extends PluginCommon<C> {
   kind: 'distiller';
   /** The rows of `bevzoo ablate <distiller>`, in order. */
   ablation?: readonly AblationRow[];
+  /** Whether `bevzoo matrix` runs it by default (default true; false for ablation baselines). */
+  matrix?: boolean;
   /** What this distiller needs, given what the teacher and student provide (e.g. the layers it pairs). */
   requires(config: C, provided: { teacher: FeatureMap; student: FeatureMap }): FeatureRequirement[];
   create(config: C, ctx: DistillerContext): M;

@@ -1,12 +1,13 @@
-import { writeFile, rename, mkdir } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { get, list } from '@bevzoo/core';
+import { get, list, writeFileAtomic } from '@bevzoo/core';
 import { type ParsedArgs, int, optStr, str, UsageError } from '../args.js';
 import { prepareDataset } from '../pipeline/dataset.js';
 import { commonPlanOptions } from '../pipeline/options.js';
 import { baselineJob, distillJob, teacherJob, type PlanOptions } from '../pipeline/plan.js';
 import { runScheduled, type ScheduledJob } from '../pipeline/scheduler.js';
-import type { JobResult } from '../pipeline/job.js';
+import type { JobResult } from '../pipeline/results.js';
+import { TASK_METRICS } from '../pipeline/report.js';
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -38,20 +39,21 @@ export async function ablateCommand(args: ParsedArgs): Promise<void> {
   await prepareDataset(o.dataset, log);
   const r = await runScheduled(ckpt ? all : [teacherJob(o, t), ...all], { parallel: int(args, 'parallel', 2), log });
   const res = (jobs: ScheduledJob[]) => jobs.map((j) => r.results.get(j.spec.id)).filter((x): x is JobResult => !!x);
+  const metrics = TASK_METRICS[d.task].metrics;
+  const means = (xs: JobResult[]) => metrics.map((m) => mean(xs.map((y) => y.metrics[m.key] as number)));
   const base = res(rows[0]!.jobs);
-  const bm = base.length ? mean(base.map((x) => x.metrics.mean_ap)) : NaN, bn = base.length ? mean(base.map((x) => x.metrics.nd_score)) : NaN;
-  const lines = [`## ${name} ablation: ${t.name} → ${s.name} (${preset}, ${nSeeds} seed(s)); mAP / NDS in %`, '', '| row | mAP | NDS | ΔmAP | ΔNDS |', '|---|---|---|---|---|'];
+  const b = base.length ? means(base) : metrics.map(() => NaN);
+  const sg = (v: number) => `${v >= 0 ? '+' : ''}${(100 * v).toFixed(1)}`;
+  const header = ['row', ...metrics.map((m) => m.label), ...metrics.map((m) => `Δ${m.label}`)];
+  const lines = [`## ${name} ablation: ${t.name} → ${s.name} (${preset}, ${nSeeds} seed(s)); ${metrics.map((m) => m.label).join(' / ')} in %`, '', `| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`];
   for (const row of rows) {
     const x = res(row.jobs);
-    if (!x.length) { lines.push(`| ${row.name} | failed | | | |`); continue; }
-    const m = mean(x.map((y) => y.metrics.mean_ap)), n = mean(x.map((y) => y.metrics.nd_score));
-    const sg = (v: number) => `${v >= 0 ? '+' : ''}${(100 * v).toFixed(1)}`;
-    lines.push(`| ${row.name} | ${(100 * m).toFixed(1)} | ${(100 * n).toFixed(1)} | ${row.name === 'baseline' ? '' : sg(m - bm)} | ${row.name === 'baseline' ? '' : sg(n - bn)} |`);
+    if (!x.length) { lines.push(`| ${row.name} | failed |${' |'.repeat(header.length - 2)}`); continue; }
+    const v = means(x);
+    lines.push(`| ${[row.name, ...v.map((y) => (100 * y).toFixed(1)), ...v.map((y, i) => (row.name === 'baseline' ? '' : sg(y - b[i]!)))].join(' | ')} |`);
   }
   const md = lines.join('\n') + '\n';
-  const tmp = join(o.out, `ablation.md.tmp-${process.pid}`);
-  await writeFile(tmp, md);
-  await rename(tmp, join(o.out, 'ablation.md'));
+  await writeFileAtomic(join(o.out, 'ablation.md'), md);
   process.stdout.write(md);
   if (r.failed.size) throw new Error(`${r.failed.size} run(s) failed: ${[...r.failed.keys()].join(', ')}`);
 }

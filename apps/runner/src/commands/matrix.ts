@@ -3,9 +3,9 @@ import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { list } from '@bevzoo/core';
 import { type ParsedArgs, int, optStr, str } from '../args.js';
-import { prepareDataset } from '../pipeline/dataset.js';
+import { describeDataset, prepareDataset } from '../pipeline/dataset.js';
 import { commonPlanOptions } from '../pipeline/options.js';
-import { DEFAULT_MATRIX_DISTILLERS, matrixJobs, type PlanOptions } from '../pipeline/plan.js';
+import { defaultMatrixDistillers, matrixJobs, type PlanOptions } from '../pipeline/plan.js';
 import { runScheduled } from '../pipeline/scheduler.js';
 import { writeReports } from '../pipeline/report.js';
 
@@ -36,18 +36,18 @@ export async function matrixCommand(args: ParsedArgs): Promise<void> {
     ...commonPlanOptions(args, preset),
     teachers: names(optStr(args, 'teachers')),
     students: names(optStr(args, 'students')),
-    distillers: optStr(args, 'distillers') === 'all' ? list('distiller').map((d) => d.name) : (names(optStr(args, 'distillers')) ?? DEFAULT_MATRIX_DISTILLERS),
+    distillers: optStr(args, 'distillers') === 'all' ? list('distiller').map((d) => d.name) : (names(optStr(args, 'distillers')) ?? defaultMatrixDistillers()),
   };
   await mkdir(o.out, { recursive: true });
   const { jobs, incompatible } = matrixJobs(o);
   for (const i of incompatible) log(`not compatible, skipped: ${i}`);
   log(`bevzoo matrix (${preset}, ${nSeeds} seed(s)): ${jobs.length} runs → ${o.out}`);
   const t0 = Date.now();
-  await prepareDataset(o.dataset, log); // generate once, before the child processes start
+  const data = await prepareDataset(o.dataset, log); // generate once, before the child processes start
   const r = await runScheduled(jobs, { parallel: int(args, 'parallel', 2), log, inProcess: !!args.flags['in-process'] });
   const results = jobs.map((j) => r.results.get(j.spec.id)).filter((x) => x !== undefined);
   const seconds = (Date.now() - t0) / 1000;
-  await writeReports(o.out, results, { command: 'matrix', preset, seeds: o.seeds, wall_seconds: Math.round(seconds), failed: Object.fromEntries(r.failed), skipped: r.skipped, resumed: r.resumed });
+  await writeReports(o.out, results, { command: 'matrix', dataset: describeDataset(data), preset, seeds: o.seeds, wall_seconds: Math.round(seconds), failed: Object.fromEntries(r.failed), skipped: r.skipped, resumed: r.resumed });
   process.stdout.write(readFileSync(join(o.out, 'results.md'), 'utf8'));
   process.stdout.write(`\nmatrix: ${results.length}/${jobs.length} runs in ${(seconds / 60).toFixed(1)} min (${r.resumed.length} resumed); reports in ${o.out} (results.json, results.md, results.csv, report.html)\n`);
   if (r.failed.size || r.skipped.length) throw new Error(`${r.failed.size} run(s) failed and ${r.skipped.length} skipped: ${[...r.failed.keys(), ...r.skipped].join(', ')}`);

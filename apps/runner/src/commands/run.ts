@@ -1,20 +1,20 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { get, list } from '@bevzoo/core';
-import { formatDetectionSummary } from '@bevzoo/eval';
 import { type ParsedArgs, int, optStr, str, UsageError } from '../args.js';
-import { prepareDataset } from '../pipeline/dataset.js';
-import { runJob, type JobResult, type JobSpec } from '../pipeline/job.js';
+import { describeDataset, prepareDataset } from '../pipeline/dataset.js';
+import { runJob, type JobSpec } from '../pipeline/job.js';
+import type { JobResult } from '../pipeline/results.js';
 import { commonPlanOptions, overridesOf } from '../pipeline/options.js';
 import { baselineJob, distillJob, presetFor, teacherJob, type PlanOptions } from '../pipeline/plan.js';
 import { runScheduled } from '../pipeline/scheduler.js';
 import { writeReports } from '../pipeline/report.js';
+import { TASK_EVALUATORS } from '../pipeline/tasks.js';
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
 function printSummary(r: JobResult): void {
-  const summary = JSON.parse(readFileSync(join(r.checkpoint, '..', 'eval', 'metrics_summary.json'), 'utf8'));
-  process.stdout.write(`${formatDetectionSummary(summary)}\n`);
+  process.stdout.write(`${TASK_EVALUATORS[r.task].summary(r)}\n`);
 }
 
 /** `bevzoo job --spec <file>`: run one job (the matrix starts these in child processes). */
@@ -66,10 +66,10 @@ export async function distillCommand(args: ParsedArgs): Promise<void> {
     cell.after = [];
     cell.spec.teacherCheckpoint = resolve(ckpt);
   } else jobs.unshift(tj);
-  await prepareDataset(o.dataset, log); // generate once, before the child processes start
+  const data = await prepareDataset(o.dataset, log); // generate once, before the child processes start
   const r = await runScheduled(jobs, { parallel: int(args, 'parallel', 2), log });
   const results = [...r.results.values()];
-  await writeReports(o.out, results, { command: 'distill', preset: o.preset, teacher: t.name, student: s.name, distiller: d.name, presets: { teacher: presetFor(t, o.preset), student: presetFor(s, o.preset), distiller: presetFor(d, o.preset) } }, `bevzoo distill: ${t.name} → ${s.name} (${d.name})`);
+  await writeReports(o.out, results, { command: 'distill', dataset: describeDataset(data), preset: o.preset, teacher: t.name, student: s.name, distiller: d.name, presets: { teacher: presetFor(t, o.preset), student: presetFor(s, o.preset), distiller: presetFor(d, o.preset) } }, `bevzoo distill: ${t.name} → ${s.name} (${d.name})`);
   process.stdout.write(readFileSync(join(o.out, 'results.md'), 'utf8'));
   if (r.failed.size) throw new Error(`${r.failed.size} run(s) failed: ${[...r.failed.keys()].join(', ')}`);
 }

@@ -49,6 +49,11 @@ export function datasetId(d: Dataset): string {
   return `nuScenes ${d.version}, ${d.trainSplit}${limit}`;
 }
 
+/** The evaluation data as reports name it, e.g. "synthetic small, split synth_val" or "nuScenes v1.0-trainval, split val". */
+export function describeDataset(d: Dataset): string {
+  return `${d.synthetic ? `synthetic ${d.choice.synthPreset ?? 'small'}` : `nuScenes ${d.version}`}, split ${d.valSplit}`;
+}
+
 /** Where the synthetic dataset of a preset and seed lives. */
 export function synthDataroot(choice: DatasetChoice): string {
   const preset = choice.synthPreset ?? 'small';

@@ -55,8 +55,10 @@ export function distillJob(o: PlanOptions, t: TeacherPlugin, s: StudentPlugin, d
   };
 }
 
-/** The methods the matrix runs by default (the baselines package's imitation distillers are for ablations). */
-export const DEFAULT_MATRIX_DISTILLERS = ['distillbev', 'radocc'];
+/** The distillers the matrix runs by default: every registered one that does not opt out (`matrix: false`, ablation baselines). */
+export function defaultMatrixDistillers(): string[] {
+  return list('distiller').filter((d) => d.matrix !== false).map((d) => d.name);
+}
 
 /**
  * Every compatible registered combination: each teacher once, each student's baseline per seed, and each
@@ -66,7 +68,7 @@ export function matrixJobs(o: PlanOptions): { jobs: ScheduledJob[]; incompatible
   const pick = <P extends { name: string }>(all: P[], names?: string[]) => (names ? all.filter((p) => names.includes(p.name)) : all);
   const teachers = pick(list('teacher'), o.teachers);
   const students = pick(list('student'), o.students);
-  const distillers = pick(list('distiller'), o.distillers ?? DEFAULT_MATRIX_DISTILLERS);
+  const distillers = pick(list('distiller'), o.distillers ?? defaultMatrixDistillers());
   const jobs: ScheduledJob[] = [];
   const incompatible: string[] = [];
   const cells: ScheduledJob[] = [];

@@ -2,7 +2,8 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readResult, runJob, type JobResult, type JobSpec } from './job.js';
+import { runJob, type JobSpec } from './job.js';
+import { readResult, type JobResult } from './results.js';
 
 export interface ScheduledJob {
   spec: JobSpec;

@@ -165,10 +165,11 @@ function decode(raw: Uint8Array, dtype: SafetensorsDtype, count: number, name: s
 }
 
 /**
- * Write a file atomically: the chunks go to a temporary file beside `file`, which is fsync-ed and renamed over it.
+ * Write a file atomically: the text or the chunks go to a temporary file beside `file`, which is fsync-ed and renamed over it.
  * If anything fails (including the chunk source throwing), the temporary file is removed and any old file stays.
  */
-export async function writeFileAtomic(file: string, chunks: Iterable<Uint8Array> | AsyncIterable<Uint8Array>): Promise<void> {
+export async function writeFileAtomic(file: string, content: string | Iterable<Uint8Array> | AsyncIterable<Uint8Array>): Promise<void> {
+  const chunks = typeof content === 'string' ? [new TextEncoder().encode(content)] : content;
   await fsp.mkdir(path.dirname(path.resolve(file)), { recursive: true });
   const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
   const fh = await fsp.open(tmp, 'w');

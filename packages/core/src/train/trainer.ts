@@ -6,7 +6,7 @@ import { AdamW, type AdamWConfig } from './adamw.js';
 import { loadCheckpoint, saveCheckpoint, type CheckpointMeta, type TrainerMeta } from './checkpoint.js';
 import { clipGradNorm, gradNorm } from './clip.js';
 import { Ema, type EmaConfig } from './ema.js';
-import type { LossOutput } from '../model.js';
+import { isTaskModel, isTrainingTarget, type LossOutput, type TrainingTarget } from '../model.js';
 import { createProgress, type ProgressOptions } from '../progress.js';
 import { lrAt, type ScheduleConfig } from './schedule.js';
 import { CheckpointError, TrainError, type TrainableModel } from './types.js';
@@ -37,10 +37,15 @@ export interface CheckpointConfig {
 }
 
 export interface TrainOptions<B> {
+  /**
+   * The model: its parameters are trained. A `TrainingTarget` (e.g. a distillation) supplies its own loss and its
+   * per-batch work outside the gradient tape; a `TaskModel` trains on `loss(forward(batch))`.
+   */
   model: TrainableModel;
   /** The parameters to train (default: the model's trainable parameters). */
   params?: [string, tf.Variable][];
-  lossFn: (batch: B, ctx: StepContext) => LossOutput;
+  /** The loss of one batch (default: the model's `trainingLoss`, or a task model's `loss(forward(batch))`). */
+  lossFn?: (batch: B, ctx: StepContext) => LossOutput;
   batches: BatchSource<B>;
   /** Total optimizer steps of the run (a resumed run continues up to this); the schedule spans it. */
   steps: number;
@@ -196,6 +201,8 @@ export class Trainer<B> {
   private sessionStart = performance.now();
   private readonly opts: TrainOptions<B>;
   private readonly clip: ClipConfig | null;
+  private readonly lossFn: (batch: B, ctx: StepContext) => LossOutput;
+  private readonly target: TrainingTarget<B> | null;
 
   constructor(opts: TrainOptions<B>) {
     if (!(Number.isInteger(opts.steps) && opts.steps >= 0)) throw new TrainError(`Trainer: steps must be a non-negative integer, found ${opts.steps}`);
@@ -204,6 +211,8 @@ export class Trainer<B> {
     if (!tf.getGradient('Add'))
       throw new TrainError("Trainer: tfjs has no gradient functions registered (tfjs-core alone registers none); import '@bevzoo/engine' or '@tensorflow/tfjs-core/dist/register_all_gradients' first");
     this.opts = opts;
+    this.target = isTrainingTarget<B>(opts.model) ? opts.model : null;
+    this.lossFn = opts.lossFn ?? defaultLossFn(opts.model);
     this.seed = opts.seed ?? 0;
     this.params = opts.params ?? opts.model.namedParameters().filter(([, v]) => v.trainable);
     if (this.params.length === 0) throw new TrainError('Trainer: expected at least one trainable parameter, found none');
@@ -227,15 +236,25 @@ export class Trainer<B> {
     const t0 = performance.now();
     const lr = this.currentLr();
     const ctx: StepContext = { step: this.step, epoch: this.epoch, rng: createRng(this.seed).fork(this.step) };
-    let parts: Record<string, tf.Scalar> = {};
-    const { value, grads } = tf.variableGrads(() => {
-      const out = this.opts.lossFn(batch, ctx);
-      if (!out || !(out.total instanceof tf.Tensor) || out.total.rank !== 0)
-        throw new TrainError(`Trainer: lossFn must return { total: scalar tensor }, found ${out?.total instanceof tf.Tensor ? `a tensor of shape [${out.total.shape}]` : typeof out?.total}`);
-      parts = out.parts ?? {}; // tolerated missing, though LossOutput requires it
-      for (const p of Object.values(parts)) tf.keep(p);
-      return out.total;
-    }, this.params.map(([, v]) => v));
+    this.target?.prepareBatch?.(batch); // outside the gradient tape (a frozen teacher's forward, say)
+    try {
+      let parts: Record<string, tf.Scalar> = {};
+      const { value, grads } = tf.variableGrads(() => {
+        const out = this.lossFn(batch, ctx);
+        if (!out || !(out.total instanceof tf.Tensor) || out.total.rank !== 0)
+          throw new TrainError(`Trainer: lossFn must return { total: scalar tensor }, found ${out?.total instanceof tf.Tensor ? `a tensor of shape [${out.total.shape}]` : typeof out?.total}`);
+        parts = out.parts ?? {}; // tolerated missing, though LossOutput requires it
+        for (const p of Object.values(parts)) tf.keep(p);
+        return out.total;
+      }, this.params.map(([, v]) => v));
+      return this.update(value, grads, parts, lr, t0);
+    } finally {
+      this.target?.releaseBatch?.();
+    }
+  }
+
+  /** Clip, step the optimiser and make the step's record; frees the loss, its parts and the gradients. */
+  private update(value: tf.Scalar, grads: tf.NamedTensorMap, parts: Record<string, tf.Scalar>, lr: number, t0: number): StepRecord {
     const toDispose: tf.Tensor[] = [value, ...Object.values(parts)];
     try {
       const byName = new Map<string, tf.Tensor>();
@@ -370,6 +389,13 @@ export class Trainer<B> {
     this.optimizer.dispose();
     this.ema?.dispose();
   }
+}
+
+/** The loss a model trains on when the caller gives none. */
+function defaultLossFn<B>(model: TrainableModel): (batch: B) => LossOutput {
+  if (isTrainingTarget<B>(model)) return (batch) => model.trainingLoss(batch);
+  if (isTaskModel<B>(model)) return (batch) => model.loss(model.forward(batch, { training: true }), batch);
+  throw new TrainError('Trainer: expected a lossFn, or a model with trainingLoss() or with forward() and loss(); found neither');
 }
 
 /**

@@ -4,9 +4,7 @@ import { Conv2d, Module, ModuleList } from '@bevzoo/nn';
 import { z } from 'zod';
 import { BaselineDistillError } from './errors.js';
 import { detach, featureOf, resizeTo } from './util.js';
-
-export const PACKAGE_NAME = '@bevzoo/distill-baselines';
-export const PACKAGE_VERSION = '0.1.0';
+import pkg from '../package.json' with { type: 'json' };
 
 export const featureImitationConfigSchema = z.object({
   /** Student and teacher features to pair (both BEV, same area). */
@@ -83,9 +81,10 @@ export const FEATURE_IMITATION_PRESETS = {
 
 export const featureImitationPlugin = defineDistiller<FeatureImitationConfig, FeatureImitation>({
   name: 'feature-imitation',
-  version: PACKAGE_VERSION,
+  version: pkg.version,
   task: 'det',
-  package: PACKAGE_NAME,
+  package: pkg.name,
+  matrix: false, // an ablation baseline: `bevzoo ablate distillbev` runs it, the matrix does not
   description: 'Plain feature imitation: MSE over every cell between the 1×1-conv-adapted student pre-head BEV feature and the teacher pre-head feature',
   configSchema: featureImitationConfigSchema,
   presets: FEATURE_IMITATION_PRESETS,

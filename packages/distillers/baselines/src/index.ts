@@ -12,8 +12,6 @@ export {
   featureImitationConfigSchema,
   featureImitationPlugin,
   featureImitationRequires,
-  PACKAGE_NAME,
-  PACKAGE_VERSION,
   type FeatureImitationConfig,
 } from './feature.js';
 export { LOGIT_IMITATION_PRESETS, LogitImitation, logitImitationConfigSchema, logitImitationPlugin, logitImitationRequires, type LogitImitationConfig } from './logit.js';

@@ -3,7 +3,7 @@ import { defineDistiller, type DistillerContext, type DistillerModel, type Featu
 import { Module } from '@bevzoo/nn';
 import { z } from 'zod';
 import { BaselineDistillError } from './errors.js';
-import { PACKAGE_NAME, PACKAGE_VERSION } from './feature.js';
+import pkg from '../package.json' with { type: 'json' };
 import { detach, featureOf, resizeTo } from './util.js';
 
 export const logitImitationConfigSchema = z.object({
@@ -95,9 +95,10 @@ export const LOGIT_IMITATION_PRESETS = {
 
 export const logitImitationPlugin = defineDistiller<LogitImitationConfig, LogitImitation>({
   name: 'logit-imitation',
-  version: PACKAGE_VERSION,
+  version: pkg.version,
   task: 'det',
-  package: PACKAGE_NAME,
+  package: pkg.name,
+  matrix: false, // an ablation baseline: `bevzoo ablate distillbev` runs it, the matrix does not
   description: 'Heatmap logit imitation: MSE (of sigmoids or logits) or binary KL between the student and teacher class heatmaps',
   configSchema: logitImitationConfigSchema,
   presets: LOGIT_IMITATION_PRESETS,

@@ -29,7 +29,7 @@ export const distillBevConfigSchema = z.object({
   channelAttention: z.enum(['fp', 'all']).default('fp'),
   /** Attention imitation L_att (a learnable 3×3 conv per layer). */
   attentionImitation: z.boolean().default(true),
-  /** init(): copy the teacher's head.* parameters and buffers into the student where name and shape match. */
+  /** setup(): copy the teacher's head.* parameters and buffers into the student where name and shape match. */
   inheritHead: z.boolean().default(true),
   /** Which part of the head to inherit: all of `head.*`, or `head.task_heads.*` only (the reference code). */
   inheritHeadScope: z.enum(['head', 'task_heads']).default('head'),

@@ -339,7 +339,7 @@ describe('inherit head', () => {
   it('copies every head.* tensor whose name and shape match, and reports the rest', () => {
     const teacher = new WithHead(6, 1), student = new WithHead(5, 2);
     const d = make();
-    const report = d.init({ teacher: asTask(teacher), student: asTask(student) })!;
+    const report = d.setup({ teacher: asTask(teacher), student: asTask(student) })!;
     const t = teacher.stateDict(), s = student.stateDict();
     // shared_conv.conv.weight differs in input channels (6 vs 5): skipped; everything else copied.
     expect(report.skipped).toEqual([
@@ -350,6 +350,7 @@ describe('inherit head', () => {
     expect(report.copied).toContain('head.shared_conv.bn.running_mean');
     for (const k of report.copied) expect([...s[k]!.dataSync()]).toEqual([...t[k]!.dataSync()]);
     expect(d.inheritReport).toBe(report);
+    expect(report.summary).toBe(`the student's head.* starts from the teacher's: ${report.copied.length} tensors copied, 1 kept (head.shared_conv.conv.weight: shape [3,3,5,4] in the student, [3,3,6,4] in the teacher)`);
     teacher.dispose();
     student.dispose();
     d.dispose();
@@ -358,10 +359,10 @@ describe('inherit head', () => {
   it("scope 'task_heads' and the switch", () => {
     const teacher = new WithHead(5, 1), student = new WithHead(5, 2);
     const before = student.stateDict()['head.shared_conv.conv.weight']!.dataSync().slice();
-    const r = make({ inheritHeadScope: 'task_heads' }).init({ teacher: asTask(teacher), student: asTask(student) })!;
+    const r = make({ inheritHeadScope: 'task_heads' }).setup({ teacher: asTask(teacher), student: asTask(student) })!;
     expect(r.copied.every((k) => k.startsWith('head.task_heads.'))).toBe(true);
     expect([...student.stateDict()['head.shared_conv.conv.weight']!.dataSync()]).toEqual([...before]);
-    expect(make({ inheritHead: false }).init({ teacher: asTask(teacher), student: asTask(student) })).toBeNull();
+    expect(make({ inheritHead: false }).setup({ teacher: asTask(teacher), student: asTask(student) })).toBeNull();
     teacher.dispose();
     student.dispose();
   });

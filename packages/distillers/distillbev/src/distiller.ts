@@ -1,12 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { DistillerContext, DistillerModel, FeatureMap, FeatureRequirement, FeatureSpec, ForwardOutput, LossOutput, TaskModel } from '@bevzoo/core';
+import type { DistillerContext, DistillerModel, DistillerSetupReport, FeatureMap, FeatureRequirement, FeatureSpec, ForwardOutput, LossOutput, TaskModel } from '@bevzoo/core';
 import { Conv2d, Module, ModuleList } from '@bevzoo/nn';
 import { PreHeadAdapter, StageAdapter, type Adapter } from './adapters.js';
 import { channelAttention, detach, spatialAttention } from './attention.js';
 import type { DetBatch } from './batch.js';
 import type { DistillBevConfig } from './config.js';
 import { DistillBevError } from './errors.js';
-import { inheritHead, type InheritReport } from './inherit.js';
+import { inheritHead } from './inherit.js';
 import { falsePositives, foreground, gtHeatmapMax, layerGrid, regionWeights, resampleMax, uniformWeights, type Foreground, type LayerGrid } from './regions.js';
 
 /** A distilled layer after defaults are applied. */
@@ -73,8 +73,8 @@ export class DistillBev extends Module implements DistillerModel<DetBatch> {
   readonly layers: ResolvedLayer[];
   readonly channel_wise_adaptations: ModuleList<Adapter>;
   readonly spatial_wise_adaptations: ModuleList<Conv2d> | null;
-  /** What the last init() copied into the student's head (null before, or with inheritHead off). */
-  inheritReport: InheritReport | null = null;
+  /** What the last setup() copied into the student's head (null before, or with inheritHead off). */
+  inheritReport: DistillerSetupReport | null = null;
   private readonly teacherSpecs: FeatureSpec[];
   private readonly studentSpecs: FeatureSpec[];
   private readonly grids: LayerGrid[];
@@ -113,7 +113,7 @@ export class DistillBev extends Module implements DistillerModel<DetBatch> {
   }
 
   /** Inherit head: copy the teacher's head into the student where names and shapes match (config.inheritHead). */
-  init(args: { teacher: TaskModel<DetBatch>; student: TaskModel<DetBatch> }): InheritReport | null {
+  setup(args: { teacher: TaskModel<DetBatch>; student: TaskModel<DetBatch> }): DistillerSetupReport | null {
     if (!this.config.inheritHead) return null;
     this.inheritReport = inheritHead(args.teacher, args.student, this.config.inheritHeadScope === 'head' ? 'head.' : 'head.task_heads.');
     return this.inheritReport;

@@ -5,7 +5,7 @@
 import { register } from '@bevzoo/core';
 import { distillBevPlugin } from './plugin.js';
 
-export { distillBevPlugin, PACKAGE_NAME, PACKAGE_VERSION } from './plugin.js';
+export { distillBevPlugin } from './plugin.js';
 export { DistillBev, distillBevRequires, resolveLayers, TEACHER_HEATMAP, type ResolvedLayer } from './distiller.js';
 export { DISTILLBEV_ABLATION, DISTILLBEV_PRESETS, distillBevConfigSchema, layerSchema, type DistillBevConfig, type LayerConfig } from './config.js';
 export { PreHeadAdapter, StageAdapter, ThreeLayer, type Adapter } from './adapters.js';
@@ -27,7 +27,7 @@ export {
   type RegionWeights,
   type Scaling,
 } from './regions.js';
-export { inheritHead, type InheritReport } from './inherit.js';
+export { inheritHead } from './inherit.js';
 export { DistillBevError } from './errors.js';
 export type { DetBatch, DetBoxes } from './batch.js';
 

@@ -1,21 +1,14 @@
 import type * as tf from '@tensorflow/tfjs-core';
-import type { TrainableModel } from '@bevzoo/core';
-
-export interface InheritReport {
-  /** Student keys whose values now come from the teacher. */
-  copied: string[];
-  /** Keys under the prefix that were not copied, and why. */
-  skipped: { key: string; reason: string }[];
-}
+import type { DistillerSetupReport, TrainableModel } from '@bevzoo/core';
 
 /**
  * "Inherit head": copy every teacher parameter and buffer under `prefix` (default `head.`, the CenterHead child
  * of both models) into the student where the student has the same key with the same shape.
  */
-export function inheritHead(teacher: TrainableModel, student: TrainableModel, prefix = 'head.'): InheritReport {
+export function inheritHead(teacher: TrainableModel, student: TrainableModel, prefix = 'head.'): DistillerSetupReport {
   const t = teacher.stateDict(), s = student.stateDict();
   const copy: Record<string, tf.Tensor> = {};
-  const report: InheritReport = { copied: [], skipped: [] };
+  const report: DistillerSetupReport = { summary: '', copied: [], skipped: [] };
   for (const [k, sv] of Object.entries(s)) {
     if (!k.startsWith(prefix)) continue;
     const tv = t[k];
@@ -29,5 +22,8 @@ export function inheritHead(teacher: TrainableModel, student: TrainableModel, pr
   }
   for (const k of Object.keys(t)) if (k.startsWith(prefix) && !(k in s)) report.skipped.push({ key: k, reason: 'not in the student' });
   if (report.copied.length) student.loadStateDict(copy, { strict: false });
+  const k = report.skipped;
+  report.summary = `the student's ${prefix}* starts from the teacher's: ${report.copied.length} tensors copied`
+    + (k.length ? `, ${k.length} kept (${k.slice(0, 3).map((x) => `${x.key}: ${x.reason}`).join('; ')}${k.length > 3 ? '; …' : ''})` : '');
   return report;
 }

@@ -68,14 +68,14 @@ export class SeparateHead extends Module {
  * Tensors are NHWC (weights in tfjs layout; `torchStateDict()` gives PyTorch layouts).
  */
 export class CenterHead extends Module {
-  readonly cfg: CenterHeadConfig;
+  readonly config: CenterHeadConfig;
   readonly shared_conv: ConvModule;
   readonly task_heads: ModuleList<SeparateHead>;
 
   constructor(config: CenterHeadConfig | CenterHeadConfigInput, opts: CenterHeadOptions = {}) {
     super();
-    this.cfg = centerHeadConfig(config);
-    const c = this.cfg;
+    this.config = centerHeadConfig(config);
+    const c = this.config;
     this.shared_conv = this.registerModule('shared_conv', new ConvModule(c.inChannels, c.sharedChannels, 3, { padding: 1, norm: opts.norm ?? {}, init: 'kaiming_normal', rng: opts.rng }));
     this.task_heads = this.registerModule(
       'task_heads',
@@ -85,8 +85,8 @@ export class CenterHead extends Module {
 
   /** x [B, H, W, inChannels] (the BEV feature; rows = y cells, columns = x cells) → one TaskOutput per task. */
   forward(x: tf.Tensor4D): TaskOutput[] {
-    if (x.rank !== 4 || x.shape[3] !== this.cfg.inChannels)
-      throw new ShapeError('CenterHead.forward', `[B, H, W, ${this.cfg.inChannels}] (NHWC)`, `[${x.shape.join(', ')}]`);
+    if (x.rank !== 4 || x.shape[3] !== this.config.inChannels)
+      throw new ShapeError('CenterHead.forward', `[B, H, W, ${this.config.inChannels}] (NHWC)`, `[${x.shape.join(', ')}]`);
     const outs = tf.tidy(() => {
       const shared = this.shared_conv.forward(x) as tf.Tensor4D;
       return this.task_heads.map((h) => h.forward(shared)) as unknown as tf.TensorContainer;
@@ -96,31 +96,31 @@ export class CenterHead extends Module {
 
   /** Training targets for a batch of GT box lists (pure JS; see `buildTargets`). */
   targets(boxes: readonly (readonly GtBox[])[]): CenterHeadTargets {
-    return buildTargets(boxes, this.cfg);
+    return buildTargets(boxes, this.config);
   }
 
   loss(outputs: readonly TaskOutput[], targets: CenterHeadTargets): CenterHeadLoss {
-    return centerHeadLoss(outputs, targets, this.cfg);
+    return centerHeadLoss(outputs, targets, this.config);
   }
 
   /** Boxes per sample in the ego BEV frame. */
   decode(outputs: readonly TaskOutput[]): Promise<DetBox[][]> {
-    return decodeCenterHead(outputs, this.cfg);
+    return decodeCenterHead(outputs, this.config);
   }
 
   /** `forward` in the fused form {heatmap, box} per task (the branches' convs fused when possible; same results, faster). */
   forwardBoxes(x: tf.Tensor4D): FusedTaskOutput[] {
-    if (x.rank !== 4 || x.shape[3] !== this.cfg.inChannels)
-      throw new ShapeError('CenterHead.forwardBoxes', `[B, H, W, ${this.cfg.inChannels}] (NHWC)`, `[${x.shape.join(', ')}]`);
+    if (x.rank !== 4 || x.shape[3] !== this.config.inChannels)
+      throw new ShapeError('CenterHead.forwardBoxes', `[B, H, W, ${this.config.inChannels}] (NHWC)`, `[${x.shape.join(', ')}]`);
     return centerHeadBoxForward(this, x);
   }
 
   lossBoxes(outputs: readonly FusedTaskOutput[], targets: CenterHeadTargets): CenterHeadLoss {
-    return centerHeadBoxLoss(outputs, targets, this.cfg);
+    return centerHeadBoxLoss(outputs, targets, this.config);
   }
 
   decodeBoxes(outputs: readonly FusedTaskOutput[]): Promise<DetBox[][]> {
-    return decodeBoxOutputs(outputs, this.cfg);
+    return decodeBoxOutputs(outputs, this.config);
   }
 }
 

@@ -5,3 +5,4 @@ export * from './nms.js';
 export * from './decode.js';
 export * from './head.js';
 export * from './fused.js';
+export * from './task.js';

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, createRng, get, parseSafetensors, resolveConfig, Trainer, type ForwardOutput, type Mat3 } from '@bevzoo/core';
 import { initEngine } from '@bevzoo/engine';
-import { type CenterHeadTargets, type DetBox } from '@bevzoo/nn';
+import { gtBoxesOf, type CenterHeadTargets, type DetBox } from '@bevzoo/nn';
 import { applyBevAugToBox, bevAugMatrix, DETECTION_CLASSES, type BevAugParams } from '@bevzoo/nuscenes';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BEVDet, BEVDetInputError, bevdetFeatures, bevdetStudent, IMAGE_BRANCH_PREFIXES, type BEVDetConfig } from './index.js';
@@ -177,7 +177,7 @@ describe('BEVDet tiny', () => {
     const bda = bevAugMatrix(aug);
     const augmented = ego.map((b) => ({ ...b, ...applyBevAugToBox(aug, bda, b.center, b.size, b.yaw, b.velocity!) }));
     const batch = makeBatch(cfg.data.imageSize, [augmented, ego], 0, [bda, [1, 0, 0, 0, 1, 0, 0, 0, 1] as Mat3]);
-    const targets = m.head.targets(BEVDet.gtBoxes(batch));
+    const targets = m.head.targets(batch.boxes.map(gtBoxesOf));
     const out = perfectOutputs(targets);
     const dets = await m.predict(out, batch);
     expect(dets.map((d) => d.length)).toEqual([4, 4]);

@@ -4,8 +4,8 @@
 import { register } from '@bevzoo/core';
 import { bevdetStudent } from './plugin.js';
 
-export { bevdetStudent, IMAGE_BRANCH_PREFIXES, PACKAGE_NAME, PACKAGE_VERSION } from './plugin.js';
+export { bevdetStudent, IMAGE_BRANCH_PREFIXES } from './plugin.js';
 export { bevdetConfigSchema, bevdetPresets, bevdetLayout, bevdetFeatures, type BEVDetConfig, type BEVDetLayout } from './config.js';
-export { BEVDet, BEVDetInputError, bevdetHeadConfig, undoBda, type BEVDetBatch } from './model.js';
+export { BEVDet, BEVDetInputError, bevdetHeadConfig, type BEVDetBatch } from './model.js';
 
 register(bevdetStudent);

@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { BevzooError, mat3Inverse, type ForwardOutput, type LossOutput, type Mat3, type Rng, type TaskModel } from '@bevzoo/core';
+import { BevzooError, type ForwardOutput, type LossOutput, type Rng, type TaskModel } from '@bevzoo/core';
 import {
-  CenterHead, centerHeadConfig, depthLabels, depthLoss, CustomResNet, FPNForBEVDet, FPNLSS, LSSViewTransform, Module, NUSCENES_CIRCLE_NMS_RADII, ResNet,
-  type CenterHeadConfig, type DetBox, type GtBox, type NmsConfig, type FusedTaskOutput, boxOutputsFrom, boxOutputsRecord,
+  CenterHead, centerHeadConfig, centerHeadDetLoss, centerHeadPredict, depthLabels, depthLoss, CustomResNet, FPNForBEVDet, FPNLSS, LSSViewTransform, Module,
+  NUSCENES_CIRCLE_NMS_RADII, ResNet, type CenterHeadConfig, type DetBox, type NmsConfig, boxOutputsRecord,
 } from '@bevzoo/nn';
 import { DETECTION_CLASSES, type Batch } from '@bevzoo/nuscenes';
 import { bevdetLayout, type BEVDetConfig, type BEVDetLayout } from './config.js';
@@ -16,8 +16,6 @@ export class BEVDetInputError extends BevzooError {
 
 /** The batch fields BEVDet reads. */
 export type BEVDetBatch = Pick<Batch, 'images' | 'intrinsics' | 'sensor2ego' | 'postAug' | 'bda' | 'boxes'> & Partial<Pick<Batch, 'batchSize' | 'points'>>;
-
-/** Names of the head outputs in `ForwardOutput.outputs`. */
 
 /** The CenterHead config BEVDet builds from its own config. */
 export function bevdetHeadConfig(cfg: BEVDetConfig, layout: BEVDetLayout = bevdetLayout(cfg)): CenterHeadConfig {
@@ -118,82 +116,24 @@ export class BEVDet extends Module implements TaskModel<BEVDetBatch, DetBox[]> {
     }) as unknown as ForwardOutput;
   }
 
-  /** The head's per-task outputs from a forward output. */
-  taskOutputs(out: ForwardOutput): FusedTaskOutput[] {
-    return boxOutputsFrom(out.outputs, this.config.head.tasks.length, 'BEVDet forward outputs');
-  }
-
-  /** Ground-truth boxes of a batch (ego frame after bda) for the CenterHead targets; unknown velocities are NaN. */
-  static gtBoxes(batch: Pick<Batch, 'boxes'>): GtBox[][] {
-    return batch.boxes.map((bx) => {
-      const out: GtBox[] = [];
-      for (let i = 0; i < bx.count; i++) {
-        const valid = bx.velocityValid[i] === 1;
-        out.push({
-          center: [bx.center[i * 3]!, bx.center[i * 3 + 1]!, bx.center[i * 3 + 2]!],
-          size: [bx.size[i * 3]!, bx.size[i * 3 + 1]!, bx.size[i * 3 + 2]!],
-          yaw: bx.yaw[i]!,
-          velocity: valid ? [bx.velocity[i * 2]!, bx.velocity[i * 2 + 1]!] : [Number.NaN, Number.NaN],
-          label: bx.label[i]!,
-        });
-      }
-      return out;
-    });
-  }
-
-  /** CenterHead loss on the batch's GT boxes: parts `det.task{i}.heatmap` and `det.task{i}.bbox` (× locWeight). */
+  /** CenterHead loss on the batch's GT boxes (parts `det.task{i}.heatmap|bbox`), plus `depth` with depthSupervision. */
   loss(out: ForwardOutput, batch: BEVDetBatch): LossOutput {
     const B = this.batchSize(batch);
     if (batch.boxes.length !== B) throw new BEVDetInputError('boxes', `one entry per sample (${B})`, `${batch.boxes.length}`);
-    const targets = this.head.targets(BEVDet.gtBoxes(batch));
-    const l = this.head.lossBoxes(this.taskOutputs(out), targets);
-    const parts: Record<string, tf.Scalar> = {};
-    for (const [k, v] of Object.entries(l.parts)) {
-      const m = /^task(\d+)\.loss_(heatmap|bbox)$/.exec(k);
-      parts[m ? `det.task${m[1]}.${m[2]}` : `det.${k}`] = v;
-    }
+    const l = centerHeadDetLoss(this.head, out.outputs, batch.boxes, 'BEVDet forward outputs');
     const w = this.config.depthSupervision.weight;
-    if (w === 0) return { total: l.total, parts };
+    if (w === 0) return l;
     if (!batch.points || batch.points.length !== B)
       throw new BEVDetInputError('points', `one LiDAR cloud per sample (${B}) for depthSupervision (set data.points)`, batch.points ? `${batch.points.length}` : 'none');
     const labels = depthLabels(batch.points, batch, this.img_view_transformer.frustum, this.config.numCameras);
     const depth = tf.tidy(() => tf.mul(depthLoss(out.outputs.depth as tf.Tensor4D, labels), w) as tf.Scalar);
-    parts.depth = depth;
     const total = tf.add(l.total, depth) as tf.Scalar;
     l.total.dispose();
-    return { total, parts };
+    return { total, parts: { ...l.parts, depth } };
   }
 
   /** Decoded boxes per sample in the keyframe ego frame (the batch's bda undone). */
-  async predict(out: ForwardOutput, batch: BEVDetBatch): Promise<DetBox[][]> {
-    const dets = await this.head.decodeBoxes(this.taskOutputs(out));
-    return dets.map((boxes, b) => {
-      const bda = batch.bda ? (Array.from(batch.bda.subarray(b * 9, b * 9 + 9)) as Mat3) : null;
-      return bda && !isIdentity(bda) ? boxes.map((d) => undoBda(d, bda)) : boxes;
-    });
+  predict(out: ForwardOutput, batch: BEVDetBatch): Promise<DetBox[][]> {
+    return centerHeadPredict(this.head, out.outputs, batch.bda, 'BEVDet forward outputs');
   }
-}
-
-function isIdentity(m: Mat3): boolean {
-  return m.every((v, i) => v === (i % 4 === 0 ? 1 : 0));
-}
-
-/**
- * A box predicted in the augmented frame (after bda) mapped back to the keyframe ego frame: centre and velocity
- * through bda⁻¹, the heading direction through bda⁻¹, the size divided by bda's scale.
- */
-export function undoBda(d: DetBox, bda: Mat3): DetBox {
-  const inv = mat3Inverse(bda);
-  const mv = (x: number, y: number, z: number): [number, number, number] => [inv[0] * x + inv[1] * y + inv[2] * z, inv[3] * x + inv[4] * y + inv[5] * z, inv[6] * x + inv[7] * y + inv[8] * z];
-  const det = bda[0] * (bda[4] * bda[8] - bda[5] * bda[7]) - bda[1] * (bda[3] * bda[8] - bda[5] * bda[6]) + bda[2] * (bda[3] * bda[7] - bda[4] * bda[6]);
-  const scale = Math.cbrt(Math.abs(det));
-  const h = mv(Math.cos(d.yaw), Math.sin(d.yaw), 0);
-  const v = mv(d.velocity[0], d.velocity[1], 0);
-  return {
-    ...d,
-    center: mv(d.center[0], d.center[1], d.center[2]),
-    size: [d.size[0] / scale, d.size[1] / scale, d.size[2] / scale],
-    yaw: Math.atan2(h[1], h[0]),
-    velocity: [v[0], v[1]],
-  };
 }

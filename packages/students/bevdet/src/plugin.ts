@@ -2,9 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { defineStudent } from '@bevzoo/core';
 import { bevdetConfigSchema, bevdetFeatures, bevdetPresets, type BEVDetConfig } from './config.js';
 import { BEVDet } from './model.js';
-
-export const PACKAGE_NAME = '@bevzoo/student-bevdet';
-export const PACKAGE_VERSION = '0.1.0';
+import pkg from '../package.json' with { type: 'json' };
 
 /** The image branch: what the shipped starting weights hold (backbone, FPN, LSS depth and context net). */
 export const IMAGE_BRANCH_PREFIXES = ['img_backbone.', 'img_neck.', 'img_view_transformer.'] as const;
@@ -12,9 +10,9 @@ export const IMAGE_BRANCH_PREFIXES = ['img_backbone.', 'img_neck.', 'img_view_tr
 /** The BEVDet student plugin (registered by this package's index). */
 export const bevdetStudent = defineStudent<BEVDetConfig, BEVDet>({
   name: 'bevdet',
-  version: PACKAGE_VERSION,
+  version: pkg.version,
   task: 'det',
-  package: PACKAGE_NAME,
+  package: pkg.name,
   description: 'BEVDet: ResNet + FPN image encoder, LSS view transform with BEVPool, CustomResNet + FPN_LSS BEV encoder, CenterHead',
   configSchema: bevdetConfigSchema,
   presets: bevdetPresets,

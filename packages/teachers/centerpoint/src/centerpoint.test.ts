@@ -189,7 +189,7 @@ describe('tiny model', () => {
         expect([...byName.values()].every((g) => g !== undefined)).toBe(true);
         opt.step(byName, 3e-3);
         losses.push(value.dataSync()[0]!);
-        expect(Object.keys(parts)).toContain('task0.loss_heatmap');
+        expect(Object.keys(parts)).toContain('det.task0.heatmap');
         tf.dispose([value, ...Object.values(grads), ...Object.values(parts)]);
         counts.push(tf.memory().numTensors);
       }
@@ -218,7 +218,7 @@ describe('tiny model', () => {
       }
       // Eval mode uses the running BN statistics; momentum 0.1 has converged on this one batch.
       fwd = tf.tidy(() => m.forward(batch, { training: false }) as unknown as tf.TensorContainer) as unknown as ForwardOutput;
-      const [dets] = await m.predict(fwd);
+      const [dets] = await m.predict(fwd, batch);
       expect(dets!.length).toBeGreaterThan(0);
       const best = dets!.reduce((a, b) => (b.score > a.score ? b : a));
       expect(best.label).toBe(0);

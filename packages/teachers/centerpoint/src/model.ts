@@ -5,10 +5,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { createRng, type ForwardOutput, type LossOutput, type Rng, type TaskModel } from '@bevzoo/core';
 import {
-  CenterHead, Module, NUSCENES_TASKS, PillarFeatureNet, PointPillarsScatter, SECOND, SECONDFPN, boxOutputsFrom, boxOutputsRecord, canFuseHead,
-  centerHeadBoxForward, centerHeadBoxLoss, collatePillars, decodeBoxOutputs, voxelizePoints, type DetBox, type FusedTaskOutput, type GtBox, type PillarBatch,
+  CenterHead, Module, NUSCENES_TASKS, PillarFeatureNet, PointPillarsScatter, SECOND, SECONDFPN, boxOutputsRecord, canFuseHead,
+  centerHeadBoxForward, centerHeadDetLoss, centerHeadPredict, collatePillars, voxelizePoints, type DetBox, type PillarBatch,
 } from '@bevzoo/nn';
-import { DETECTION_CLASSES, type Batch, type BatchBoxes } from '@bevzoo/nuscenes';
+import { DETECTION_CLASSES, type Batch } from '@bevzoo/nuscenes';
 import { centerPointGeometry, type CenterPointConfig, type CenterPointGeometry } from './config.js';
 import { CenterPointError } from './errors.js';
 
@@ -17,30 +17,6 @@ export const POINT_FEATURES = 5;
 
 /** What the model reads from a batch: per-sample points and (for the loss) GT boxes. */
 export type CenterPointBatch = Pick<Batch, 'points' | 'boxes'> & Partial<Batch>;
-
-/**
- * Output key of one head tensor of task `t`: `task{t}.heatmap` ([B, H, W, classes] logits) or `task{t}.box`
- * ([B, H, W, 10]: offset x, y, z, log w, l, h, sin yaw, cos yaw, vx, vy — CenterPoint's anno_box code).
- */
-export function outputKey(task: number, name: keyof FusedTaskOutput): string {
-  return `task${task}.${name}`;
-}
-
-/** GT boxes of a loader batch as CenterHead GtBoxes (velocity NaN where the devkit gives none: no velocity loss there). */
-export function gtBoxesOf(b: BatchBoxes): GtBox[] {
-  const out: GtBox[] = [];
-  for (let i = 0; i < b.count; i++) {
-    const valid = b.velocityValid[i] === 1;
-    out.push({
-      center: [b.center[3 * i]!, b.center[3 * i + 1]!, b.center[3 * i + 2]!],
-      size: [b.size[3 * i]!, b.size[3 * i + 1]!, b.size[3 * i + 2]!],
-      yaw: b.yaw[i]!,
-      velocity: valid ? [b.velocity[2 * i]!, b.velocity[2 * i + 1]!] : [Number.NaN, Number.NaN],
-      label: b.label[i]!,
-    });
-  }
-  return out;
-}
 
 /** The points of a cloud (`stride` values each) in a random order (Fisher-Yates; mmdet3d's PointShuffle). */
 export function shufflePoints(points: Float32Array, stride: number, rng: Rng): Float32Array {
@@ -66,7 +42,7 @@ export function shufflePoints(points: Float32Array, stride: number, rng: Rng): F
  * `pts_backbone.*`, `pts_neck.*`) except the head, registered as `head` (DistillBEV's "inherit head" copies `head.*`).
  */
 export class CenterPointPillar extends Module implements TaskModel<CenterPointBatch, DetBox[]> {
-  readonly cfg: CenterPointConfig;
+  readonly config: CenterPointConfig;
   readonly geometry: CenterPointGeometry;
   readonly pts_voxel_encoder: PillarFeatureNet;
   readonly pts_middle_encoder: PointPillarsScatter;
@@ -79,35 +55,35 @@ export class CenterPointPillar extends Module implements TaskModel<CenterPointBa
   /** Run the head with its branches' first layers fused (same parameters and results, faster). */
   readonly fuseHead: boolean;
 
-  constructor(cfg: CenterPointConfig, rng?: Rng) {
+  constructor(config: CenterPointConfig, rng?: Rng) {
     super();
-    this.cfg = cfg;
+    this.config = config;
     this.shuffleRng = rng?.fork('point-shuffle') ?? createRng(0);
-    this.geometry = centerPointGeometry(cfg);
+    this.geometry = centerPointGeometry(config);
     const g = this.geometry;
-    const norm = { eps: cfg.norm.eps, momentum: cfg.norm.momentum };
+    const norm = { eps: config.norm.eps, momentum: config.norm.momentum };
     const fork = (label: string) => rng?.fork(label);
-    const grid = { pillarSize: cfg.pillars.size, range: cfg.pointCloudRange };
+    const grid = { pillarSize: config.pillars.size, range: config.pointCloudRange };
     this.pts_voxel_encoder = this.registerModule(
       'pts_voxel_encoder',
-      new PillarFeatureNet({ ...grid, inChannels: POINT_FEATURES, featChannels: cfg.voxelEncoder.featChannels, norm, rng: fork('pts_voxel_encoder') }),
+      new PillarFeatureNet({ ...grid, inChannels: POINT_FEATURES, featChannels: config.voxelEncoder.featChannels, norm, rng: fork('pts_voxel_encoder') }),
     );
     this.pts_middle_encoder = this.registerModule('pts_middle_encoder', new PointPillarsScatter(g.pillarCells));
     this.pts_backbone = this.registerModule(
       'pts_backbone',
       new SECOND({
-        inChannels: this.pts_voxel_encoder.outChannels, outChannels: cfg.backbone.outChannels, layerNums: cfg.backbone.layerNums,
-        layerStrides: cfg.backbone.layerStrides, norm, rng: fork('pts_backbone'),
+        inChannels: this.pts_voxel_encoder.outChannels, outChannels: config.backbone.outChannels, layerNums: config.backbone.layerNums,
+        layerStrides: config.backbone.layerStrides, norm, rng: fork('pts_backbone'),
       }),
     );
     this.pts_neck = this.registerModule(
       'pts_neck',
       new SECONDFPN({
-        inChannels: cfg.backbone.outChannels, outChannels: cfg.neck.outChannels, upsampleStrides: cfg.neck.upsampleStrides,
+        inChannels: config.backbone.outChannels, outChannels: config.neck.outChannels, upsampleStrides: config.neck.upsampleStrides,
         useConvForNoStride: true, norm, rng: fork('pts_neck'),
       }),
     );
-    const h = cfg.head, d = h.decode;
+    const h = config.head, d = h.decode;
     const [x0, y0, x1, y1] = g.bevRange;
     this.head = this.registerModule(
       'head',
@@ -116,7 +92,7 @@ export class CenterPointPillar extends Module implements TaskModel<CenterPointBa
           inChannels: g.neckChannels,
           classNames: [...DETECTION_CLASSES],
           tasks: NUSCENES_TASKS.map((t) => [...t]),
-          grid: { range: [x0, y0, x1, y1], cellSize: [cfg.pillars.size[0], cfg.pillars.size[1]], stride: g.headStride },
+          grid: { range: [x0, y0, x1, y1], cellSize: [config.pillars.size[0], config.pillars.size[1]], stride: g.headStride },
           sharedChannels: h.sharedChannels,
           headChannels: h.headChannels,
           numConvs: h.numConvs,
@@ -147,17 +123,17 @@ export class CenterPointPillar extends Module implements TaskModel<CenterPointBa
     if (!pts || pts.length === 0 || pts.length !== batch.boxes.length)
       throw new CenterPointError('CenterPointPillar.forward: batch.points', `one Float32Array of (x, y, z, intensity, Δt) per sample (${batch.boxes.length}); load the batch with data.points = true`, pts ? `${pts.length} arrays` : 'none');
     const opts = {
-      pillarSize: this.cfg.pillars.size,
-      range: this.cfg.pointCloudRange,
-      maxPointsPerPillar: this.cfg.pillars.maxPoints,
-      maxPillars: training ? this.cfg.pillars.maxPillarsTrain : this.cfg.pillars.maxPillarsTest,
+      pillarSize: this.config.pillars.size,
+      range: this.config.pointCloudRange,
+      maxPointsPerPillar: this.config.pillars.maxPoints,
+      maxPillars: training ? this.config.pillars.maxPillarsTrain : this.config.pillars.maxPillarsTest,
       numFeatures: POINT_FEATURES,
     };
     const call = this.forwardCalls++;
     return collatePillars(pts.map((p, b) => {
       if (p.length % POINT_FEATURES !== 0)
         throw new CenterPointError(`CenterPointPillar.forward: batch.points[${b}]`, `a multiple of ${POINT_FEATURES} values (x, y, z, intensity, Δt per point)`, `${p.length} values`);
-      if (!this.cfg.pillars.shuffle) return voxelizePoints(p, opts);
+      if (!this.config.pillars.shuffle) return voxelizePoints(p, opts);
       // Training: a new order every call; evaluation: one fixed order per cloud size (same input, same output).
       const rng = training ? this.shuffleRng.fork(`${call}/${b}`) : createRng(p.length);
       return voxelizePoints(shufflePoints(p, POINT_FEATURES, rng), opts);
@@ -167,7 +143,7 @@ export class CenterPointPillar extends Module implements TaskModel<CenterPointBa
   /** PillarFeatureNet, with the decorated features scaled first when `voxelEncoder.featureScale` is set. */
   encodePillars(pillars: PillarBatch): tf.Tensor2D {
     const enc = this.pts_voxel_encoder;
-    const scale = this.cfg.voxelEncoder.featureScale;
+    const scale = this.config.voxelEncoder.featureScale;
     if (!scale || pillars.numPillars === 0) return enc.forward(pillars);
     return tf.tidy(() => {
       let x: tf.Tensor3D = tf.mul(enc.decorate(pillars), tf.tensor3d(scale, [1, 1, scale.length]));
@@ -178,7 +154,7 @@ export class CenterPointPillar extends Module implements TaskModel<CenterPointBa
 
   /**
    * Forward pass. Features: `stage0..`, `pre_head`, `heatmap` (NHWC [B, Y, X, C], row = y cell); outputs: the head's
-   * tensors by `outputKey(task, name)`. Sets training mode from `opts.training` (BatchNorm statistics).
+   * tensors `task{i}.heatmap|box` (boxOutputsRecord). Sets training mode from `opts.training` (BatchNorm statistics).
    */
   forward(batch: CenterPointBatch, opts: { training: boolean }): ForwardOutput {
     if (this.training !== opts.training) this.train(opts.training);
@@ -197,21 +173,16 @@ export class CenterPointPillar extends Module implements TaskModel<CenterPointBa
     }) as unknown as ForwardOutput;
   }
 
-  /** The head outputs of a forward pass, per task. */
-  taskOutputs(out: ForwardOutput): FusedTaskOutput[] {
-    return boxOutputsFrom(out.outputs, NUSCENES_TASKS.length, 'CenterPointPillar: forward outputs');
-  }
-
   /**
    * CenterHead loss (mmdet3d): per task the Gaussian focal loss of the heatmap / #positives plus locWeight × the
-   * code-weighted L1 of the box code at the objects' cells / #objects. Parts `task{i}.loss_heatmap|loss_bbox`.
+   * code-weighted L1 of the box code at the objects' cells / #objects. Parts `det.task{i}.heatmap|bbox`.
    */
   loss(out: ForwardOutput, batch: CenterPointBatch): LossOutput {
-    return centerHeadBoxLoss(this.taskOutputs(out), this.head.targets(batch.boxes.map(gtBoxesOf)), this.head.cfg);
+    return centerHeadDetLoss(this.head, out.outputs, batch.boxes, 'CenterPointPillar: forward outputs');
   }
 
-  /** Boxes per sample in the ego frame of the batch (after its BEV augmentation), each task's best first. */
-  async predict(out: ForwardOutput): Promise<DetBox[][]> {
-    return decodeBoxOutputs(this.taskOutputs(out), this.head.cfg);
+  /** Boxes per sample in the keyframe ego frame (the batch's BEV augmentation undone), each task's best first. */
+  async predict(out: ForwardOutput, batch: CenterPointBatch): Promise<DetBox[][]> {
+    return centerHeadPredict(this.head, out.outputs, batch.bda, 'CenterPointPillar: forward outputs');
   }
 }

@@ -1,0 +1,69 @@
+/** What one run leaves behind: `result.json` (written last, atomically: a folder with it is a finished run). */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeFileAtomic, type Task } from '@bevzoo/core';
+
+export interface JobResult {
+  id: string;
+  role: 'teacher' | 'baseline' | 'distill';
+  /** The task of the run's plugins: `det` (nuScenes detection metrics) or `occ` (Occ3D mIoU). */
+  task: Task;
+  teacher: string | null;
+  student: string | null;
+  distiller: string | null;
+  seed: number;
+  presets: Record<string, string>;
+  /** The task's metrics: det `mean_ap`, `nd_score`, `tp_errors`, `label_aps`, `mean_dist_aps`; occ `miou`, `iou` (per class). */
+  metrics: Record<string, unknown>;
+  train: {
+    steps: number; seconds: number; steps_per_s: number; samples_per_s: number; first_loss: number; last_loss: number; backend: string;
+    /** Set when the weights are the package's checkpoint (the figures are those recorded when it was trained). */
+    packaged?: { file: string; command: string };
+    /** The starting weights loaded before training (the plugin's `initWeights`), if any. */
+    init?: { file: string; tensors: number; description: string };
+    /** What the distiller's setup did before training (head inheritance, say). */
+    setup?: string;
+  };
+  eval: { samples: number; seconds: number };
+  /** Validation metrics during training (`train.evalEvery`), the last entry being the final evaluation. */
+  curve?: CurvePoint[];
+  checkpoint: string;
+  log: string;
+  /** One validation sample's boxes in the ego frame, for BEV pictures (detection runs). */
+  preview?: { sample_token: string; gt: PreviewBox[]; pred: PreviewBox[] };
+  finished_at: string;
+}
+
+/** One validation evaluation during training: step, training seconds so far (evaluation time excluded), the task's headline metrics. */
+export interface CurvePoint {
+  step: number;
+  train_seconds: number;
+  [metric: string]: unknown;
+}
+
+export interface PreviewBox { x: number; y: number; w: number; l: number; yaw: number; label: number; score?: number }
+
+/** A detection run's headline metrics (mAP and NDS), or null for another task. */
+export function detMetrics(r: Pick<JobResult, 'task' | 'metrics'>): { mean_ap: number; nd_score: number } | null {
+  return r.task === 'det' ? (r.metrics as { mean_ap: number; nd_score: number }) : null;
+}
+
+export function resultPath(outDir: string): string {
+  return join(outDir, 'result.json');
+}
+
+export function readResult(outDir: string): JobResult | null {
+  const p = resultPath(outDir);
+  if (!existsSync(p)) return null;
+  try {
+    const r = JSON.parse(readFileSync(p, 'utf8')) as JobResult;
+    return { ...r, task: r.task ?? 'det' }; // results written before runs carried their task were detection runs
+  } catch {
+    return null; // a torn file cannot exist (atomic write), but a hand-edited one might: rerun
+  }
+}
+
+/** Write JSON atomically (a temp file beside the target, then renamed into place). */
+export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
+  await writeFileAtomic(path, JSON.stringify(value, null, 2) + '\n');
+}

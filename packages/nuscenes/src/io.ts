@@ -27,7 +27,7 @@ export async function readDataFile(path: string, origin: FileOrigin = {}): Promi
 /** Values per point in a nuScenes LiDAR .pcd.bin: x, y, z, intensity, ring index (float32 each). */
 export const PCD_BIN_DIMS = 5;
 
-/** Parse a nuScenes LiDAR .pcd.bin (raw little-endian float32, 5 per point). */
+/** Parse a nuScenes LiDAR .pcd.bin (raw little-endian float32, 5 per point, all finite). */
 export function parsePcdBin(buf: Uint8Array, path: string, origin: FileOrigin = {}): Float32Array {
   const bytesPerPoint = PCD_BIN_DIMS * 4;
   if (buf.byteLength % bytesPerPoint !== 0)
@@ -38,6 +38,15 @@ export function parsePcdBin(buf: Uint8Array, path: string, origin: FileOrigin = 
     );
   const out = new Float32Array(buf.byteLength / 4);
   new Uint8Array(out.buffer).set(buf);
+  for (let i = 0; i < out.length; i++) {
+    if (Number.isFinite(out[i]!)) continue;
+    const point = Math.floor(i / PCD_BIN_DIMS), value = ['x', 'y', 'z', 'intensity', 'ring'][i % PCD_BIN_DIMS];
+    throw new NuScenesError(
+      `${path}: point ${point} has ${value} = ${out[i]} (every value of a .pcd.bin must be finite)` +
+        (origin.token ? ` (${origin.table ?? 'sample_data'} ${origin.token}, field "filename")` : ''),
+      { file: path, ...origin, field: origin.field ?? 'filename', expected: 'finite float32 values', found: `${value} = ${out[i]} at point ${point}` },
+    );
+  }
   return out;
 }
 

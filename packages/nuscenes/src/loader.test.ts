@@ -6,6 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import {
   applyBdaToPoints, applyBevAugToBox, bevAugMatrix, flipOccGrid, imageAugMatrix, sampleImageAug, warpImage, DEFAULT_AUGMENT,
 } from './augment.js';
+import { NuScenesError } from './errors.js';
 import { loadFrame } from './frame.js';
 import { resizeTransform } from './io.js';
 import { createLoader, IMAGENET_MEAN, IMAGENET_STD, projectToImage, type Batch } from './loader.js';
@@ -283,6 +284,20 @@ describe('createLoader', () => {
 
   it('validates its options', () => {
     expect(() => createLoader({ nusc, sampleTokens: fx.samples, batchSize: 0, imageSize: [H, W] })).toThrow(/batchSize/);
+    const refusal = (opts: Partial<Parameters<typeof createLoader>[0]>) => {
+      try {
+        createLoader({ nusc, sampleTokens: fx.samples, batchSize: 1, imageSize: [H, W], ...opts });
+      } catch (e) {
+        expect(e).toBeInstanceOf(NuScenesError);
+        return e as NuScenesError;
+      }
+      throw new Error('accepted');
+    };
+    expect(refusal({ batchSize: 1.5 })).toMatchObject({ field: 'batchSize', expected: 'an integer ≥ 1', found: '1.5' });
+    expect(refusal({ imageSize: [H, 0] })).toMatchObject({ field: 'imageSize', found: `[${H},0]` });
+    expect(refusal({ imageSize: [H] as unknown as [number, number] })).toMatchObject({ field: 'imageSize' });
+    expect(refusal({ sweeps: -1 })).toMatchObject({ field: 'sweeps', found: '-1' });
+    expect(refusal({ prefetch: NaN })).toMatchObject({ field: 'prefetch', found: 'NaN' });
     expect(() => createLoader({ nusc, sampleTokens: ['nope'], batchSize: 1, imageSize: [H, W] })).toThrow(/No sample record/);
     expect(DEFAULT_AUGMENT.bev).not.toBe(false);
   });

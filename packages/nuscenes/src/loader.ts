@@ -10,6 +10,8 @@ import {
   type AugmentConfig, type BevAugParams,
 } from './augment.js';
 import { FrameCache, type FrameCacheStats } from './cache.js';
+import { NuScenesError } from './errors.js';
+import { describeValue } from './validate-tables.js';
 import { loadFrame, type CameraFrame, type FrameBox } from './frame.js';
 import type { ResizeMode } from './io.js';
 import { NUSCENES_SAMPLE_GROUPS, pasteObjects, sampleObjects, type ObjectDatabase } from './object-sample.js';
@@ -141,22 +143,32 @@ export interface Loader {
 
 const IDENTITY4 = [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1];
 
+/** A loader option that does not hold what it must: a NuScenesError naming the option. */
+function checkOption(field: string, value: unknown, ok: boolean, expected: string): void {
+  if (ok) return;
+  const found = describeValue(value);
+  throw new NuScenesError(`createLoader: option ${field} must be ${expected}, found ${found}`, { field, expected, found });
+}
+
 export function createLoader(opts: LoaderOptions): Loader {
   const { nusc, batchSize } = opts;
-  if (!(Number.isInteger(batchSize) && batchSize > 0)) throw new RangeError(`createLoader: batchSize must be a positive integer, got ${batchSize}`);
+  checkOption('batchSize', batchSize, Number.isInteger(batchSize) && batchSize > 0, 'an integer ≥ 1');
+  const size = opts.imageSize as unknown;
+  checkOption('imageSize', size, Array.isArray(size) && size.length === 2 && size.every((v) => Number.isInteger(v) && v > 0), '[H, W], integers ≥ 1');
   const [H, W] = opts.imageSize;
-  if (!(H > 0 && W > 0)) throw new RangeError(`createLoader: imageSize must be [H, W] > 0, got ${opts.imageSize}`);
+  const sweeps = opts.sweeps ?? 9;
+  checkOption('sweeps', sweeps, Number.isInteger(sweeps) && sweeps >= 0, 'an integer ≥ 0');
+  checkOption('prefetch', opts.prefetch, opts.prefetch === undefined || (Number.isInteger(opts.prefetch) && opts.prefetch >= 0), 'an integer ≥ 0');
   const tokens = [...opts.sampleTokens];
   for (const t of tokens) nusc.get('sample', t); // fail early on unknown tokens
   const seed = opts.seed ?? 0;
-  const sweeps = opts.sweeps ?? 9;
-  const augCfg: AugmentConfig =
+  const augmentConfig: AugmentConfig =
     opts.augment === true ? DEFAULT_AUGMENT
       : !opts.augment ? { image: false, bev: false }
         : { image: opts.augment.image ?? DEFAULT_AUGMENT.image, bev: opts.augment.bev ?? DEFAULT_AUGMENT.bev };
-  if (opts.occGts && augCfg.bev) augCfg.bev = { ...augCfg.bev, rotLim: [0, 0], scaleLim: [1, 1] };
+  if (opts.occGts && augmentConfig.bev) augmentConfig.bev = { ...augmentConfig.bev, rotLim: [0, 0], scaleLim: [1, 1] };
   const cache = new FrameCache({ cacheDir: opts.cacheDir, memoryBytes: opts.memoryCacheBytes });
-  const prefetch = Math.max(0, opts.prefetch ?? 1);
+  const prefetch = opts.prefetch ?? 1;
   const numBatches = opts.dropLast ? Math.floor(tokens.length / batchSize) : Math.ceil(tokens.length / batchSize);
   const counters = { batchesStarted: 0, batchesDone: 0 };
   const frameOpts = { imageSize: [H, W] as const, resizeMode: opts.resizeMode, sweeps, minDistance: opts.minDistance, cache };
@@ -194,12 +206,12 @@ export function createLoader(opts: LoaderOptions): Loader {
       const f = frames[b]!;
       const rng = createRng(seed).fork(`aug/${epoch}/${f.sampleToken}`);
       const postAugs: Mat3[] = f.cameras.map(() => {
-        if (!augCfg.image) return IDENTITY3;
-        return imageAugMatrix(sampleImageAug(rng, augCfg.image, W, H), W, H);
+        if (!augmentConfig.image) return IDENTITY3;
+        return imageAugMatrix(sampleImageAug(rng, augmentConfig.image, W, H), W, H);
       });
       writeCameras(out, b, f.cameras, postAugs, scratch, H, W);
-      const bev: BevAugParams = augCfg.bev ? sampleBevAug(rng, augCfg.bev) : { rotate: 0, scale: 1, flipX: false, flipY: false };
-      const bda = augCfg.bev ? bevAugMatrix(bev) : IDENTITY3;
+      const bev: BevAugParams = augmentConfig.bev ? sampleBevAug(rng, augmentConfig.bev) : { rotate: 0, scale: 1, flipX: false, flipY: false };
+      const bda = augmentConfig.bev ? bevAugMatrix(bev) : IDENTITY3;
       out.bda.set(bda, b * 9);
 
       let boxes = (opts.dropEmptyBoxes ?? true) ? f.boxes.filter((bx) => bx.numLidarPts + bx.numRadarPts > 0) : f.boxes;

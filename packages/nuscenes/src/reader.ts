@@ -11,6 +11,7 @@ import {
 import { NuScenesError } from './errors.js';
 import { locateJsonError, readJsonRecords } from './json-records.js';
 import { OFFICIAL_SPLIT_NAMES, officialSplit } from './official-splits.js';
+import { describeValue, validateTables, type RawTables, type TableIndexes } from './validate-tables.js';
 import {
   LIDAR_CHANNEL, TABLE_NAMES,
   type SampleAnnotationRecord, type SampleDataRecord, type SampleRecord, type SceneRecord, type TableName, type TableRecords,
@@ -33,49 +34,6 @@ export interface AnnotationBox extends OrientedBox3 {
   name: string;
 }
 
-/** A link from a field to another table; `optional` says when "" is allowed. */
-interface Link {
-  field: string;
-  target: TableName;
-  many?: boolean;
-  optional?: (rec: Record<string, unknown>) => boolean;
-}
-const always = () => true;
-const LINKS: Partial<Record<TableName, Link[]>> = {
-  scene: [
-    { field: 'log_token', target: 'log' },
-    { field: 'first_sample_token', target: 'sample', optional: (r) => r.nbr_samples === 0 },
-    { field: 'last_sample_token', target: 'sample', optional: (r) => r.nbr_samples === 0 },
-  ],
-  sample: [
-    { field: 'scene_token', target: 'scene' },
-    { field: 'prev', target: 'sample', optional: always },
-    { field: 'next', target: 'sample', optional: always },
-  ],
-  sample_data: [
-    { field: 'sample_token', target: 'sample' },
-    { field: 'ego_pose_token', target: 'ego_pose' },
-    { field: 'calibrated_sensor_token', target: 'calibrated_sensor' },
-    { field: 'prev', target: 'sample_data', optional: always },
-    { field: 'next', target: 'sample_data', optional: always },
-  ],
-  sample_annotation: [
-    { field: 'sample_token', target: 'sample' },
-    { field: 'instance_token', target: 'instance' },
-    { field: 'attribute_tokens', target: 'attribute', many: true },
-    { field: 'visibility_token', target: 'visibility' },
-    { field: 'prev', target: 'sample_annotation', optional: always },
-    { field: 'next', target: 'sample_annotation', optional: always },
-  ],
-  instance: [
-    { field: 'category_token', target: 'category' },
-    { field: 'first_annotation_token', target: 'sample_annotation', optional: (r) => r.nbr_annotations === 0 },
-    { field: 'last_annotation_token', target: 'sample_annotation', optional: (r) => r.nbr_annotations === 0 },
-  ],
-  calibrated_sensor: [{ field: 'sensor_token', target: 'sensor' }],
-  map: [{ field: 'log_tokens', target: 'log', many: true }],
-};
-
 type Tables = { [K in TableName]: TableRecords[K][] };
 type Indexes = { [K in TableName]: Map<string, number> };
 
@@ -95,36 +53,20 @@ export async function openNuScenes(opts: OpenNuScenesOptions): Promise<NuScenes>
   }
   const t0 = Date.now();
   log(`======\nLoading NuScenes tables for version ${version}...`);
-  const tables = {} as Record<TableName, Record<string, unknown>[]>;
-  const index = {} as Record<TableName, Map<string, number>>;
-  for (const name of TABLE_NAMES) {
-    const file = join(tableRoot, `${name}.json`);
-    const rows = await readJsonRecords(file);
-    const idx = new Map<string, number>();
-    rows.forEach((rec, i) => {
-      const token = rec.token;
-      if (typeof token !== 'string' || token === '')
-        throw new NuScenesError(`${name}.json: record #${i} has no string "token" (found ${JSON.stringify(token)})`, {
-          file, table: name, field: 'token', expected: 'a non-empty string', found: JSON.stringify(token),
-        });
-      if (idx.has(token))
-        throw new NuScenesError(`${name}.json: duplicate token ${token} (records #${idx.get(token)} and #${i})`, { file, table: name, token, field: 'token' });
-      idx.set(token, i);
-    });
-    tables[name] = rows;
-    index[name] = idx;
-  }
+  const tables = {} as RawTables;
+  for (const name of TABLE_NAMES) tables[name] = await readJsonRecords(join(tableRoot, `${name}.json`));
   for (const name of TABLE_NAMES) log(`${tables[name].length} ${name},`);
   log(`Done loading in ${((Date.now() - t0) / 1000).toFixed(3)} seconds.\n======`);
 
-  validateLinks(tables, index, tableRoot);
+  const splitsFile = join(tableRoot, 'splits.json');
+  const splits = await readSplits(splitsFile);
   const t1 = Date.now();
   log('Reverse indexing ...');
-  addDerivedFields(tables as unknown as Tables, index as Indexes, tableRoot);
+  const nusc = createNuScenes({ dataroot, version, tables, splits, splitsFile });
   log(`Done reverse indexing in ${((Date.now() - t1) / 1000).toFixed(1)} seconds.\n======`);
 
   if (opts.checkMapFiles ?? true) {
-    for (const m of (tables as unknown as Tables).map) {
+    for (const m of nusc.table('map')) {
       const file = join(dataroot, m.filename);
       const ok = await stat(file).then((s) => s.isFile(), () => false);
       if (!ok)
@@ -133,51 +75,55 @@ export async function openNuScenes(opts: OpenNuScenesOptions): Promise<NuScenes>
         });
     }
   }
-
-  const splitsFile = join(tableRoot, 'splits.json');
-  const customSplits = await readSplits(splitsFile);
-  return new NuScenes(dataroot, version, tables as unknown as Tables, index as Indexes, customSplits, customSplits ? splitsFile : undefined);
+  return nusc;
 }
 
-function validateLinks(tables: Record<TableName, Record<string, unknown>[]>, index: Record<TableName, Map<string, number>>, tableRoot: string): void {
-  for (const table of TABLE_NAMES) {
-    const links = LINKS[table];
-    if (!links) continue;
-    const file = join(tableRoot, `${table}.json`);
-    for (const rec of tables[table]) {
-      const token = rec.token as string;
-      for (const link of links) {
-        const v = rec[link.field];
-        const targets = index[link.target];
-        const dangling = (t: string, where: string) =>
-          new NuScenesError(
-            `${table}.json: record ${token} field "${where}" links to ${link.target} token "${t}", which does not exist in ${link.target}.json`,
-            { file, table, token, field: where, expected: `a ${link.target} token`, found: t },
-          );
-        if (link.many) {
-          if (!Array.isArray(v))
-            throw new NuScenesError(`${table}.json: record ${token} field "${link.field}" must be an array of tokens, found ${JSON.stringify(v)}`, {
-              file, table, token, field: link.field, expected: 'an array of tokens', found: JSON.stringify(v),
-            });
-          v.forEach((t, k) => {
-            if (typeof t !== 'string' || !targets.has(t)) throw dangling(String(t), `${link.field}[${k}]`);
-          });
-          continue;
-        }
-        if (typeof v !== 'string')
-          throw new NuScenesError(`${table}.json: record ${token} field "${link.field}" must be a token string, found ${JSON.stringify(v)}`, {
-            file, table, token, field: link.field, expected: 'a token string', found: JSON.stringify(v),
-          });
-        if (v === '') {
-          if (link.optional?.(rec)) continue;
-          throw new NuScenesError(`${table}.json: record ${token} field "${link.field}" is empty but must link to ${link.target}`, {
-            file, table, token, field: link.field, expected: `a ${link.target} token`, found: '""',
-          });
-        }
-        if (!targets.has(v)) throw dangling(v, link.field);
-      }
-    }
+export interface CreateNuScenesOptions {
+  /** Folder the records' filenames are relative to. */
+  dataroot: string;
+  version: string;
+  /** The 13 tables' records as parsed from JSON. They are validated, then extended with the derived fields in place. */
+  tables: RawTables;
+  /** Custom splits (the content of splits.json: split name → scene names), or null for none. */
+  splits?: Record<string, string[]> | null;
+  splitsFile?: string;
+}
+
+/**
+ * A database from tables already in memory (openNuScenes reads them from disk, then calls this): tokens indexed,
+ * every field, link and chain validated (a NuScenesError names the first problem), derived fields added. Data
+ * files (map PNGs, sweeps, images) are not looked at.
+ */
+export function createNuScenes(opts: CreateNuScenesOptions): NuScenes {
+  const dataroot = resolve(opts.dataroot);
+  const tableRoot = join(dataroot, opts.version);
+  const tables = opts.tables;
+  const index = {} as TableIndexes;
+  for (const name of TABLE_NAMES) {
+    const file = join(tableRoot, `${name}.json`);
+    const rows = tables[name];
+    if (!Array.isArray(rows))
+      throw new NuScenesError(`${name}.json must be a JSON array of records`, { file, table: name, expected: 'an array of records', found: describeValue(rows) });
+    const idx = new Map<string, number>();
+    rows.forEach((rec, i) => {
+      if (typeof rec !== 'object' || rec === null || Array.isArray(rec))
+        throw new NuScenesError(`${name}.json: record #${i} is not an object (found ${describeValue(rec)})`, {
+          file, table: name, field: `#${i}`, expected: 'a record object', found: describeValue(rec),
+        });
+      const token = rec.token;
+      if (typeof token !== 'string' || token === '')
+        throw new NuScenesError(`${name}.json: record #${i} has no string "token" (found ${JSON.stringify(token)})`, {
+          file, table: name, field: 'token', expected: 'a non-empty string', found: describeValue(token),
+        });
+      if (idx.has(token))
+        throw new NuScenesError(`${name}.json: duplicate token ${token} (records #${idx.get(token)} and #${i})`, { file, table: name, token, field: 'token' });
+      idx.set(token, i);
+    });
+    index[name] = idx;
   }
+  validateTables(tables, index, tableRoot);
+  addDerivedFields(tables as unknown as Tables, index as Indexes, tableRoot);
+  return new NuScenes(dataroot, opts.version, tables as unknown as Tables, index as Indexes, opts.splits ?? null, opts.splits ? opts.splitsFile : undefined);
 }
 
 function addDerivedFields(t: Tables, index: Indexes, tableRoot: string): void {
@@ -316,7 +262,7 @@ export class NuScenes {
     const sd = this.get('sample_data', sampleDataToken);
     const cs = this.get('calibrated_sensor', sd.calibrated_sensor_token);
     const k = cs.camera_intrinsic;
-    const intrinsic = k && k.length === 3 ? (k.flat() as Mat3) : null;
+    const intrinsic = k.length === 3 ? (k.flat() as Mat3) : null; // validated at load: [] or 3×3
     return { transform: { rotation: [...cs.rotation], translation: [...cs.translation] }, intrinsic, channel: sd.channel!, modality: sd.sensor_modality! };
   }
 

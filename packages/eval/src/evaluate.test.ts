@@ -3,7 +3,7 @@
  * semantics (category mapping, attributes, box_velocity, num_pts), LIDAR_TOP ego poses, range / point / bike-rack
  * filtering, results.json validation, output files.
  */
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openNuScenes } from '@bevzoo/nuscenes';
@@ -114,11 +114,25 @@ describe('evaluateDetection on a nuScenes folder', () => {
     expect(formatDetectionSummary(r.summary)).toMatch(/^car\s+\t0\.997 \t0\.000 \t0\.000 \t0\.000 \t0\.000 \t0\.000 $/m);
   });
 
-  it('predefined split names need exactly the split samples; custom ones drop extra keys', () => {
+  it('results for a sample outside the evaluated split are an error naming it, for every split, and nothing is written', () => {
     const extra = results();
     extra.set(T('elsewhere'), []);
-    expect(() => evaluateDetection({ nusc, split: 'val', results: { meta, results: extra } })).toThrow(ResultsValidationError);
-    expect(evaluateDetection({ nusc, split: 'synth_val', results: { meta, results: extra } }).sampleTokens).toEqual(tokens);
+    const out = join(root, 'out-refused');
+    for (const opts of [{ split: 'val' }, { split: 'synth_val' }, { sampleTokens: tokens }]) {
+      let e: unknown;
+      try {
+        evaluateDetection({ nusc, ...opts, results: { meta, results: extra }, outDir: out });
+      } catch (err) {
+        e = err;
+      }
+      expect(e).toBeInstanceOf(ResultsValidationError);
+      expect((e as ResultsValidationError).location).toMatchObject({ sampleToken: T('elsewhere'), field: `results.${T('elsewhere')}` });
+      expect((e as Error).message).toContain(T('elsewhere'));
+    }
+    const file = join(root, 'results-extra.json');
+    writeResults(file, { meta, results: extra });
+    expect(() => evaluateDetection({ nusc, split: 'synth_val', results: file, outDir: out })).toThrow(ResultsValidationError);
+    expect(existsSync(out)).toBe(false);
     const missing = results();
     missing.delete(tokens[2]!);
     expect(() => evaluateDetection({ nusc, split: 'synth_val', results: { meta, results: missing } })).toThrow(/1 missing/);

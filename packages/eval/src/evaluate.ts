@@ -6,8 +6,6 @@
 import { join } from 'node:path';
 import {
   categoryToDetectionName,
-  CLASS_ATTRIBUTES,
-  DETECTION_CLASSES,
   LIDAR_CHANNEL,
   OFFICIAL_SPLIT_NAMES,
   type TableName,
@@ -19,7 +17,7 @@ import { EvalInputError, ResultsValidationError } from './errors.js';
 import { addCenterDist, filterEvalBoxes, type FilterStats } from './filter.js';
 import { writeJsonFile } from './json.js';
 import { computeDetectionMetrics, type DetectionMetricDataList, type DetectionMetrics, type MetricsSummary } from './metrics.js';
-import { readResults, type DetectionResults } from './results.js';
+import { checkBoxCount, checkSampleSet, parseResultBox, readResults, type DetectionResults } from './results.js';
 import type { AccumulateStats } from './algo.js';
 
 /** What the evaluation reads from the database; the reader's NuScenes class provides it. */
@@ -108,45 +106,15 @@ export function loadGroundTruth(nusc: DetectionDb, sampleTokens: readonly string
 }
 
 /**
- * Checks an in-memory submission like results.json is checked: sample set, box count, class, attribute, finite
- * values, positive sizes. Throws ResultsValidationError.
+ * Checks an in-memory submission as results.json is checked (parseResultBox on every box): the sample set (exactly
+ * the evaluated samples, when given), box count, class, attribute, finite values, positive sizes, non-zero
+ * rotations. Throws ResultsValidationError.
  */
-export function validateEvalBoxes(results: EvalBoxes, cfg: DetectionConfig, sampleTokens?: readonly string[], exact = true): void {
-  if (sampleTokens) {
-    const have = new Set(results.keys());
-    const missing = sampleTokens.filter((t) => !have.has(t));
-    if (missing.length) {
-      throw new ResultsValidationError(`results for all ${sampleTokens.length} samples of the evaluated split`, `${missing.length} missing, first: ${missing.slice(0, 3).join(', ')}`, { sampleToken: missing[0], field: 'results' });
-    }
-    if (exact) {
-      const want = new Set(sampleTokens);
-      const extra = [...have].filter((t) => !want.has(t));
-      if (extra.length) throw new ResultsValidationError(`only samples of the evaluated split (${want.size})`, `${extra.length} others, first: ${extra.slice(0, 3).join(', ')}`, { sampleToken: extra[0], field: 'results' });
-    }
-  }
-  const classes = new Set<string>(DETECTION_CLASSES);
+export function validateEvalBoxes(results: EvalBoxes, config: DetectionConfig, sampleTokens?: readonly string[]): void {
+  checkSampleSet([...results.keys()], { sampleTokens });
   for (const [token, list] of results) {
-    if (list.length > cfg.max_boxes_per_sample) {
-      throw new ResultsValidationError(`at most ${cfg.max_boxes_per_sample} boxes per sample (max_boxes_per_sample; no truncation)`, `${list.length} boxes`, { sampleToken: token, field: 'results' });
-    }
-    for (let i = 0; i < list.length; i++) {
-      const b = list[i]!;
-      const at = (f: string) => ({ sampleToken: token, field: `results[${i}].${f}` });
-      if (b.sample_token !== token) throw new ResultsValidationError(`sample_token "${token}"`, JSON.stringify(b.sample_token), at('sample_token'));
-      if (!classes.has(b.detection_name)) throw new ResultsValidationError('a detection class', JSON.stringify(b.detection_name), at('detection_name'));
-      const attrs = CLASS_ATTRIBUTES[b.detection_name];
-      if (b.attribute_name !== '' && !attrs.includes(b.attribute_name)) throw new ResultsValidationError(`"" or an attribute of ${b.detection_name}`, JSON.stringify(b.attribute_name), at('attribute_name'));
-      if (!Number.isFinite(b.detection_score)) throw new ResultsValidationError('a finite detection_score', String(b.detection_score), at('detection_score'));
-      for (let k = 0; k < 3; k++) {
-        if (!Number.isFinite(b.translation[k])) throw new ResultsValidationError('a finite number', String(b.translation[k]), at(`translation[${k}]`));
-        if (!(Number.isFinite(b.size[k]) && b.size[k] > 0)) throw new ResultsValidationError('a finite size > 0', String(b.size[k]), at(`size[${k}]`));
-      }
-      for (let k = 0; k < 4; k++) if (!Number.isFinite(b.rotation[k])) throw new ResultsValidationError('a finite number', String(b.rotation[k]), at(`rotation[${k}]`));
-      for (let k = 0; k < 2; k++) {
-        const v = b.velocity[k]!;
-        if (!Number.isFinite(v) && !Number.isNaN(v)) throw new ResultsValidationError('a finite number, or NaN for unknown', String(v), at(`velocity[${k}]`));
-      }
-    }
+    checkBoxCount(list.length, token, { maxBoxesPerSample: config.max_boxes_per_sample });
+    list.forEach((b, i) => parseResultBox(b, token, i));
   }
 }
 
@@ -184,16 +152,17 @@ export interface DetectionEvaluation {
 export function evaluateDetection(opts: EvaluateDetectionOptions): DetectionEvaluation {
   const log = opts.log ?? ((l: string) => console.log(l));
   const say = opts.verbose ? log : () => {};
-  const cfg = typeof opts.config === 'string' ? loadDetectionConfig(opts.config) : (opts.config ?? defaultDetectionConfig());
+  const config = typeof opts.config === 'string' ? loadDetectionConfig(opts.config) : (opts.config ?? defaultDetectionConfig());
   const { nusc } = opts;
   let sampleTokens: string[];
-  let exact: boolean;
+  /** The devkit keeps the results' order for predefined splits and uses the split's order otherwise. */
+  let splitOrder: boolean;
   if (opts.sampleTokens) {
     sampleTokens = [...opts.sampleTokens];
-    exact = false;
+    splitOrder = true;
   } else if (opts.split) {
     sampleTokens = splitSampleTokens(nusc, opts.split);
-    exact = (OFFICIAL_SPLIT_NAMES as readonly string[]).includes(opts.split);
+    splitOrder = !(OFFICIAL_SPLIT_NAMES as readonly string[]).includes(opts.split);
   } else {
     throw new EvalInputError('a split or sampleTokens', 'neither', { field: 'split' });
   }
@@ -201,15 +170,15 @@ export function evaluateDetection(opts: EvaluateDetectionOptions): DetectionEval
   say('Initializing nuScenes detection evaluation');
   let res: DetectionResults;
   if (typeof opts.results === 'string') {
-    res = readResults(opts.results, { maxBoxesPerSample: cfg.max_boxes_per_sample, sampleTokens, exact });
+    res = readResults(opts.results, { maxBoxesPerSample: config.max_boxes_per_sample, sampleTokens });
     say(`Loaded results from ${opts.results}. Found detections for ${res.results.size} samples.`);
   } else {
-    validateEvalBoxes(opts.results.results, cfg, sampleTokens, exact);
+    validateEvalBoxes(opts.results.results, config, sampleTokens);
     res = opts.results;
   }
-  if (!exact) {
-    // The devkit's load_prediction_of_sample_tokens: only the split's samples, in the split's order (which is
-    // also the prediction order that breaks score ties).
+  if (splitOrder) {
+    // The devkit's load_prediction_of_sample_tokens: the split's samples in the split's order (which is also the
+    // prediction order that breaks score ties).
     const all = res.results;
     res = { meta: res.meta, results: new Map(sampleTokens.map((t) => [t, all.get(t)!])) };
   }
@@ -225,8 +194,8 @@ export function evaluateDetection(opts: EvaluateDetectionOptions): DetectionEval
   };
   const racks = (t: string) => bicycleRacks(nusc, t);
   const predStats = {} as FilterStats, gtStats = {} as FilterStats;
-  const pred = filterEvalBoxes(addCenterDist(res.results, ego), cfg.class_range, racks, predStats);
-  const gt = filterEvalBoxes(addCenterDist(gtAll, ego), cfg.class_range, racks, gtStats);
+  const pred = filterEvalBoxes(addCenterDist(res.results, ego), config.class_range, racks, predStats);
+  const gt = filterEvalBoxes(addCenterDist(gtAll, ego), config.class_range, racks, gtStats);
   for (const [what, s] of [['predictions', predStats], ['ground truth annotations', gtStats]] as const) {
     say(`Filtering ${what}`);
     say(`=> Original number of boxes: ${s.total}`);
@@ -236,7 +205,7 @@ export function evaluateDetection(opts: EvaluateDetectionOptions): DetectionEval
   }
 
   say('Accumulating metric data...');
-  const { metrics, metricDataList } = computeDetectionMetrics(gt, pred, cfg, { stats: opts.stats });
+  const { metrics, metricDataList } = computeDetectionMetrics(gt, pred, config, { stats: opts.stats });
   const summary: MetricsSummary = { ...metrics.serialize(), meta: { ...res.meta } };
   let files: DetectionEvaluation['files'];
   if (opts.outDir) {

@@ -66,6 +66,9 @@ describe('results.json', () => {
     check(box('tok1', { rotation: [1, 0, 0] }), 'results[1].rotation', /4 numbers/);
     check(box('tok1', { sample_token: 'other' }), 'results[1].sample_token', /tok1/);
     check(box('tok1', { num_pts: 1.5 }), 'results[1].num_pts', /integer/);
+    check(box('tok1', { rotation: [0, 0, 0, 0] }), 'results[1].rotation', /non-zero norm/);
+    check(box('tok1', { size: null }), 'results[1].size', /3 numbers, found null/);
+    check(box('tok1', { velocity: [0, Infinity] }), 'results[1].velocity[1]', /NaN \/ null for unknown, found Infinity/);
   });
 
   it('rejects non-finite numbers read from a file', () => {
@@ -82,11 +85,16 @@ describe('results.json', () => {
     expect(parseResults({ meta, results: { a: list } }, { maxBoxesPerSample: 3 }).results.get('a')).toHaveLength(3);
   });
 
-  it('result keys must equal the split samples (missing always; extra unless not exact)', () => {
+  it('result keys must equal the split samples: a missing one or one outside the split is an error naming it', () => {
     const content = { meta, results: { a: [], b: [] } };
     expect(validationError(() => parseResults(content, { sampleTokens: ['a', 'b', 'c'] })).location.sampleToken).toBe('c');
-    expect(validationError(() => parseResults(content, { sampleTokens: ['a'] })).location.sampleToken).toBe('b');
-    expect([...parseResults(content, { sampleTokens: ['a'], exact: false }).results.keys()]).toEqual(['a']);
+    const extra = validationError(() => parseResults(content, { sampleTokens: ['a'] }));
+    expect(extra.location).toMatchObject({ sampleToken: 'b', field: 'results.b' });
+    expect(extra.message).toMatch(/expected only samples of the evaluated split \(1\), found results for 1 sample token\(s\) not in it, first: b/);
+    // the same from a file
+    const file = join(tmp(), 'results.json');
+    writeResults(file, { meta, results: new Map([['a', []], ['zz-not-in-split', []]]) });
+    expect(validationError(() => readResults(file, { sampleTokens: ['a'] })).location).toMatchObject({ file, sampleToken: 'zz-not-in-split' });
     expect(validationError(() => parseResults({ meta })).location.field).toBe('results');
     expect(validationError(() => parseResults({ results: {} })).location.field).toBe('meta');
   });
@@ -123,14 +131,14 @@ describe('JSON with NaN', () => {
   it('reads a devkit metrics_summary.json / metrics_details.json with bare NaN and recomputes the same NDS', () => {
     const dir = tmp();
     // The shape json.dump(metrics.serialize(), indent=2) gives in the devkit (abridged to two thresholds).
-    const cfg = { ...defaultDetectionConfig(), dist_ths: [0.5, 2.0] };
+    const config = { ...defaultDetectionConfig(), dist_ths: [0.5, 2.0] };
     const la: string[] = [], lt: string[] = [];
-    for (const name of Object.keys(cfg.class_range)) {
+    for (const name of Object.keys(config.class_range)) {
       la.push(`"${name}": {"0.5": 0.25, "2.0": 0.75}`);
       const nanAttr = name === 'traffic_cone' || name === 'barrier';
       lt.push(`"${name}": {"trans_err": 0.5, "scale_err": 0.25, "orient_err": ${name === 'traffic_cone' ? 'NaN' : '0.5'}, "vel_err": ${nanAttr ? 'NaN' : '1.5'}, "attr_err": ${nanAttr ? 'NaN' : '0.125'}}`);
     }
-    const text = `{\n  "label_aps": {${la.join(', ')}},\n  "mean_dist_aps": {},\n  "mean_ap": 0.5,\n  "label_tp_errors": {${lt.join(', ')}},\n  "tp_errors": {},\n  "tp_scores": {},\n  "nd_score": 0.0,\n  "eval_time": 12.5,\n  "cfg": ${JSON.stringify(cfg)},\n  "meta": ${JSON.stringify(meta)}\n}`;
+    const text = `{\n  "label_aps": {${la.join(', ')}},\n  "mean_dist_aps": {},\n  "mean_ap": 0.5,\n  "label_tp_errors": {${lt.join(', ')}},\n  "tp_errors": {},\n  "tp_scores": {},\n  "nd_score": 0.0,\n  "eval_time": 12.5,\n  "cfg": ${JSON.stringify(config)},\n  "meta": ${JSON.stringify(meta)}\n}`;
     writeFileSync(join(dir, 'metrics_summary.json'), text);
     const m = DetectionMetrics.deserialize(readJsonFile(join(dir, 'metrics_summary.json')));
     expect(m.meanAp).toBe(0.5);
@@ -155,9 +163,9 @@ describe('JSON with NaN', () => {
 describe('detection config', () => {
   it('loads the devkit JSON format and validates it', () => {
     const dir = tmp();
-    const file = join(dir, 'cfg.json');
-    const cfg = { ...defaultDetectionConfig(), class_range: { ...defaultDetectionConfig().class_range, car: 25 } };
-    writeFileSync(file, JSON.stringify(cfg));
+    const file = join(dir, 'config.json');
+    const config = { ...defaultDetectionConfig(), class_range: { ...defaultDetectionConfig().class_range, car: 25 } };
+    writeFileSync(file, JSON.stringify(config));
     expect(loadDetectionConfig(file).class_range.car).toBe(25);
     const bad = (patch: Record<string, unknown>, field: string) => {
       try {

@@ -30,11 +30,11 @@ export interface ValidateResultsOptions {
   /** Maximum boxes per sample (config max_boxes_per_sample, default 500); more is an error. */
   maxBoxesPerSample?: number;
   /**
-   * The evaluated samples. Every one must be a key of results; keys outside it are an error when `exact`
-   * (default true: the devkit's rule for predefined splits) or dropped (its rule for custom splits).
+   * The evaluated samples. Every one must be a key of results, and every key one of them: a result for a sample
+   * outside the evaluated split is an error naming its token (the devkit drops such keys for custom splits, which
+   * hides a submission made for another split).
    */
   sampleTokens?: readonly string[];
-  exact?: boolean;
   /** File name for error messages. */
   file?: string;
 }
@@ -44,6 +44,7 @@ const CLASS_SET = new Set<string>(DETECTION_CLASSES);
 
 function typeName(v: unknown): string {
   if (v === undefined) return 'nothing';
+  if (typeof v === 'number' && !Number.isFinite(v)) return String(v); // JSON.stringify would say null
   const s = JSON.stringify(v);
   return s === undefined ? String(v) : s.length > 60 ? `${s.slice(0, 57)}...` : s;
 }
@@ -72,6 +73,7 @@ export function parseResultBox(raw: unknown, sampleToken: string, index: number,
   const translation = vec('translation', 3, finite, 'a finite number');
   const size = vec('size', 3, (x) => Number.isFinite(x) && x > 0, 'a finite size > 0');
   const rotation = vec('rotation', 4, finite, 'a finite number');
+  if (rotation.every((x) => x === 0)) throw new ResultsValidationError('a quaternion (w, x, y, z) of non-zero norm', typeName(b.rotation), at('rotation'));
   // The devkit allows NaN velocities (unknown); infinities are errors.
   const velocity = vec('velocity', 2, (x) => Number.isFinite(x) || Number.isNaN(x), 'a finite number, or NaN / null for unknown', true);
   const name = b.detection_name;
@@ -119,8 +121,12 @@ function checkMeta(meta: unknown, file?: string): ResultsMeta {
   return meta as ResultsMeta;
 }
 
-function checkSampleSet(keys: readonly string[], opts: ValidateResultsOptions): Set<string> | null {
-  if (!opts.sampleTokens) return null;
+/**
+ * The result keys must be exactly the evaluated samples (when given): a missing sample or a key of a sample outside
+ * the split is a ResultsValidationError naming the first such token.
+ */
+export function checkSampleSet(keys: readonly string[], opts: Pick<ValidateResultsOptions, 'sampleTokens' | 'file'>): void {
+  if (!opts.sampleTokens) return;
   const want = new Set(opts.sampleTokens);
   const have = new Set(keys);
   const missing = opts.sampleTokens.filter((t) => !have.has(t));
@@ -131,20 +137,18 @@ function checkSampleSet(keys: readonly string[], opts: ValidateResultsOptions): 
       { file: opts.file, sampleToken: missing[0], field: 'results' },
     );
   }
-  if (opts.exact !== false) {
-    const extra = keys.filter((t) => !want.has(t));
-    if (extra.length) {
-      throw new ResultsValidationError(
-        `only samples of the evaluated split (${want.size})`,
-        `${extra.length} other sample tokens, first: ${extra.slice(0, 3).join(', ')}`,
-        { file: opts.file, sampleToken: extra[0], field: 'results' },
-      );
-    }
+  const extra = keys.filter((t) => !want.has(t));
+  if (extra.length) {
+    throw new ResultsValidationError(
+      `only samples of the evaluated split (${want.size})`,
+      `results for ${extra.length} sample token(s) not in it, first: ${extra.slice(0, 3).join(', ')}`,
+      { file: opts.file, sampleToken: extra[0], field: `results.${extra[0]}` },
+    );
   }
-  return want;
 }
 
-function checkCount(n: number, token: string, opts: ValidateResultsOptions): void {
+/** More than max_boxes_per_sample boxes in a sample is an error (the devkit's rule; no truncation). */
+export function checkBoxCount(n: number, token: string, opts: Pick<ValidateResultsOptions, 'maxBoxesPerSample' | 'file'>): void {
   const max = opts.maxBoxesPerSample ?? 500;
   if (n > max) {
     throw new ResultsValidationError(`at most ${max} boxes per sample (max_boxes_per_sample; no truncation)`, `${n} boxes`, { file: opts.file, sampleToken: token, field: 'results' });
@@ -163,18 +167,15 @@ export function parseResults(content: unknown, opts: ValidateResultsOptions = {}
   const r = c.results;
   if (typeof r !== 'object' || r === null || Array.isArray(r)) throw new ResultsValidationError('an object sample_token → boxes', typeName(r), { file, field: 'results' });
   const keys = Object.keys(r);
-  const keep = checkSampleSet(keys, opts);
+  checkSampleSet(keys, opts);
   const results: EvalBoxes = new Map();
-  for (const token of keys) {
-    if (keep && !keep.has(token)) continue;
-    results.set(token, parseSampleBoxes((r as Record<string, unknown>)[token], token, opts));
-  }
+  for (const token of keys) results.set(token, parseSampleBoxes((r as Record<string, unknown>)[token], token, opts));
   return { meta, results };
 }
 
 function parseSampleBoxes(list: unknown, token: string, opts: ValidateResultsOptions): EvalBox[] {
   if (!Array.isArray(list)) throw new ResultsValidationError('an array of boxes', typeName(list), { file: opts.file, sampleToken: token, field: 'results' });
-  checkCount(list.length, token, opts);
+  checkBoxCount(list.length, token, opts);
   return list.map((b, i) => parseResultBox(b, token, i, opts.file));
 }
 
@@ -317,13 +318,12 @@ export function readResults(path: string, opts: Omit<ValidateResultsOptions, 'fi
   const meta = checkMeta(metaE ? s.parse(metaE.start, metaE.end) : undefined, path);
   if (buf[resE.start] !== C.LBrace) throw new ResultsValidationError('an object sample_token → boxes', typeName(s.parse(resE.start, resE.end)), { file: path, field: 'results' });
   const { entries } = s.objectEntries(resE.start);
-  const keep = checkSampleSet(
+  checkSampleSet(
     entries.map((e) => e.key),
     o,
   );
   const results: EvalBoxes = new Map();
   for (const e of entries) {
-    if (keep && !keep.has(e.key)) continue;
     // Duplicate keys: the last one wins (JSON.parse semantics), keeping the first one's position.
     results.set(e.key, parseSampleBoxes(s.parse(e.start, e.end), e.key, o));
   }

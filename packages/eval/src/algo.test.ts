@@ -111,10 +111,10 @@ describe('accumulate / calc_ap (devkit TestAPSimple and more)', () => {
 
 describe('DetectionMetrics over all classes', () => {
   it('classes without GT get AP 0 and TP 1; NaN overrides for cones and barriers; NDS from the parts', () => {
-    const cfg = defaultDetectionConfig();
+    const config = defaultDetectionConfig();
     const gt = boxes({ s: [car1, { trans: [5, 5, 0], name: 'traffic_cone', attr: '' }] });
     const pred = boxes({ s: [car1, { trans: [5, 5, 0], name: 'traffic_cone', attr: '', score: 0.9 }] });
-    const { metrics } = computeDetectionMetrics(gt, pred, cfg);
+    const { metrics } = computeDetectionMetrics(gt, pred, config);
     expect(metrics.getLabelAp('car', 0.5)).toBe(1.0000000000000004);
     expect(metrics.getLabelAp('truck', 4)).toBe(0);
     expect(metrics.getLabelTp('truck', 'trans_err')).toBe(1);
@@ -133,22 +133,22 @@ describe('DetectionMetrics over all classes', () => {
   });
 
   it('no predictions at all: mAP 0, NDS 0', () => {
-    const cfg = defaultDetectionConfig();
-    const { metrics } = computeDetectionMetrics(boxes({ s: [car1] }), boxes({ s: [] }), cfg);
+    const config = defaultDetectionConfig();
+    const { metrics } = computeDetectionMetrics(boxes({ s: [car1] }), boxes({ s: [] }), config);
     expect(metrics.meanAp).toBe(0);
     expect(metrics.ndScore).toBe(0);
   });
 });
 
 describe('filter_eval_boxes', () => {
-  const cfg = defaultDetectionConfig();
+  const config = defaultDetectionConfig();
   const mk = (token: string, name: DetectionClass, x: number, y: number, numPts = -1): EvalBox =>
     makeEvalBox({ sample_token: token, translation: [x, y, 0.5], size: [1, 1, 1], detection_name: name, num_pts: numPts });
 
   it('keeps boxes strictly inside the class range (xy distance to the LIDAR_TOP ego), in order', () => {
     const b = new Map([['s', [mk('s', 'barrier', 130, 100), mk('s', 'barrier', 129.999, 100), mk('s', 'car', 100, 150), mk('s', 'car', 130, 140), mk('s', 'pedestrian', 124, 132), mk('s', 'car', 100, 149.99)]]]);
     const ego = [100, 100, 7];
-    const f = filterEvalBoxes(addCenterDist(b, () => ego), cfg.class_range, () => []);
+    const f = filterEvalBoxes(addCenterDist(b, () => ego), config.class_range, () => []);
     // barrier at exactly 30 m: dropped; car at exactly 50 m (30, 40): dropped; pedestrian at exactly 40 m: dropped.
     expect(f.get('s')!.map((x) => [x.translation[0], x.translation[1]])).toEqual([[129.999, 100], [100, 149.99]]);
     expect(b.get('s')![0]!.ego_translation).toEqual([30, 0, -6.5]);
@@ -156,7 +156,7 @@ describe('filter_eval_boxes', () => {
 
   it('drops num_pts == 0 (GT), keeps −1 (predictions)', () => {
     const b = new Map([['s', [mk('s', 'car', 1, 0, 0), mk('s', 'car', 2, 0, -1), mk('s', 'car', 3, 0, 4)]]]);
-    const f = filterEvalBoxes(addCenterDist(b, () => [0, 0, 0]), cfg.class_range, () => []);
+    const f = filterEvalBoxes(addCenterDist(b, () => [0, 0, 0]), config.class_range, () => []);
     expect(f.get('s')!.map((x) => x.translation[0])).toEqual([2, 3]);
   });
 
@@ -164,7 +164,7 @@ describe('filter_eval_boxes', () => {
     const rack = { translation: [10, 10, 0.5], size: [2, 4, 2], rotation: [1, 0, 0, 0] };
     const b = new Map([['s', [mk('s', 'bicycle', 10, 10), mk('s', 'motorcycle', 12, 11), mk('s', 'pedestrian', 10, 10), mk('s', 'bicycle', 12.01, 10)]]]);
     const stats = { total: 0, afterDistance: 0, afterPoints: 0, afterBikeRack: 0 };
-    const f = filterEvalBoxes(addCenterDist(b, () => [0, 0, 0]), cfg.class_range, () => [rack], stats);
+    const f = filterEvalBoxes(addCenterDist(b, () => [0, 0, 0]), config.class_range, () => [rack], stats);
     expect(f.get('s')!.map((x) => x.detection_name)).toEqual(['pedestrian', 'bicycle']);
     expect(stats).toEqual({ total: 4, afterDistance: 4, afterPoints: 4, afterBikeRack: 2 });
   });

@@ -101,16 +101,16 @@ export interface BenchResult {
 
 /** The timed part: add_center_dist + filter on both, then every accumulate and the summary metrics. */
 export function runBench(d: BenchData): BenchResult {
-  const cfg = defaultDetectionConfig();
+  const config = defaultDetectionConfig();
   const stats = newAccumulateStats();
   const t0 = performance.now();
   const ego = (t: string) => d.ego.get(t)!;
   const racks = (t: string) => d.racks.get(t)!;
   const predStats = {} as FilterStats, gtStats = {} as FilterStats;
-  const pred = filterEvalBoxes(addCenterDist(d.pred, ego), cfg.class_range, racks, predStats);
-  const gt = filterEvalBoxes(addCenterDist(d.gt, ego), cfg.class_range, racks, gtStats);
+  const pred = filterEvalBoxes(addCenterDist(d.pred, ego), config.class_range, racks, predStats);
+  const gt = filterEvalBoxes(addCenterDist(d.gt, ego), config.class_range, racks, gtStats);
   const t1 = performance.now();
-  const { metrics } = computeDetectionMetrics(gt, pred, cfg, { stats });
+  const { metrics } = computeDetectionMetrics(gt, pred, config, { stats });
   const mAP = metrics.meanAp, NDS = metrics.ndScore;
   const t2 = performance.now();
   return {

@@ -28,8 +28,8 @@ export function defaultDetectionConfig(): DetectionConfig {
 }
 
 /** The config's class names in evaluation order (class_range key order). */
-export function configClassNames(cfg: DetectionConfig): DetectionClass[] {
-  return Object.keys(cfg.class_range) as DetectionClass[];
+export function configClassNames(config: DetectionConfig): DetectionClass[] {
+  return Object.keys(config.class_range) as DetectionClass[];
 }
 
 function num(v: unknown, field: string, file: string | undefined, check: (x: number) => boolean, expected: string): number {
@@ -98,15 +98,15 @@ export function loadDetectionConfig(path: string): DetectionConfig {
 }
 
 /** The config as the devkit serialises it (DetectionConfig.serialize). */
-export function serializeDetectionConfig(cfg: DetectionConfig): Record<string, unknown> {
+export function serializeDetectionConfig(config: DetectionConfig): Record<string, unknown> {
   return {
-    class_range: { ...cfg.class_range },
-    dist_fcn: cfg.dist_fcn,
-    dist_ths: [...cfg.dist_ths],
-    dist_th_tp: cfg.dist_th_tp,
-    min_recall: cfg.min_recall,
-    min_precision: cfg.min_precision,
-    max_boxes_per_sample: cfg.max_boxes_per_sample,
-    mean_ap_weight: cfg.mean_ap_weight,
+    class_range: { ...config.class_range },
+    dist_fcn: config.dist_fcn,
+    dist_ths: [...config.dist_ths],
+    dist_th_tp: config.dist_th_tp,
+    min_recall: config.min_recall,
+    min_precision: config.min_precision,
+    max_boxes_per_sample: config.max_boxes_per_sample,
+    mean_ap_weight: config.mean_ap_weight,
   };
 }

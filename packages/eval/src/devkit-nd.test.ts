@@ -49,19 +49,19 @@ describe('devkit test_nd_score', () => {
   });
 
   it('reproduces NDS 0.08606662159639042 and its parts exactly', () => {
-    const cfg = defaultDetectionConfig();
+    const config = defaultDetectionConfig();
     const np = new NumpyRandomState(42);
     const py = new PythonRandom(42);
     const mdl = new DetectionMetricDataList();
-    for (const className of configClassNames(cfg)) {
+    for (const className of configClassNames(config)) {
       const { gt, pred } = mockResults(np, py, 30, 3, 25, className);
-      for (const th of cfg.dist_ths) mdl.set(className, th, accumulate(gt, pred, className, 'center_distance', 2));
+      for (const th of config.dist_ths) mdl.set(className, th, accumulate(gt, pred, className, 'center_distance', 2));
     }
-    const metrics = new DetectionMetrics(cfg);
-    for (const className of configClassNames(cfg)) {
-      for (const th of cfg.dist_ths) metrics.addLabelAp(className, th, calcAp(mdl.get(className, th), cfg.min_recall, cfg.min_precision));
+    const metrics = new DetectionMetrics(config);
+    for (const className of configClassNames(config)) {
+      for (const th of config.dist_ths) metrics.addLabelAp(className, th, calcAp(mdl.get(className, th), config.min_recall, config.min_precision));
       for (const m of TP_METRICS) {
-        metrics.addLabelTp(className, m, isNanOverride(className, m) ? NaN : calcTp(mdl.get(className, cfg.dist_th_tp), cfg.min_recall, m));
+        metrics.addLabelTp(className, m, isNanOverride(className, m) ? NaN : calcTp(mdl.get(className, config.dist_th_tp), config.min_recall, m));
       }
     }
     const tp = metrics.tpErrors;
@@ -72,6 +72,6 @@ describe('devkit test_nd_score', () => {
     expect(tp.vel_err).toBe(2.1003983950915357);
     expect(tp.attr_err).toBe(0.608533883112375);
     expect(metrics.ndScore).toBe(0.08606662159639042);
-    expect(cfg).toEqual(DETECTION_CVPR_2019);
+    expect(config).toEqual(DETECTION_CVPR_2019);
   });
 });

@@ -114,12 +114,12 @@ describe('devkit oracle scenario', () => {
   const bySample = new Map(samples.map((s) => [s.token, s]));
   const gt: EvalBoxes = new Map(samples.map((s) => [s.token, s.gts]));
   const pred: EvalBoxes = new Map(samples.map((s) => [s.token, s.preds]));
-  const cfg = defaultDetectionConfig();
+  const config = defaultDetectionConfig();
   const ego = (t: string) => bySample.get(t)!.ego;
   const racks = (t: string) => bySample.get(t)!.racks;
-  const gtF = filterEvalBoxes(addCenterDist(gt, ego), cfg.class_range, racks);
-  const predF = filterEvalBoxes(addCenterDist(pred, ego), cfg.class_range, racks);
-  const { metrics, metricDataList } = computeDetectionMetrics(gtF, predF, cfg);
+  const gtF = filterEvalBoxes(addCenterDist(gt, ego), config.class_range, racks);
+  const predF = filterEvalBoxes(addCenterDist(pred, ego), config.class_range, racks);
+  const { metrics, metricDataList } = computeDetectionMetrics(gtF, predF, config);
   const expected = DetectionMetrics.deserialize(oracle.metrics_summary);
 
   it('replays the same scenario and filters the same boxes', () => {
@@ -128,7 +128,7 @@ describe('devkit oracle scenario', () => {
 
   it('gives the devkit AP and TP errors for every class (orientation within 1e-14, the rest bit for bit)', () => {
     for (const name of DETECTION_CLASSES) {
-      for (const th of cfg.dist_ths) expect([name, th, metrics.getLabelAp(name, th)]).toEqual([name, th, expected.getLabelAp(name, th)]);
+      for (const th of config.dist_ths) expect([name, th, metrics.getLabelAp(name, th)]).toEqual([name, th, expected.getLabelAp(name, th)]);
       for (const m of TP_METRICS) same(`${name}.${m}`, m, metrics.getLabelTp(name, m), expected.getLabelTp(name, m));
     }
     const s = oracle.metrics_summary as { mean_ap: number; nd_score: number; tp_errors: Record<string, number>; mean_dist_aps: Record<string, number> };

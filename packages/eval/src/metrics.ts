@@ -35,6 +35,7 @@ export interface MetricsSummary {
   tp_scores: Record<string, number>;
   nd_score: number;
   eval_time: number | null;
+  /** The detection config (the devkit names this key `cfg` in metrics_summary.json). */
   cfg: Record<string, unknown>;
   meta?: Record<string, unknown>;
 }
@@ -44,7 +45,7 @@ export class DetectionMetrics {
   private readonly labelTpErrors = new Map<string, Map<TpMetric, number>>();
   evalTime: number | null = null;
 
-  constructor(readonly cfg: DetectionConfig) {}
+  constructor(readonly config: DetectionConfig) {}
 
   addLabelAp(className: string, distTh: number, ap: number): void {
     let m = this.labelAps.get(className);
@@ -85,7 +86,7 @@ export class DetectionMetrics {
   /** Per TP metric, nanmean over the config's classes. */
   get tpErrors(): Record<TpMetric, number> {
     const out = {} as Record<TpMetric, number>;
-    const names = configClassNames(this.cfg);
+    const names = configClassNames(this.config);
     for (const m of TP_METRICS) out[m] = npNanMean(names.map((n) => this.getLabelTp(n, m)));
     return out;
   }
@@ -101,8 +102,8 @@ export class DetectionMetrics {
   /** NDS = (mean_ap_weight·mAP + Σ tp_scores) / (mean_ap_weight + 5). */
   get ndScore(): number {
     const scores = this.tpScores;
-    const total = this.cfg.mean_ap_weight * this.meanAp + npSum(TP_METRICS.map((m) => scores[m]));
-    return total / (this.cfg.mean_ap_weight + TP_METRICS.length);
+    const total = this.config.mean_ap_weight * this.meanAp + npSum(TP_METRICS.map((m) => scores[m]));
+    return total / (this.config.mean_ap_weight + TP_METRICS.length);
   }
 
   /** The devkit's serialize(): distance keys written like Python floats ("1.0"). */
@@ -126,7 +127,7 @@ export class DetectionMetrics {
       tp_scores: this.tpScores,
       nd_score: this.ndScore,
       eval_time: this.evalTime,
-      cfg: serializeDetectionConfig(this.cfg),
+      cfg: serializeDetectionConfig(this.config),
     };
   }
 
@@ -241,21 +242,21 @@ export interface ComputeOptions {
 export function computeDetectionMetrics(
   gt: EvalBoxes,
   pred: EvalBoxes,
-  cfg: DetectionConfig,
+  config: DetectionConfig,
   opts: ComputeOptions = {},
 ): { metrics: DetectionMetrics; metricDataList: DetectionMetricDataList } {
   const start = performance.now();
-  const classNames = configClassNames(cfg);
+  const classNames = configClassNames(config);
   const list = new DetectionMetricDataList();
   for (const className of classNames) {
     const prepared = prepareClass(gt, pred, className);
-    for (const th of cfg.dist_ths) list.set(className, th, accumulatePrepared(prepared, th, opts.stats));
+    for (const th of config.dist_ths) list.set(className, th, accumulatePrepared(prepared, th, opts.stats));
   }
-  const metrics = new DetectionMetrics(cfg);
+  const metrics = new DetectionMetrics(config);
   for (const className of classNames) {
-    for (const th of cfg.dist_ths) metrics.addLabelAp(className, th, calcAp(list.get(className, th), cfg.min_recall, cfg.min_precision));
+    for (const th of config.dist_ths) metrics.addLabelAp(className, th, calcAp(list.get(className, th), config.min_recall, config.min_precision));
     for (const m of TP_METRICS) {
-      const tp = isNanOverride(className, m) ? NaN : calcTp(list.get(className, cfg.dist_th_tp), cfg.min_recall, m);
+      const tp = isNanOverride(className, m) ? NaN : calcTp(list.get(className, config.dist_th_tp), config.min_recall, m);
       metrics.addLabelTp(className, m, tp);
     }
   }

@@ -53,13 +53,13 @@ export interface ImageAugParams {
 }
 
 /** Draw image augmentation parameters for an image of W×H (BEVDet's sample_augmentation, train mode). */
-export function sampleImageAug(rng: Rng, cfg: ImageAugConfig, W: number, H: number): ImageAugParams {
-  const resize = rng.uniform(cfg.resizeLim[0], cfg.resizeLim[1]);
+export function sampleImageAug(rng: Rng, config: ImageAugConfig, W: number, H: number): ImageAugParams {
+  const resize = rng.uniform(config.resizeLim[0], config.resizeLim[1]);
   const newW = Math.floor(W * resize), newH = Math.floor(H * resize);
-  const cropY = Math.floor((1 - rng.uniform(cfg.botPctLim[0], cfg.botPctLim[1])) * newH) - H;
+  const cropY = Math.floor((1 - rng.uniform(config.botPctLim[0], config.botPctLim[1])) * newH) - H;
   const cropX = Math.floor(rng.uniform(0, Math.max(0, newW - W)));
-  const flip = cfg.flip && rng.next() < 0.5;
-  const rotate = rng.uniform(cfg.rotLim[0], cfg.rotLim[1]);
+  const flip = config.flip && rng.next() < 0.5;
+  const rotate = rng.uniform(config.rotLim[0], config.rotLim[1]);
   return { resize, cropX, cropY, flip, rotate };
 }
 
@@ -94,11 +94,11 @@ export interface BevAugParams {
   flipY: boolean;
 }
 
-export function sampleBevAug(rng: Rng, cfg: BevAugConfig): BevAugParams {
-  const rotate = rng.uniform(cfg.rotLim[0], cfg.rotLim[1]);
-  const scale = rng.uniform(cfg.scaleLim[0], cfg.scaleLim[1]);
-  const flipX = rng.next() < cfg.flipXRatio;
-  const flipY = rng.next() < cfg.flipYRatio;
+export function sampleBevAug(rng: Rng, config: BevAugConfig): BevAugParams {
+  const rotate = rng.uniform(config.rotLim[0], config.rotLim[1]);
+  const scale = rng.uniform(config.scaleLim[0], config.scaleLim[1]);
+  const flipX = rng.next() < config.flipXRatio;
+  const flipY = rng.next() < config.flipYRatio;
   return { rotate, scale, flipX, flipY };
 }
 

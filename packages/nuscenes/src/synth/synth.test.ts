@@ -90,9 +90,9 @@ describe('synthetic dataset: tables', () => {
     expect(Object.keys(splits)).toEqual(['synth_train', 'synth_val']);
     expect([...splits.synth_train, ...splits.synth_val].sort()).toEqual(T.scene!.map((s) => s.name).sort());
     expect(splits.synth_val).toHaveLength(p.valScenes);
-    const cfg = JSON.parse(readFileSync(join(dirA, SYNTH_VERSION, 'detection_config.json'), 'utf8'));
-    expect(Object.keys(cfg.class_range).sort()).toEqual([...DETECTION_CLASSES].sort());
-    expect(cfg).toMatchObject({ dist_fcn: 'center_distance', dist_ths: [0.5, 1, 2, 4], dist_th_tp: 2, min_recall: 0.1, min_precision: 0.1, max_boxes_per_sample: 500, mean_ap_weight: 5 });
+    const config = JSON.parse(readFileSync(join(dirA, SYNTH_VERSION, 'detection_config.json'), 'utf8'));
+    expect(Object.keys(config.class_range).sort()).toEqual([...DETECTION_CLASSES].sort());
+    expect(config).toMatchObject({ dist_fcn: 'center_distance', dist_ths: [0.5, 1, 2, 4], dist_th_tp: 2, min_recall: 0.1, min_precision: 0.1, max_boxes_per_sample: 500, mean_ap_weight: 5 });
     const manifest = JSON.parse(readFileSync(join(dirA, SYNTH_VERSION, 'bevzoo_synth.json'), 'utf8'));
     expect(manifest).toMatchObject({ seed: SEED, preset: { name: 'tiny' }, scenes: p.scenes, samples: p.scenes * p.samplesPerScene });
     expect(progress.at(-1)).toEqual({ done: 8, total: 8, phase: 'done' });
@@ -209,7 +209,7 @@ describe('synthetic dataset: tables', () => {
 
   it('has every detection class in the val split, with LiDAR points, within its class range', () => {
     const splits = JSON.parse(readFileSync(join(dirA, SYNTH_VERSION, 'splits.json'), 'utf8'));
-    const cfg = JSON.parse(readFileSync(join(dirA, SYNTH_VERSION, 'detection_config.json'), 'utf8'));
+    const config = JSON.parse(readFileSync(join(dirA, SYNTH_VERSION, 'detection_config.json'), 'utf8'));
     const valScenes = new Set(T.scene!.filter((s) => splits.synth_val.includes(s.name)).map((s) => s.token));
     const seen = new Set<string>();
     for (const a of T.sample_annotation!) {
@@ -217,7 +217,7 @@ describe('synthetic dataset: tables', () => {
       if (!valScenes.has(s.scene_token) || a.num_lidar_pts === 0) continue;
       const det = categoryToDetectionName(get('category', get('instance', a.instance_token).category_token).name);
       const ep = get('ego_pose', keyframeData(s.token, 'LIDAR_TOP').ego_pose_token);
-      if (det && Math.hypot(a.translation[0] - ep.translation[0], a.translation[1] - ep.translation[1]) < cfg.class_range[det]) seen.add(det);
+      if (det && Math.hypot(a.translation[0] - ep.translation[0], a.translation[1] - ep.translation[1]) < config.class_range[det]) seen.add(det);
     }
     expect([...seen].sort()).toEqual([...DETECTION_CLASSES].sort());
   });

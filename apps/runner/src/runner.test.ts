@@ -6,7 +6,7 @@ import { list, unregister } from '@bevzoo/core';
 import { parseArgs } from './args.js';
 import { findInstalledPlugins, loadPlugin } from './discover.js';
 import { listCommand } from './commands/list.js';
-import { paperTable, resultsCsv, resultsMarkdown, reportHtml, toRows, writeReports } from './pipeline/report.js';
+import { csvField, paperTable, resultsCsv, resultsMarkdown, reportHtml, toRows, writeReports } from './pipeline/report.js';
 import type { JobResult } from './pipeline/results.js';
 
 describe('args', () => {
@@ -76,7 +76,7 @@ describe('reports', () => {
     expect(csv[3]).toBe('det,bevdet,centerpoint,distillbev,2,mAP,0.260000,0.014142,0.050000');
     expect(csv[4]).toBe('det,bevdet,centerpoint,distillbev,2,NDS,0.360000,0.014142,0.050000');
     const html = reportHtml(results, 'x');
-    expect(html.match(/<table>/g)).toHaveLength(2);
+    expect(html.match(/<table>/g)).toHaveLength(2); // the paper table and the teachers' table
     expect(html).toContain('<th>student</th><th>baseline</th>');
     expect(html).toContain('<td>bevdet</td><td>21.0 / 31.0</td>');
     expect(html.match(/<polygon/g)).toHaveLength(10);
@@ -89,5 +89,40 @@ describe('reports', () => {
     expect(j.rows[0]).toMatchObject({ teacher: 'centerpoint', student: null, distiller: null, seed: 0 });
     expect(j.rows[1]).toMatchObject({ teacher: null, student: 'bevdet', distiller: null });
     expect(j.rows[4].metrics.mean_ap).toBe(0.27);
+    expect(j.rows.every((r: { task: string }) => r.task === 'det')).toBe(true);
+  });
+
+  const occ = (role: JobResult['role'], student: string | null, seed: number, miou: number, car: number | null): JobResult => ({
+    ...res(role, student, null, seed, 0, 0), id: `occ-${role}-${student}-${seed}`, task: 'occ', metrics: { miou, iou: { car, barrier: null }, frames: 4 }, preview: undefined,
+  });
+
+  it('gives each task its own table: detection by mAP / NDS, occupancy by mIoU with its per-class IoU', () => {
+    const all = [...results, occ('baseline', 'occnet', 0, 0.3, 0.5), occ('baseline', 'occnet', 1, 0.34, 0.7)];
+    const rows = toRows(all);
+    expect(rows.map((r) => r.task)).toEqual(['det', 'det', 'det', 'det', 'det', 'occ', 'occ']);
+    const md = resultsMarkdown(rows, 'synthetic small, split synth_val');
+    expect(md).toContain('## Detection (synthetic small, split synth_val; mAP / NDS in %, mean over seeds; Δ against the baseline)');
+    expect(md).toContain('## Occupancy (synthetic small, split synth_val; mIoU in %, mean over seeds; Δ against the baseline)\n\n| student | baseline |\n|---|---|\n| occnet | 32.0 |');
+    // others, barrier (null), bicycle, bus: no value; car: the mean of 50 and 70.
+    expect(md).toMatch(/\| occnet baseline \| 32\.0 \| — \| — \| — \| — \| 60\.0 \| — \|/);
+    const csv = resultsCsv(rows);
+    expect(csv).toContain('occ,occnet,,,2,mIoU,0.320000,0.028284,\n');
+    const html = reportHtml(all, 'x', 'synthetic small, split synth_val');
+    expect(html).toContain('<h2>Occupancy (synthetic small, split synth_val; mIoU in %');
+    expect(html).toContain('<h3>occnet baseline (seed 1)</h3><p>mIoU 34.0 ·');
+  });
+
+  it('escapes what the formats need: | in markdown cells, RFC 4180 quoting in CSV, HTML entities', () => {
+    const odd = [res('baseline', 'my|student,v2', null, 0, 0.1, 0.2), res('baseline', 'say "hi" <b>', null, 0, 0.1, 0.2)];
+    const md = resultsMarkdown(toRows(odd));
+    expect(md).toContain('| my\\|student,v2 | 10.0 / 20.0 |');
+    const csv = resultsCsv(toRows(odd)).split('\n');
+    expect(csv).toContain('det,"my|student,v2",,,1,mAP,0.100000,0.000000,');
+    expect(csv).toContain('det,"say ""hi"" <b>",,,1,mAP,0.100000,0.000000,');
+    expect(csvField('a\nb')).toBe('"a\nb"');
+    expect(csvField('plain')).toBe('plain');
+    const html = reportHtml(odd, 'x');
+    expect(html).toContain('<td>say &quot;hi&quot; &lt;b&gt;</td>');
+    expect(html).not.toContain('<b>');
   });
 });

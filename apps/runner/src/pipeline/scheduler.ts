@@ -24,11 +24,21 @@ export function builtCli(): string | null {
   return existsSync(p) ? p : null;
 }
 
+export interface ScheduleOptions {
+  /** Runs at once (child processes; with `run`, concurrent calls). */
+  parallel: number;
+  log: (s: string) => void;
+  /** Run every job in this process, one at a time (tests, debugging). */
+  inProcess?: boolean;
+  /** Run a job with this function instead of a child process (tests, other executors); `parallel` calls at once. */
+  run?: (spec: JobSpec) => Promise<JobResult>;
+}
+
 /**
  * Run jobs with at most `parallel` at once, each in its own process (the wasm backend is single-threaded, so two
  * processes use both cores). Finished jobs (result.json present) are not run again: an interrupted matrix resumes.
  */
-export async function runScheduled(jobs: ScheduledJob[], opts: { parallel: number; log: (s: string) => void; inProcess?: boolean }): Promise<ScheduleOutcome> {
+export async function runScheduled(jobs: ScheduledJob[], opts: ScheduleOptions): Promise<ScheduleOutcome> {
   const out: ScheduleOutcome = { results: new Map(), failed: new Map(), skipped: [], resumed: [] };
   const pending = new Map(jobs.map((j) => [j.spec.id, j]));
   for (const j of jobs) {
@@ -40,8 +50,8 @@ export async function runScheduled(jobs: ScheduledJob[], opts: { parallel: numbe
     }
   }
   if (out.resumed.length) opts.log(`resuming: ${out.resumed.length} finished run(s) kept (${out.resumed.join(', ')})`);
-  const cli = opts.inProcess ? null : builtCli();
-  const parallel = cli ? Math.max(1, opts.parallel) : 1;
+  const cli = opts.inProcess || opts.run ? null : builtCli();
+  const parallel = cli || opts.run ? Math.max(1, opts.parallel) : 1;
   const running = new Map<string, Promise<void>>();
   const ready = (j: ScheduledJob) => j.after.every((a) => out.results.has(a));
   const blocked = (j: ScheduledJob) => j.after.some((a) => out.failed.has(a) || out.skipped.includes(a));
@@ -62,7 +72,7 @@ export async function runScheduled(jobs: ScheduledJob[], opts: { parallel: numbe
         const r = out.results.get(a)!;
         if (r.role === 'teacher' && j.spec.role === 'distill') j.spec.teacherCheckpoint = r.checkpoint;
       }
-      const p = (cli ? runChild(cli, j.spec, opts.log, parallel) : runJob(j.spec, { log: (s) => opts.log(`[${id}] ${s}`) }))
+      const p = (cli ? runChild(cli, j.spec, opts.log, parallel) : opts.run ? opts.run(j.spec) : runJob(j.spec, { log: (s) => opts.log(`[${id}] ${s}`) }))
         .then((r) => void out.results.set(id, r))
         .catch((e: Error) => {
           out.failed.set(id, e.message);

@@ -5,7 +5,7 @@ import { randn, useCpu } from '../testutil.js';
 import { centerHeadConfig, CenterHeadError, featureMapSize, NUSCENES_CLASS_NAMES, type CenterHeadConfigInput } from './config.js';
 import { decodeCenterHead, type DetBox } from './decode.js';
 import { CenterHead, disposeTaskOutputs } from './head.js';
-import { ConvModule } from '../layers/conv_module.js';
+import { ConvModule } from '../layers/conv-module.js';
 import { centerHeadLoss, gaussianFocalLoss, regL1Loss, type TaskOutput } from './loss.js';
 import { circleNms, rotatedIouBev, rotatedNms } from './nms.js';
 import { buildTargets, drawHeatmapGaussian, gaussianRadius, type CenterHeadTargets, type GtBox } from './targets.js';

@@ -17,7 +17,7 @@ import type { TaskOutput } from './loss.js';
 import type { CenterHead } from './head.js';
 import { BatchNorm } from '../layers/batchnorm.js';
 import { Conv2d } from '../layers/conv2d.js';
-import { ConvModule } from '../layers/conv_module.js';
+import { ConvModule } from '../layers/conv-module.js';
 import { Sequential } from '../module.js';
 
 /** One task's head output in fused form. */

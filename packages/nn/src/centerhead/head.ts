@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Rng } from '@bevzoo/core';
 import { Module, ModuleList, Sequential, type UnaryModule } from '../module.js';
 import { Conv2d } from '../layers/conv2d.js';
-import { ConvModule } from '../layers/conv_module.js';
+import { ConvModule } from '../layers/conv-module.js';
 import type { BatchNormOptions } from '../layers/batchnorm.js';
 import { ShapeError } from '../errors.js';
 import { centerHeadBoxForward, decodeBoxOutputs, type FusedTaskOutput } from './fused.js';

@@ -4,7 +4,7 @@ import { Module, ModuleList, Sequential } from '../module.js';
 import { ConfigurationError, ShapeError } from '../errors.js';
 import { initRng, type InitKind } from '../init.js';
 import type { BatchNormOptions } from './batchnorm.js';
-import { ConvModule3d } from './conv_module.js';
+import { ConvModule3d } from './conv-module.js';
 import { checkInput } from './util.js';
 import { resize3d } from './interpolate.js';
 

@@ -4,7 +4,7 @@ import { Module, ModuleList } from '../module.js';
 import { ConfigurationError, ShapeError } from '../errors.js';
 import { initRng, type InitKind } from '../init.js';
 import type { BatchNormOptions } from './batchnorm.js';
-import { ConvModule } from './conv_module.js';
+import { ConvModule } from './conv-module.js';
 
 export interface FPNOptions {
   /** Number of output levels (default: the number of used inputs); extra levels are max-pool(1, stride 2) of the last. */

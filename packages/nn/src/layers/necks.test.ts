@@ -4,7 +4,7 @@ import { createRng } from '@bevzoo/core';
 import { FPN } from './fpn.js';
 import { SECOND, SECONDFPN } from './second.js';
 import { Conv2d } from './conv2d.js';
-import { ConvTranspose2d } from './conv_transpose2d.js';
+import { ConvTranspose2d } from './conv-transpose2d.js';
 import { ConfigurationError, ShapeError } from '../errors.js';
 import { gradCheck, leakDelta, lossOf, maxAbsDiff, randn, roundTripDiff, useCpu } from '../testutil.js';
 

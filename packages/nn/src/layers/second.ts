@@ -4,7 +4,7 @@ import { Module, ModuleList, Sequential, type UnaryModule } from '../module.js';
 import { ConfigurationError, ShapeError } from '../errors.js';
 import { initRng, type InitKind } from '../init.js';
 import { Conv2d } from './conv2d.js';
-import { ConvTranspose2d } from './conv_transpose2d.js';
+import { ConvTranspose2d } from './conv-transpose2d.js';
 import { BatchNorm2d, type BatchNormOptions } from './batchnorm.js';
 import { ReLU } from './activation.js';
 

@@ -5,10 +5,10 @@ import { gradCheck, leakDelta, randn, useCpu } from '../testutil.js';
 import { ConfigurationError, ShapeError } from '../errors.js';
 import { createFrustum, depthBinCount, frustumToEgo, type CameraGeometry } from './frustum.js';
 import { bevPool, BevPoolPlanCache, buildBevPoolPlan, gridCells, type BevPoolGrid } from './bevpool.js';
-import { LSSViewTransform } from './view_transform.js';
-import { BilinearUpsample, CustomResNet, FPNLSS } from './bev_encoder.js';
+import { LSSViewTransform } from './view-transform.js';
+import { BilinearUpsample, CustomResNet, FPNLSS } from './bev-encoder.js';
 import { resize2d } from '../layers/interpolate.js';
-import { FPNForBEVDet } from './img_neck.js';
+import { FPNForBEVDet } from './img-neck.js';
 import { depthLabels, depthLoss } from './depth.js';
 
 beforeAll(useCpu);

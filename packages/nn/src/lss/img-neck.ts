@@ -4,7 +4,7 @@ import { Module, ModuleList } from '../module.js';
 import { ConfigurationError, ShapeError } from '../errors.js';
 import { initRng } from '../init.js';
 import type { BatchNormOptions } from '../layers/batchnorm.js';
-import { ConvModule } from '../layers/conv_module.js';
+import { ConvModule } from '../layers/conv-module.js';
 import { resize2d } from '../layers/interpolate.js';
 
 export interface FPNForBEVDetOptions {

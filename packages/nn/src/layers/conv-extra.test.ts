@@ -2,9 +2,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { createRng } from '@bevzoo/core';
 import { Conv3d } from './conv3d.js';
-import { ConvTranspose2d } from './conv_transpose2d.js';
+import { ConvTranspose2d } from './conv-transpose2d.js';
 import { MaxPool2d } from './pool.js';
-import { ConvModule, ConvModule3d } from './conv_module.js';
+import { ConvModule, ConvModule3d } from './conv-module.js';
 import { toTorchLayout } from '../module.js';
 import { gradCheck, leakDelta, randn, roundTripDiff, useCpu, weightedSum } from '../testutil.js';
 

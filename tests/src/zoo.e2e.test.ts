@@ -1,0 +1,44 @@
+/**
+ * The model zoo: the packaged CenterPoint weights, created by name as a user would (`createModel`, like timm's
+ * create_model), evaluated on the synthetic val split with the nuScenes metrics, reproduce the metrics their
+ * package declares; `listModels` shows them.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createModel, disposeForward, listModels, tidyForward, type DetPrediction, type TaskModel } from '@bevzoo/core';
+import { initEngine } from '@bevzoo/engine';
+import { egoDetectionsToResults, evaluateDetection, type EvalBox } from '@bevzoo/eval';
+import { createLoader, type Batch } from '@bevzoo/nuscenes';
+import { datasetId, prepareDataset } from '@bevzoo/runner';
+import '@bevzoo/teacher-centerpoint';
+
+describe('packaged weights through createModel', () => {
+  it("createModel('centerpoint', { preset: 'small', pretrained: true }) reproduces the packaged metrics on synth_val", async () => {
+    await initEngine({ log: () => {} });
+    const entry = listModels().find((m) => m.name === 'centerpoint')!;
+    const declared = entry.checkpoints.find((c) => c.preset === 'small')!;
+    expect(declared.metrics.mean_ap).toBeGreaterThan(0.4);
+
+    const data = await prepareDataset({ synthPreset: 'small', dataDir: mkdtempSync(join(tmpdir(), 'bevzoo-zoo-')) });
+    expect(datasetId(data)).toBe(declared.data);
+    const created = await createModel<TaskModel<Batch, DetPrediction[]>>('centerpoint', { preset: 'small', pretrained: true });
+    expect(created.weights).toMatchObject([{ source: 'packaged', file: declared.file }]);
+    const { model, config } = created;
+    model.train(false);
+    const loader = createLoader({ nusc: data.nusc, sampleTokens: data.val, batchSize: 2, imageSize: [32, 88], points: true, sweeps: config.data.sweeps, augment: false, shuffle: false });
+    const results = new Map<string, EvalBox[]>();
+    for await (const batch of loader.epoch(0)) {
+      const out = tidyForward(model, batch, false);
+      const dets = await model.predict(out, batch);
+      disposeForward(out);
+      batch.sampleTokens.forEach((t, i) => results.set(t, egoDetectionsToResults(data.nusc, t, dets[i]!)));
+    }
+    model.dispose();
+    const meta = { use_camera: false, use_lidar: true, use_radar: false, use_map: false, use_external: false };
+    const s = evaluateDetection({ nusc: data.nusc, sampleTokens: data.val, results: { meta, results }, config: data.evalConfig, log: () => {} }).summary;
+    expect(s.mean_ap).toBe(declared.metrics.mean_ap);
+    expect(s.nd_score).toBe(declared.metrics.nd_score);
+  }, 600_000); // generates the small dataset (≈ 30 s on an idle machine) and runs the teacher over 48 samples
+});

@@ -4,6 +4,7 @@ export * from './errors.js';
 export { readJsonRecords, locateJsonError } from './json-records.js';
 export { OFFICIAL_SPLIT_NAMES, officialSplit } from './official-splits.js';
 export * from './reader.js';
+export type { RawTables } from './validate-tables.js';
 export * from './io.js';
 export * from './occ.js';
 export * from './cache.js';

@@ -55,7 +55,7 @@ class Imitate implements DistillerModel<Batch> {
   readonly s = tf.variable(tf.scalar(0.5));
   namedParameters(): [string, tf.Variable][] { return [['scale', this.s]]; }
   stateDict(): Record<string, tf.Tensor> { return { scale: this.s }; }
-  loadStateDict(d: Record<string, tf.Tensor>): void { if (d.scale) this.s.assign(d.scale); }
+  loadStateDict(d: Record<string, tf.Tensor>): void { if (d.scale) this.s.assign(d.scale as tf.Scalar); }
   train(): void {}
   loss(a: { teacher: ForwardOutput; student: ForwardOutput }): LossOutput {
     const l = tf.mean(tf.square(tf.sub(tf.mul(a.student.features.f!, this.s), a.teacher.features.f!))) as tf.Scalar;
@@ -70,14 +70,15 @@ class Imitate implements DistillerModel<Batch> {
 
 const grid = bevGrid([-1, -1, 1, 1], 2);
 const schema = z.object({ width: z.number().int().positive().default(3), train: z.object({ steps: z.number().default(5) }).prefault({}) });
+type Config = z.infer<typeof schema>;
 const dir = mkdtempSync(join(tmpdir(), 'bevzoo-zoo-'));
 const ckpt = join(dir, 'teacher-small.safetensors');
-const common = { version: '0.0.1', task: 'det' as const, package: 'zoo-test', description: 'a test model', configSchema: schema, presets: { small: {}, wide: { width: 4 } } };
-const teacher = defineTeacher({
+const common = { version: '0.0.1', task: 'det' as const, package: 'zoo-test', description: 'a test model', configSchema: schema, presets: { small: {}, wide: { width: 4 } } as Record<string, Partial<Config>> };
+const teacher = defineTeacher<Config, Linear>({
   ...common, name: 'zoo-teacher', provides: (c: z.infer<typeof schema>) => ({ f: { kind: 'bev' as const, channels: c.width, grid } }), create: (c, ctx) => new Linear(c.width, ctx.rng),
   checkpoints: [{ preset: 'small', file: ckpt, data: 'toy data', metrics: { mean_ap: 0.5 }, command: 'test' }],
 });
-const student = defineStudent({ ...common, name: 'zoo-student', provides: (c: z.infer<typeof schema>) => ({ f: { kind: 'bev' as const, channels: c.width, grid } }), create: (c, ctx) => new Linear(c.width, ctx.rng) });
+const student = defineStudent<Config, Linear>({ ...common, name: 'zoo-student', provides: (c: z.infer<typeof schema>) => ({ f: { kind: 'bev' as const, channels: c.width, grid } }), create: (c, ctx) => new Linear(c.width, ctx.rng) });
 const distiller = defineDistiller({
   ...common, configSchema: z.object({}), presets: {}, name: 'zoo-imitate',
   requires: () => [{ side: 'teacher' as const, name: 'f', kind: 'bev' as const }, { side: 'student' as const, name: 'f', kind: 'bev' as const, channels: 3 }],

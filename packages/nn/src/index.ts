@@ -18,3 +18,4 @@ export * from './layers/interpolate.js';
 export type { Pair, Triple } from './layers/util.js';
 export * from './centerhead/index.js';
 export * from './lss/index.js';
+export * from './detectors/index.js';

@@ -4,6 +4,7 @@ import { Module } from '../module.js';
 import { ShapeError } from '../errors.js';
 import type { InitKind } from '../init.js';
 import { Conv2d } from '../layers/conv2d.js';
+import { CameraAwareDepthNet, cameraVector } from './depth-net.js';
 import { createFrustum, geometryBatchSize, type CameraGeometry, type DepthBins, type Frustum } from './frustum.js';
 import { bevPool, BevPoolPlanCache, gridCells, type BevPoolGrid, type BevPoolImpl, type BevPoolPlan } from './bevpool.js';
 
@@ -24,6 +25,11 @@ export interface LSSViewTransformOptions {
   numCameras?: number;
   /** BEVPool implementation (default 'host'; see `bevPool`). */
   poolImpl?: BevPoolImpl;
+  /**
+   * BEVDepth's camera-aware DepthNet instead of BEVDet's 1×1 conv (keys `depth_net.*` instead of `depthnet.*`):
+   * its width, residual blocks and ASPP.
+   */
+  cameraAware?: { midChannels: number; blocks?: number; aspp?: boolean; norm?: { eps?: number; momentum?: number } };
   /** Plans kept by the geometry cache (default 8). */
   planCacheSize?: number;
   init?: InitKind;
@@ -40,10 +46,14 @@ export interface LSSOutput {
 /**
  * BEVDet's LSS view transformer: `depthnet` (1×1 conv) → D depth logits + C context channels; softmax over depth;
  * each feature cell's context, weighted by each depth bin's probability, is sum-pooled into the BEV cell that
- * the frustum point (u, v, d) falls in (BEVPool). Keys: `depthnet.weight`, `depthnet.bias`.
+ * the frustum point (u, v, d) falls in (BEVPool). Keys: `depthnet.weight`, `depthnet.bias`; with `cameraAware`,
+ * BEVDepth's camera-aware DepthNet `depth_net.*` (it reads the camera parameters and the BEV augmentation).
  */
 export class LSSViewTransform extends Module {
-  readonly depthnet: Conv2d;
+  /** BEVDet's depth net (absent with `cameraAware`). */
+  readonly depthnet: Conv2d | null;
+  /** BEVDepth's camera-aware depth net (with `cameraAware`). */
+  readonly depth_net: CameraAwareDepthNet | null;
   readonly frustum: Frustum;
   readonly grid: BevPoolGrid;
   /** Depth bins. */
@@ -65,7 +75,13 @@ export class LSSViewTransform extends Module {
     this.numCameras = options.numCameras ?? 6;
     this.poolImpl = options.poolImpl ?? 'host';
     this.planCache = new BevPoolPlanCache(options.planCacheSize ?? 8);
-    this.depthnet = this.registerModule('depthnet', new Conv2d(options.inChannels, this.D + options.contextChannels, 1, { init: options.init ?? 'default', rng: options.rng }));
+    const ca = options.cameraAware;
+    this.depthnet = ca ? null : this.registerModule('depthnet', new Conv2d(options.inChannels, this.D + options.contextChannels, 1, { init: options.init ?? 'default', rng: options.rng }));
+    this.depth_net = ca
+      ? this.registerModule('depth_net', new CameraAwareDepthNet({
+        inChannels: options.inChannels, midChannels: ca.midChannels, contextChannels: options.contextChannels, depthBins: this.D, blocks: ca.blocks, aspp: ca.aspp, norm: ca.norm, rng: options.rng,
+      }))
+      : null;
   }
 
   /** The (cached) pooling plan of a camera geometry. */
@@ -83,7 +99,8 @@ export class LSSViewTransform extends Module {
     const [X, Y, Z] = this.cells;
     const C = this.contextChannels;
     return tf.tidy(() => {
-      const [logits, context] = tf.split(this.depthnet.forward(x), [this.D, C], 3) as [tf.Tensor4D, tf.Tensor4D];
+      const raw = this.depth_net ? this.depth_net.forward(x, cameraVector(geom, this.numCameras)) : this.depthnet!.forward(x);
+      const [logits, context] = tf.split(raw, [this.D, C], 3) as [tf.Tensor4D, tf.Tensor4D];
       const depth = tf.softmax(logits) as tf.Tensor4D;
       const pooled = bevPool(depth, context, plan, this.poolImpl);
       const bev = Z === 1 ? tf.reshape(pooled, [B, Y, X, C]) : tf.reshape(pooled, [B, Z, Y, X, C]);

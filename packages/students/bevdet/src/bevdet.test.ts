@@ -7,11 +7,10 @@ import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, createRng, get, parseSafetensors, resolveConfig, Trainer, type ForwardOutput, type Mat3 } from '@bevzoo/core';
 import { initEngine } from '@bevzoo/engine';
-import { gtBoxesOf, type CenterHeadTargets, type DetBox } from '@bevzoo/nn';
+import { groundCloud, gtBoxesOf, rigBatch, sampleBoxes, type BoxSpec, type CenterHeadTargets, type DetBox } from '@bevzoo/nn';
 import { applyBevAugToBox, bevAugMatrix, DETECTION_CLASSES, type BevAugParams } from '@bevzoo/nuscenes';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BEVDet, BEVDetInputError, bevdetFeatures, bevdetStudent, IMAGE_BRANCH_PREFIXES, type BEVDetConfig } from './index.js';
-import { makeBatch, sampleBoxes, type BoxSpec } from './testutil.js';
 
 beforeAll(async () => {
   await initEngine({ backend: 'wasm', log: () => {} });
@@ -44,7 +43,7 @@ describe('plugin and config', () => {
     expect(m.layout.featureStride).toBe(16);
     expect(m.layout.featureSize).toEqual([16, 44]);
     expect(m.img_view_transformer.D).toBe(59);
-    expect(m.img_view_transformer.depthnet.weight.shape).toEqual([1, 1, 512, 59 + 64]);
+    expect(m.img_view_transformer.depthnet!.weight.shape).toEqual([1, 1, 512, 59 + 64]);
     expect(m.img_neck.lateral_convs.length).toBe(2);
     expect(m.img_bev_encoder_neck.conv.get(0).parameters()[0]!.shape).toEqual([3, 3, 640, 512]);
     const n = m.numParameters();
@@ -72,7 +71,7 @@ describe('BEVDet tiny', () => {
   it('forward: every named feature has the shape provides() declares; parameter names follow BEVDet', () => {
     const cfg = config('tiny');
     const m = new BEVDet(cfg, { rng: createRng(1) });
-    const batch = makeBatch(cfg.data.imageSize, [sampleBoxes(1), sampleBoxes(2)]);
+    const batch = rigBatch(cfg.data.imageSize, [sampleBoxes(1), sampleBoxes(2)]);
     const out = m.forward(batch, { training: false });
     const spec = bevdetStudent.provides(cfg);
     expect(Object.keys(out.features).sort()).toEqual(Object.keys(spec).sort());
@@ -107,7 +106,7 @@ describe('BEVDet tiny', () => {
     // Same seed, same weights.
     const m2 = new BEVDet(cfg, { rng: createRng(1) });
     expect(Array.from(m2.stateDict()['img_backbone.conv1.weight']!.dataSync().slice(0, 5))).toEqual(Array.from(m.stateDict()['img_backbone.conv1.weight']!.dataSync().slice(0, 5)));
-    expect(() => m.forward(makeBatch([64, 160], [[]]), { training: false })).toThrow(BEVDetInputError);
+    expect(() => m.forward(rigBatch([64, 160], [[]]), { training: false })).toThrow(BEVDetInputError);
     m.dispose();
     m2.dispose();
   });
@@ -115,7 +114,7 @@ describe('BEVDet tiny', () => {
   it('trains: ten steps on a fixed batch lower the loss; a step leaks no tensor; parts are named per task', async () => {
     const cfg = config('tiny');
     const m = new BEVDet(cfg, { rng: createRng(2) });
-    const batch = makeBatch(cfg.data.imageSize, [sampleBoxes(3), sampleBoxes(4)], 5);
+    const batch = rigBatch(cfg.data.imageSize, [sampleBoxes(3), sampleBoxes(4)], 5);
     const losses: number[] = [];
     const counts: number[] = [];
     const trainer = new Trainer<typeof batch>({
@@ -143,12 +142,9 @@ describe('BEVDet tiny', () => {
   it('depth supervision: a depth part from the keyframe points (none from sweeps), and a clear error without points', () => {
     const cfg = config('tiny', { depthSupervision: { weight: 3 }, data: { points: true } });
     const m = new BEVDet(cfg, { rng: createRng(3) });
-    const batch = makeBatch(cfg.data.imageSize, [sampleBoxes(1), sampleBoxes(2)]);
+    const batch = rigBatch(cfg.data.imageSize, [sampleBoxes(1), sampleBoxes(2)]);
     // Points on the ground 4–40 m around the ego (keyframe), and the same points as a sweep (Δt 0.05 s).
-    const cloud = (dt: number) => Float32Array.from(Array.from({ length: 400 }, (_, i) => {
-      const a = (i / 400) * 2 * Math.PI, r = 4 + (i % 37);
-      return [r * Math.cos(a), r * Math.sin(a), 0, 1, dt];
-    }).flat());
+    const cloud = (dt: number) => groundCloud(400, dt);
     const out = m.forward(batch, { training: true });
     expect(() => m.loss(out, batch)).toThrow(BEVDetInputError);
     const l = m.loss(out, { ...batch, points: [cloud(0), cloud(0)] });
@@ -176,7 +172,7 @@ describe('BEVDet tiny', () => {
     const aug: BevAugParams = { rotate: 17, scale: 1.04, flipX: true, flipY: false };
     const bda = bevAugMatrix(aug);
     const augmented = ego.map((b) => ({ ...b, ...applyBevAugToBox(aug, bda, b.center, b.size, b.yaw, b.velocity!) }));
-    const batch = makeBatch(cfg.data.imageSize, [augmented, ego], 0, [bda, [1, 0, 0, 0, 1, 0, 0, 0, 1] as Mat3]);
+    const batch = rigBatch(cfg.data.imageSize, [augmented, ego], 0, [bda, [1, 0, 0, 0, 1, 0, 0, 0, 1] as Mat3]);
     const targets = m.head.targets(batch.boxes.map(gtBoxesOf));
     const out = perfectOutputs(targets);
     const dets = await m.predict(out, batch);

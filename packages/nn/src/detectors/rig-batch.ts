@@ -1,6 +1,12 @@
-/** Test helpers: a synthetic batch with a realistic 6-camera rig (not exported from the package index). */
-import { createRng, type Mat3 } from '@bevzoo/core';
-import type { Batch, BatchBoxes } from '@bevzoo/nuscenes';
+/**
+ * A synthetic batch for tests of camera models: random images, a realistic 6-camera rig (nuScenes' camera yaws),
+ * identity image augmentation, the given BEV augmentation and GT boxes; optionally a previous keyframe and LiDAR
+ * points. Shaped like @bevzoo/nuscenes' `Batch` (the fields camera models read).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { createRng, Trainer, type Mat3, type TaskModel } from '@bevzoo/core';
+import type { BatchBoxesLike } from '../centerhead/task.js';
+import type { LSSDetectorBatch } from './lss-detector.js';
 
 /** Camera yaws of the nuScenes rig (front, front-right, front-left, back, back-left, back-right). */
 export const RIG_YAWS = [0, -55, 55, 180, 110, -110].map((d) => (d / 180) * Math.PI);
@@ -23,11 +29,11 @@ export interface BoxSpec {
   label: number;
 }
 
-function boxesOf(list: BoxSpec[]): BatchBoxes {
+function boxesOf(list: BoxSpec[]): BatchBoxesLike & { tokens: string[]; instanceTokens: string[]; attributeNames: string[] } {
   const n = list.length;
-  const out: BatchBoxes = {
+  const out = {
     count: n, center: new Float32Array(n * 3), size: new Float32Array(n * 3), yaw: new Float32Array(n), velocity: new Float32Array(n * 2),
-    velocityValid: new Uint8Array(n), label: new Int32Array(n), tokens: [], instanceTokens: [], attributeNames: [],
+    velocityValid: new Uint8Array(n), label: new Int32Array(n), tokens: [] as string[], instanceTokens: [] as string[], attributeNames: [] as string[],
   };
   list.forEach((b, i) => {
     out.center.set(b.center, i * 3);
@@ -46,7 +52,7 @@ function boxesOf(list: BoxSpec[]): BatchBoxes {
 }
 
 /** A batch of B samples at [H, W] with random images, the 6-camera rig, identity augmentation and the given boxes. */
-export function makeBatch(imageSize: [number, number], boxes: BoxSpec[][], seed = 0, bda?: Mat3[]): Batch {
+export function rigBatch(imageSize: [number, number], boxes: BoxSpec[][], seed = 0, bda?: Mat3[]): LSSDetectorBatch & { batchSize: number; sampleTokens: string[] } {
   const [H, W] = imageSize;
   const B = boxes.length;
   const rng = createRng(seed);
@@ -64,11 +70,7 @@ export function makeBatch(imageSize: [number, number], boxes: BoxSpec[][], seed 
   }
   const bdaArr = new Float32Array(B * 9);
   for (let b = 0; b < B; b++) bdaArr.set(bda?.[b] ?? [1, 0, 0, 0, 1, 0, 0, 0, 1], b * 9);
-  return {
-    epoch: 0, index: 0, batchSize: B, imageSize: [H, W], sampleTokens: boxes.map((_, b) => `sample${b}`),
-    images, intrinsics, sensor2ego, postAug, bda: bdaArr, boxes: boxes.map(boxesOf),
-    shapes: { images: [B, 6, H, W, 3], intrinsics: [B, 6, 3, 3], sensor2ego: [B, 6, 4, 4], postAug: [B, 6, 3, 3], bda: [B, 3, 3] },
-  };
+  return { batchSize: B, sampleTokens: boxes.map((_, b) => `sample${b}`), images, intrinsics, sensor2ego, postAug, bda: bdaArr, boxes: boxes.map(boxesOf) };
 }
 
 /** A few boxes of several classes spread around the ego. */
@@ -82,4 +84,45 @@ export function sampleBoxes(seed: number): BoxSpec[] {
     out.push({ center: [r * Math.cos(a), r * Math.sin(a), size[2] / 2 - 0.2], size, yaw: rng.uniform(-Math.PI, Math.PI), velocity: label < 2 ? [rng.uniform(-3, 3), rng.uniform(-3, 3)] : undefined, label });
   }
   return out;
+}
+
+/**
+ * The batch with a previous keyframe: images of seed `seed`, the same rig, and `egoMotion` (current ego ← previous
+ * ego, row-major 4×4, the same for every sample; identity by default).
+ */
+export function withPrevFrame<T extends LSSDetectorBatch>(batch: T, seed = 1, egoMotion: number[] = [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1]): T {
+  const B = batch.bda.length / 9;
+  const rng = createRng(seed);
+  const images = Float32Array.from(batch.images, () => rng.normal(0, 1));
+  const motion = new Float32Array(B * 16);
+  for (let b = 0; b < B; b++) motion.set(egoMotion, b * 16);
+  return { ...batch, prev: { images, intrinsics: batch.intrinsics, sensor2ego: batch.sensor2ego, postAug: batch.postAug, egoMotion: motion } };
+}
+
+/** A keyframe LiDAR cloud (x, y, z, intensity, Δt) of `n` points on the ground 4–40 m around the ego, Δt `dt`. */
+export function groundCloud(n = 400, dt = 0): Float32Array {
+  return Float32Array.from(Array.from({ length: n }, (_, i) => {
+    const a = (i / n) * 2 * Math.PI, r = 4 + (i % 37);
+    return [r * Math.cos(a), r * Math.sin(a), 0, 1, dt];
+  }).flat());
+}
+
+/**
+ * Train a model on one fixed batch with the core Trainer (AdamW, no warm-up): the loss and the live tensor count
+ * after every step, and the loss parts of the first — what a test of a model's training needs.
+ */
+export async function fitBatch<B>(model: TaskModel<B>, batch: B, opts: { steps: number; lr: number }): Promise<{ losses: number[]; counts: number[]; parts: Record<string, number> }> {
+  const losses: number[] = [], counts: number[] = [];
+  let parts: Record<string, number> = {};
+  const trainer = new Trainer<B>({
+    model, batches: [batch], steps: opts.steps, optimizer: { lr: opts.lr, weightDecay: 0.01 }, progress: false,
+    onStep: (r) => {
+      losses.push(r.loss);
+      counts.push(tf.memory().numTensors);
+      if (r.step === 1) parts = r.losses;
+    },
+  });
+  await trainer.run();
+  trainer.dispose();
+  return { losses, counts, parts };
 }

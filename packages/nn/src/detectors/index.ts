@@ -1,0 +1,4 @@
+export * from './lss-config.js';
+export * from './lss-detector.js';
+export * from './rig-batch.js';
+export * from './lss-presets.js';

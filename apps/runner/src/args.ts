@@ -1,4 +1,12 @@
-/** A small argument parser: positionals, `--key value`, `--key=value`, boolean `--flag`, repeated `--set k=v`. */
+/**
+ * Command-line arguments through `node:util`'s parseArgs in strict mode, one option table per command: an unknown
+ * option is a UsageError that names it and suggests the nearest valid one, values are checked (integers, ranges,
+ * existing files and folders) before anything runs, and each command's `--help` is generated from its table.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { parseArgs as parseNodeArgs, type ParseArgsConfig } from 'node:util';
+
+/** What the commands read: positionals (the command first), option values, and the values of repeatable options. */
 export interface ParsedArgs {
   positionals: string[];
   flags: Record<string, string | boolean>;
@@ -6,33 +14,150 @@ export interface ParsedArgs {
   lists: Record<string, string[]>;
 }
 
-const REPEATABLE = new Set(['set', 'plugin', 'teacher-set', 'student-set', 'distiller-set']);
+/** A mistake in the command line (exit code 2). */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
 
-export function parseArgs(argv: readonly string[], booleans: readonly string[] = []): ParsedArgs {
-  const out: ParsedArgs = { positionals: [], flags: {}, lists: {} };
-  const bools = new Set(['help', 'verbose', 'quiet', 'force', 'json', 'no-baseline', 'in-process', 'retrain-teachers', 'scratch', ...booleans]);
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (!a.startsWith('--') || a === '--') {
-      out.positionals.push(a);
-      continue;
+/** How a value is checked: an integer ≥ 1 or ≥ 0, an existing file or folder, one of a list. */
+export type ValueCheck = 'int>=1' | 'int>=0' | 'file' | 'dir';
+
+export interface OptionSpec {
+  type: 'string' | 'boolean';
+  /** Repeatable (values collected in `lists`). */
+  multiple?: boolean;
+  short?: string;
+  /** The value's placeholder in the help (`<dir>`). */
+  value?: string;
+  help: string;
+  check?: ValueCheck;
+  choices?: readonly string[];
+}
+export type OptionTable = Record<string, OptionSpec>;
+
+export interface CommandSpec {
+  name: string;
+  /** Usage lines (without `bevzoo `). */
+  usage: string[];
+  summary: string;
+  /** Positionals after the command (0 = none accepted). */
+  maxPositionals: number;
+  /** Option sections of the help, in order; the parser accepts the union. */
+  sections: { title: string; options: OptionTable }[];
+  /** Whether the command needs the registered plugins (imported before it runs). */
+  plugins: boolean;
+}
+
+/** Levenshtein distance (for suggestions). */
+function distance(a: string, b: string): number {
+  const d = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = d[0]!;
+    d[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = d[j]!;
+      d[j] = Math.min(d[j]! + 1, d[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
     }
-    let key = a.slice(2);
-    let value: string | boolean;
-    const eq = key.indexOf('=');
-    if (eq >= 0) {
-      value = key.slice(eq + 1);
-      key = key.slice(0, eq);
-    } else if (bools.has(key) || i + 1 >= argv.length || argv[i + 1]!.startsWith('--')) value = true;
-    else value = argv[++i]!;
-    if (REPEATABLE.has(key)) (out.lists[key] ??= []).push(String(value));
-    else out.flags[key] = value;
+  }
+  return d[b.length]!;
+}
+
+/** The nearest of `candidates` to `word`, when it is close enough to be a typo. */
+export function nearest(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const c of candidates) {
+    const dd = distance(word, c);
+    if (dd < bestD) [best, bestD] = [c, dd];
+  }
+  return best !== undefined && bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+}
+
+export function optionsOf(spec: CommandSpec): OptionTable {
+  return Object.assign({}, ...spec.sections.map((s) => s.options)) as OptionTable;
+}
+
+function checkValue(name: string, v: string, o: OptionSpec): void {
+  const fail = (expected: string) => {
+    throw new UsageError(`--${name} expects ${expected}, got ${JSON.stringify(v)}`);
+  };
+  if (o.choices && !o.choices.includes(v)) fail(`one of ${o.choices.join(', ')}`);
+  switch (o.check) {
+    case 'int>=1':
+    case 'int>=0': {
+      const min = o.check === 'int>=1' ? 1 : 0;
+      if (!/^[+-]?\d+$/.test(v.trim()) || Number(v) < min || !Number.isSafeInteger(Number(v))) fail(`an integer ≥ ${min}`);
+      break;
+    }
+    case 'file':
+      if (!existsSync(v)) fail(`an existing file (${v} does not exist)`);
+      if (!statSync(v).isFile()) fail(`a file (${v} is a folder)`);
+      break;
+    case 'dir':
+      if (!existsSync(v)) fail(`an existing folder (${v} does not exist)`);
+      if (!statSync(v).isDirectory()) fail(`a folder (${v} is a file)`);
+      break;
+  }
+}
+
+/** Whether argv asks for help (`--help` or `-h` anywhere before a `--`). */
+export function wantsHelp(argv: readonly string[]): boolean {
+  for (const a of argv) {
+    if (a === '--') return false;
+    if (a === '--help' || a === '-h') return true;
+  }
+  return false;
+}
+
+/**
+ * Parse a command's argv (the command name first) against its option table. Throws a UsageError for an unknown
+ * option (with the nearest valid one), a missing or malformed value, a value that fails its check, or too many
+ * positionals.
+ */
+export function parseCommandArgs(spec: CommandSpec, argv: readonly string[]): ParsedArgs {
+  const table = optionsOf(spec);
+  const options: NonNullable<ParseArgsConfig['options']> = {};
+  for (const [k, o] of Object.entries(table)) options[k] = { type: o.type, ...(o.multiple ? { multiple: true } : {}), ...(o.short ? { short: o.short } : {}) };
+  const { tokens } = parseNodeArgs({ args: [...argv], options, strict: false, allowPositionals: true, tokens: true });
+  for (const t of tokens ?? []) {
+    if (t.kind !== 'option' || t.name in table) continue;
+    const guess = nearest(t.name, Object.keys(table));
+    throw new UsageError(`unknown option ${t.rawName} for "bevzoo ${spec.name}"${guess ? ` — did you mean --${guess}?` : ''} (bevzoo ${spec.name} --help lists its options)`);
+  }
+  let parsed: ReturnType<typeof parseNodeArgs>;
+  try {
+    parsed = parseNodeArgs({ args: [...argv], options, strict: true, allowPositionals: true });
+  } catch (e) {
+    throw new UsageError(`bevzoo ${spec.name}: ${(e as Error).message}`);
+  }
+  const out: ParsedArgs = { positionals: parsed.positionals, flags: {}, lists: {} };
+  if (out.positionals.length - 1 > spec.maxPositionals) {
+    const extra = out.positionals.slice(1 + spec.maxPositionals);
+    throw new UsageError(`bevzoo ${spec.name}: unexpected argument${extra.length > 1 ? 's' : ''} ${extra.map((x) => JSON.stringify(x)).join(' ')} (usage: bevzoo ${spec.usage[0]})`);
+  }
+  for (const [k, v] of Object.entries(parsed.values)) {
+    const o = table[k]!;
+    const values = (Array.isArray(v) ? v : [v]) as (string | boolean)[];
+    for (const x of values) if (typeof x === 'string') checkValue(k, x, o);
+    if (o.multiple) out.lists[k] = values.map(String);
+    else out.flags[k] = values[0]!;
   }
   return out;
 }
 
-export class UsageError extends Error {
-  override name = 'UsageError';
+/** The help text of one command, from its table. */
+export function commandHelp(spec: CommandSpec): string {
+  const lines = [`bevzoo ${spec.name} — ${spec.summary}`, '', 'usage:', ...spec.usage.map((u) => `  bevzoo ${u}`)];
+  for (const s of spec.sections) {
+    lines.push('', `${s.title}:`);
+    for (const [k, o] of Object.entries(s.options)) {
+      const left = `  ${o.short ? `-${o.short}, ` : ''}--${k}${o.type === 'string' ? ` ${o.value ?? '<value>'}` : ''}`;
+      const help = `${o.help}${o.multiple ? ' (repeatable)' : ''}`;
+      lines.push(left.length < 34 ? `${left.padEnd(34)}  ${help}` : `${left}\n${''.padEnd(36)}${help}`);
+    }
+  }
+  return `${lines.join('\n')}\n`;
 }
 
 export function str(args: ParsedArgs, key: string, fallback?: string): string {

@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createRequire } from 'node:module';
 import type { PluginKind } from '@bevzoo/core';
 
@@ -8,6 +8,26 @@ export interface DiscoveredPackage {
   name: string;
   dir: string;
   kind: PluginKind;
+  version?: string;
+  /** Why it was loaded: `dependency of <project>` or `--plugin`. */
+  from: string;
+}
+
+/** A plugin package or file that was imported, or failed to import. */
+export interface PluginLoad {
+  name: string;
+  /** Where it was loaded from (its folder or file). */
+  dir: string;
+  version?: string;
+  from: string;
+  error?: string;
+}
+
+const loads: PluginLoad[] = [];
+
+/** What `loadPlugins` imported in this process (and what failed), for `bevzoo list`. */
+export function loadedPlugins(): readonly PluginLoad[] {
+  return loads;
 }
 
 /** node_modules folders from `start` up to the filesystem root. */
@@ -23,7 +43,16 @@ function nodeModulesChain(start: string): string[] {
   }
 }
 
-function readManifest(dir: string): { name?: string; bevzoo?: { kind?: string } } | undefined {
+interface Manifest {
+  name?: string;
+  version?: string;
+  bevzoo?: { kind?: string };
+  dependencies?: Record<string, string>;
+  devDependencies?: Record<string, string>;
+  optionalDependencies?: Record<string, string>;
+}
+
+function readManifest(dir: string): Manifest | undefined {
   try {
     return JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
   } catch {
@@ -31,17 +60,38 @@ function readManifest(dir: string): { name?: string; bevzoo?: { kind?: string } 
   }
 }
 
-/** Plugin packages installed beside the runner (and in the working directory): those whose package.json has `"bevzoo": {"kind": ...}`. */
+/** The folder of the nearest package.json at or above `start` (the project a command runs in). */
+export function projectRoot(start: string): string | undefined {
+  let d = resolve(start);
+  for (;;) {
+    if (existsSync(join(d, 'package.json'))) return d;
+    const up = dirname(d);
+    if (up === d) return undefined;
+    d = up;
+  }
+}
+
+/**
+ * The plugin packages among the dependencies of the projects at or above each of `from` (the nearest package.json
+ * of each: the user's project, and the runner's own package): the dependencies, dev and optional dependencies
+ * whose package.json says `"bevzoo": {"kind": ...}`, resolved through node_modules as Node resolves them. Packages
+ * that merely sit in a node_modules folder are not plugins of the project, and are not imported.
+ */
 export function findInstalledPlugins(from: string[]): DiscoveredPackage[] {
   const seen = new Map<string, DiscoveredPackage>();
-  for (const nm of [...new Set(from.flatMap(nodeModulesChain))]) {
-    for (const entry of safeReaddir(nm)) {
-      const dirs = entry.startsWith('@') ? safeReaddir(join(nm, entry)).map((e) => join(nm, entry, e)) : [join(nm, entry)];
-      for (const dir of dirs) {
-        const m = readManifest(dir);
-        const kind = m?.bevzoo?.kind;
-        if (m?.name && (kind === 'teacher' || kind === 'student' || kind === 'distiller') && !seen.has(m.name)) seen.set(m.name, { name: m.name, dir, kind });
-      }
+  for (const start of from) {
+    const root = projectRoot(start);
+    const m = root ? readManifest(root) : undefined;
+    if (!root || !m) continue;
+    const deps = Object.keys({ ...m.dependencies, ...m.devDependencies, ...m.optionalDependencies });
+    const chain = nodeModulesChain(root);
+    for (const dep of deps) {
+      if (seen.has(dep)) continue;
+      const dir = chain.map((nm) => join(nm, dep)).find((d) => existsSync(join(d, 'package.json')));
+      const dm = dir ? readManifest(dir) : undefined;
+      const kind = dm?.bevzoo?.kind;
+      if (dir && dm?.name && (kind === 'teacher' || kind === 'student' || kind === 'distiller'))
+        seen.set(dep, { name: dm.name, dir, kind, version: dm.version, from: `dependency of ${m.name ?? root}` });
     }
   }
   return [...seen.values()].sort((a, b) => a.name.localeCompare(b.name));
@@ -97,23 +147,32 @@ export async function loadPlugin(spec: string, cwd = process.cwd()): Promise<voi
   await import(pathToFileURL(entry).href);
 }
 
-/** Import every installed plugin package and the extra --plugin ones; returns what registered. */
-export async function loadPlugins(extra: string[] = [], opts: { cwd?: string; from?: string[] } = {}): Promise<{ loaded: string[]; failed: { name: string; error: string }[] }> {
+/**
+ * Import the plugin packages the project depends on (see `findInstalledPlugins`) and the `--plugin` ones. A plugin
+ * that fails to import is reported (name, where from, its error) and the others still load.
+ */
+export async function loadPlugins(extra: string[] = [], opts: { cwd?: string; from?: string[] } = {}): Promise<{ loaded: PluginLoad[]; failed: PluginLoad[] }> {
   const cwd = opts.cwd ?? process.cwd();
-  const here = dirname(new URL(import.meta.url).pathname);
-  const loaded: string[] = [];
-  const failed: { name: string; error: string }[] = [];
-  for (const p of findInstalledPlugins(opts.from ?? [here, cwd])) {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const done: PluginLoad[] = [];
+  for (const p of findInstalledPlugins(opts.from ?? [cwd, here])) {
+    const rec: PluginLoad = { name: p.name, dir: p.dir, version: p.version, from: p.from };
     try {
       await import(pathToFileURL(packageEntry(p.dir)).href);
-      loaded.push(p.name);
     } catch (e) {
-      failed.push({ name: p.name, error: (e as Error).message });
+      rec.error = (e as Error).message;
     }
+    done.push(rec);
   }
   for (const spec of extra) {
-    await loadPlugin(spec, cwd);
-    loaded.push(spec);
+    const rec: PluginLoad = { name: spec, dir: spec.startsWith('.') || isAbsolute(spec) ? resolve(cwd, spec) : spec, from: '--plugin' };
+    try {
+      await loadPlugin(spec, cwd);
+    } catch (e) {
+      rec.error = (e as Error).message;
+    }
+    done.push(rec);
   }
-  return { loaded, failed };
+  loads.push(...done);
+  return { loaded: done.filter((d) => !d.error), failed: done.filter((d) => d.error) };
 }

@@ -3,20 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { list, unregister } from '@bevzoo/core';
-import { parseArgs } from './args.js';
-import { findInstalledPlugins, loadPlugin } from './discover.js';
+import { findInstalledPlugins, loadPlugin, loadPlugins } from './discover.js';
 import { listCommand } from './commands/list.js';
 import { csvField, paperTable, resultsCsv, resultsMarkdown, reportHtml, toRows, writeReports } from './pipeline/report.js';
 import type { JobResult } from './pipeline/results.js';
-
-describe('args', () => {
-  it('parses positionals, values, booleans and repeatable options', () => {
-    const a = parseArgs(['matrix', '--preset', 'tiny', '--seeds=3', '--verbose', '--set', 'a.b=1', '--set', 'c=x', '--no-baseline', 'extra']);
-    expect(a.positionals).toEqual(['matrix', 'extra']);
-    expect(a.flags).toEqual({ preset: 'tiny', seeds: '3', verbose: true, 'no-baseline': true });
-    expect(a.lists.set).toEqual(['a.b=1', 'c=x']);
-  });
-});
 
 describe('plugin discovery', () => {
   it('finds packages that name themselves bevzoo plugins and loads a plugin by path', async () => {
@@ -27,8 +17,15 @@ describe('plugin discovery', () => {
     writeFileSync(join(root, 'node_modules', 'not-a-plugin.json'), '{}');
     mkdirSync(join(root, 'node_modules', 'plain'), { recursive: true });
     writeFileSync(join(root, 'node_modules', 'plain', 'package.json'), JSON.stringify({ name: 'plain' }));
-    const found = findInstalledPlugins([root]).filter((p) => p.dir.startsWith(root));
-    expect(found.map((p) => [p.name, p.kind])).toEqual([['@acme/student-x', 'student']]);
+    // A plugin package that merely sits in node_modules, not a dependency of the project: never imported.
+    mkdirSync(join(root, 'node_modules', 'stray-plugin'), { recursive: true });
+    writeFileSync(join(root, 'node_modules', 'stray-plugin', 'package.json'), JSON.stringify({ name: 'stray-plugin', bevzoo: { kind: 'teacher' } }));
+    writeFileSync(join(root, 'package.json'), JSON.stringify({ name: 'my-project', dependencies: { '@acme/student-x': '1', plain: '1' }, devDependencies: { missing: '1' } }));
+    mkdirSync(join(root, 'sub', 'dir'), { recursive: true });
+    for (const from of [root, join(root, 'sub', 'dir')]) {
+      const found = findInstalledPlugins([from]);
+      expect(found.map((p) => [p.name, p.kind, p.from])).toEqual([['@acme/student-x', 'student', 'dependency of my-project']]);
+    }
 
     const core = new URL('../../../packages/core/src/index.ts', import.meta.url).href;
     const file = join(root, 'my-student.mjs');
@@ -42,6 +39,22 @@ c.register(c.defineStudent({ name: 'disc-student', version: '0.0.1', task: 'det'
     await loadPlugin('./my-student.mjs', root);
     expect(list('student').map((p) => p.name)).toContain('disc-student');
     await expect(loadPlugin('@nobody/none', root)).rejects.toThrow(/package not found/);
+
+    // A plugin that throws on import is named with its error; the others still load, and `list` says where from.
+    writeFileSync(join(pkg, 'index.mjs'), `throw new Error('broken on purpose');`);
+    writeFileSync(join(root, 'other.mjs'), `const c = globalThis.__bevzooCore; const { z } = globalThis.__zod;
+c.register(c.defineStudent({ name: 'other-student', version: '0.0.1', task: 'det', package: 'other', description: 'another test student',
+  configSchema: z.object({ w: z.number().default(1) }), presets: { tiny: {} }, provides: () => ({}), create: () => ({}) }));`);
+    const r = await loadPlugins(['./nope.mjs', './other.mjs'], { cwd: root, from: [root] });
+    expect(r.failed.map((f) => [f.name, f.from])).toEqual([['@acme/student-x', 'dependency of my-project'], ['./nope.mjs', '--plugin']]);
+    expect(r.failed[0]!.error).toBe('broken on purpose');
+    expect(r.failed[0]!.dir).toBe(pkg);
+    expect(r.loaded.map((l) => l.name)).toEqual(['./other.mjs']);
+    expect(list('student').map((p) => p.name)).toContain('other-student');
+    const text = listCommand({ plugins: [...r.loaded, ...r.failed] });
+    expect(text).toContain('plugin packages (1 loaded, 2 failed):');
+    expect(text).toContain(`FAILED @acme/student-x  ${pkg}  (dependency of my-project): broken on purpose`);
+    expect(text).toContain(`./other.mjs  ${join(root, 'other.mjs')}  (--plugin)`);
   });
   it('lists registered plugins and says when there are none', () => {
     for (const p of list()) unregister(p.kind, p.name);

@@ -128,6 +128,13 @@ describe('registry', () => {
     expect(() => register(mkStudent('s', '@b/two'))).toThrow(RegistryError);
     expect(() => register(mkStudent('s', '@b/two'))).toThrow(/@a\/one@1\.0\.0.*@b\/two@1\.0\.0/);
   });
+  it('refuses plugin and preset names that could leave a folder or break a report', () => {
+    for (const bad of ['../evil', 'a/b', 'Upper', '.hidden', '-x', 'a b', 'a|b', 'a,b', ''])
+      expect(() => register(mkStudent(bad)), bad).toThrow(bad === '' ? /non-empty string field "name"/ : /name must match/);
+    expect(() => register(defineStudent({ ...mkStudent('p'), presets: { '../up': {} } }))).toThrow(/preset names must match .* found "\.\.\/up"/);
+    register(mkStudent('ok.name_1-2'));
+    expect(list().map((p) => p.name)).toEqual(['ok.name_1-2']);
+  });
   it('shares one registry across module copies through globalThis', () => {
     register(mkStudent('s'));
     const store = (globalThis as Record<symbol, Map<string, unknown>>)[Symbol.for('bevzoo.registry.v1')]!;

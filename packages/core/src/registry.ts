@@ -17,12 +17,26 @@ function store(): Store {
   return s;
 }
 
+/** What a plugin, preset or run name may be: lower case, digits, `.`, `_`, `-`, not starting with a dot or a dash (no path can hide in it). */
+export const NAME_PATTERN = /^[a-z0-9][a-z0-9._-]*$/;
+
+/** Throw a RegistryError naming `what` unless `name` matches NAME_PATTERN. */
+export function checkName(name: string, what: string): string {
+  if (!NAME_PATTERN.test(name)) throw new RegistryError(`${what} must match ${NAME_PATTERN}, found ${JSON.stringify(name)}`, { field: what, found: name });
+  return name;
+}
+
 function validatePlugin(p: AnyPlugin): void {
   const where = `plugin ${JSON.stringify((p as { name?: unknown })?.name)} from ${JSON.stringify((p as { package?: unknown })?.package)}`;
   if (!p || typeof p !== 'object') throw new RegistryError(`register: expected a plugin object, found ${typeof p}`);
   if (!PLUGIN_KINDS.includes(p.kind)) throw new RegistryError(`register: ${where} has kind ${JSON.stringify(p.kind)}; expected one of ${PLUGIN_KINDS.join(', ')}`);
   for (const f of ['name', 'version', 'package'] as const)
     if (typeof p[f] !== 'string' || !p[f]) throw new RegistryError(`register: ${where} needs a non-empty string field "${f}"`);
+  if (!NAME_PATTERN.test(p.name))
+    throw new RegistryError(`register: ${where}: name must match ${NAME_PATTERN} (it names run folders and report rows), found ${JSON.stringify(p.name)}`, { field: 'name', found: p.name });
+  for (const preset of Object.keys((p as { presets?: object }).presets ?? {}))
+    if (!NAME_PATTERN.test(preset))
+      throw new RegistryError(`register: ${where}: preset names must match ${NAME_PATTERN}, found ${JSON.stringify(preset)}`, { field: 'presets', found: preset });
   if (p.task !== 'det' && p.task !== 'occ') throw new RegistryError(`register: ${where} has task ${JSON.stringify(p.task)}; expected "det" or "occ"`);
   if (typeof p.create !== 'function') throw new RegistryError(`register: ${where} has no create() factory`);
   if (!p.configSchema || typeof (p.configSchema as { safeParse?: unknown }).safeParse !== 'function')

@@ -1,10 +1,22 @@
 import { defaultPresetOf, describeFeature, list, resolveConfig, tryAssemble } from '@bevzoo/core';
+import type { PluginLoad } from '../discover.js';
 
-/** `bevzoo list`: registered plugins, their presets (and features with --verbose), and which combinations assemble. */
-export function listCommand(opts: { verbose?: boolean } = {}): string {
-  const out: string[] = [];
+/** The plugin packages and files imported (or not) by this process, and where from. */
+function pluginLoads(loads: readonly PluginLoad[]): string[] {
+  const out = [`plugin packages (${loads.filter((l) => !l.error).length} loaded${loads.some((l) => l.error) ? `, ${loads.filter((l) => l.error).length} failed` : ''}):`];
+  for (const l of loads)
+    out.push(`  ${l.error ? 'FAILED ' : ''}${l.name}${l.version ? `@${l.version}` : ''}  ${l.dir}  (${l.from})${l.error ? `: ${l.error}` : ''}`);
+  return out;
+}
+
+/**
+ * `bevzoo list`: the plugin packages loaded and where from, registered plugins, their presets (and features with
+ * --verbose), and which combinations assemble.
+ */
+export function listCommand(opts: { verbose?: boolean; plugins?: readonly PluginLoad[] } = {}): string {
+  const out: string[] = opts.plugins ? pluginLoads(opts.plugins) : [];
   if (!list().length)
-    return 'No plugins are registered. Install plugin packages beside @bevzoo/runner, or pass --plugin <package or path>.';
+    return [...out, 'No plugins are registered. Add plugin packages to your project\'s dependencies (beside @bevzoo/runner), or pass --plugin <package or path>.'].join('\n');
   for (const kind of ['teacher', 'student', 'distiller'] as const) {
     const ps = list(kind);
     out.push(`${kind}s (${ps.length}):`);

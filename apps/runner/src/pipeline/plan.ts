@@ -1,5 +1,5 @@
-import { resolve } from 'node:path';
-import { list, tryAssemble, type DistillerPlugin, type StudentPlugin, type TeacherPlugin } from '@bevzoo/core';
+import { relative, resolve, isAbsolute } from 'node:path';
+import { checkName, list, tryAssemble, type DistillerPlugin, type StudentPlugin, type TeacherPlugin } from '@bevzoo/core';
 import type { EngineBackend } from '@bevzoo/engine';
 import type { DatasetChoice } from './dataset.js';
 import type { ComponentSpec, JobSpec } from './job.js';
@@ -31,16 +31,28 @@ export function presetFor(p: { presets: Record<string, unknown> }, preset: strin
   return preset in p.presets ? preset : undefined;
 }
 
+/**
+ * The folder of run `id` under `out`. Run ids are built from plugin, preset and variant names, which the registry
+ * already restricts to NAME_PATTERN; checked again here, so that no run folder can land outside `out`.
+ */
+export function runDir(out: string, id: string): string {
+  checkName(id, 'run id');
+  const dir = resolve(out, 'runs', id);
+  const rel = relative(resolve(out), dir);
+  if (rel.startsWith('..') || isAbsolute(rel)) throw new Error(`run ${JSON.stringify(id)} would write outside --out ${out}`);
+  return dir;
+}
+
 const comp = (p: TeacherPlugin | StudentPlugin | DistillerPlugin, preset: string, overrides?: Record<string, unknown>): ComponentSpec => ({ name: p.name, preset: presetFor(p, preset), overrides });
 
 export function teacherJob(o: PlanOptions, t: TeacherPlugin): ScheduledJob {
   const id = `teacher-${t.name}`;
-  return { after: [], spec: { id, role: 'teacher', teacher: comp(t, o.preset, o.teacherOverrides), seed: 0, dataset: o.dataset, outDir: resolve(o.out, 'runs', id), backend: o.backend, steps: o.steps, plugins: o.plugins, usePackaged: !o.retrainTeachers, scratch: o.scratch } };
+  return { after: [], spec: { id, role: 'teacher', teacher: comp(t, o.preset, o.teacherOverrides), seed: 0, dataset: o.dataset, outDir: runDir(o.out, id), backend: o.backend, steps: o.steps, plugins: o.plugins, usePackaged: !o.retrainTeachers, scratch: o.scratch } };
 }
 
 export function baselineJob(o: PlanOptions, s: StudentPlugin, seed: number): ScheduledJob {
   const id = `baseline-${s.name}-seed${seed}`;
-  return { after: [], spec: { id, role: 'baseline', student: comp(s, o.preset, o.studentOverrides), seed, dataset: o.dataset, outDir: resolve(o.out, 'runs', id), backend: o.backend, steps: o.steps, plugins: o.plugins, scratch: o.scratch } };
+  return { after: [], spec: { id, role: 'baseline', student: comp(s, o.preset, o.studentOverrides), seed, dataset: o.dataset, outDir: runDir(o.out, id), backend: o.backend, steps: o.steps, plugins: o.plugins, scratch: o.scratch } };
 }
 
 export function distillJob(o: PlanOptions, t: TeacherPlugin, s: StudentPlugin, d: DistillerPlugin, seed: number, variant?: { name: string; overrides: Record<string, unknown> }): ScheduledJob {
@@ -50,7 +62,7 @@ export function distillJob(o: PlanOptions, t: TeacherPlugin, s: StudentPlugin, d
     after: [`teacher-${t.name}`],
     spec: {
       id, role: 'distill', teacher: comp(t, o.preset, o.teacherOverrides), student: comp(s, o.preset, o.studentOverrides), distiller: comp(d, o.preset, dOver),
-      seed, dataset: o.dataset, outDir: resolve(o.out, 'runs', id), backend: o.backend, steps: o.steps, plugins: o.plugins, scratch: o.scratch,
+      seed, dataset: o.dataset, outDir: runDir(o.out, id), backend: o.backend, steps: o.steps, plugins: o.plugins, scratch: o.scratch,
     },
   };
 }

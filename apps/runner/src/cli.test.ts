@@ -1,0 +1,110 @@
+/** The command line: strict options with suggestions, value checks, per-command help, --version, a closed pipe. */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { commandHelp, nearest, parseCommandArgs, UsageError } from './args.js';
+import { COMMAND_SPECS } from './commands/specs.js';
+import { loadedPlugins } from './discover.js';
+import { main } from './main.js';
+import { runDir } from './pipeline/plan.js';
+import pkg from '../package.json' with { type: 'json' };
+
+const parse = (argv: string[]) => parseCommandArgs(COMMAND_SPECS[argv[0]!]!, argv);
+
+/** Run main() with stdout and stderr captured. */
+async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '', err = '';
+  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((out += String(s)), true));
+  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((err += String(s)), true));
+  try {
+    return { code: await main(argv), out, err };
+  } finally {
+    o.mockRestore();
+    e.mockRestore();
+  }
+}
+
+afterEach(() => vi.restoreAllMocks());
+
+describe('options', () => {
+  it('parses values, booleans and repeatable options of the command', () => {
+    const a = parse(['matrix', '--preset', 'tiny', '--seeds=3', '--set', 'a.b=1', '--set', 'c=x', '--retrain-teachers', '--plugin', './p.mjs']);
+    expect(a.positionals).toEqual(['matrix']);
+    expect(a.flags).toEqual({ preset: 'tiny', seeds: '3', 'retrain-teachers': true });
+    expect(a.lists).toEqual({ set: ['a.b=1', 'c=x'], plugin: ['./p.mjs'] });
+    expect(parse(['train', 'student', 'bevdet', '--seed', '4']).positionals).toEqual(['train', 'student', 'bevdet']);
+  });
+
+  it('refuses an unknown option, naming it and the nearest valid one', () => {
+    expect(() => parse(['train', 'student', 'bevdet', '--sead', '1'])).toThrow(/unknown option --sead for "bevzoo train" — did you mean --seed\?/);
+    expect(() => parse(['matrix', '--sead', '1'])).toThrow(/did you mean --seeds\?/);
+    expect(() => parse(['matrix', '--stepz', '5'])).toThrow(/unknown option --stepz .*did you mean --steps\?/);
+    expect(() => parse(['matrix', '--zzzzzzzz'])).toThrow(/unknown option --zzzzzzzz for "bevzoo matrix" \(bevzoo matrix --help/);
+    expect(() => parse(['list', '-x'])).toThrow(UsageError);
+    expect(nearest('matrx', Object.keys(COMMAND_SPECS))).toBe('matrix');
+  });
+
+  it('checks values: integers and their ranges, choices, existing files, a value where one is needed', () => {
+    expect(() => parse(['matrix', '--steps', '0'])).toThrow('--steps expects an integer ≥ 1, got "0"');
+    expect(() => parse(['matrix', '--steps', '-3'])).toThrow(UsageError);
+    expect(() => parse(['matrix', '--seeds', '1.5'])).toThrow('--seeds expects an integer ≥ 1, got "1.5"');
+    expect(() => parse(['train', 'student', 'x', '--seed', 'one'])).toThrow('--seed expects an integer ≥ 0, got "one"');
+    expect(() => parse(['matrix', '--parallel', '0'])).toThrow(/--parallel expects an integer ≥ 1/);
+    expect(() => parse(['matrix', '--backend', 'gpu'])).toThrow('--backend expects one of auto, wasm, cpu, tensorflow, tensorflow-gpu, got "gpu"');
+    expect(() => parse(['distill', '--teacher-checkpoint', '/nonexistent/t.safetensors'])).toThrow(/--teacher-checkpoint expects an existing file \(\/nonexistent\/t.safetensors does not exist\)/);
+    const dir = mkdtempSync(join(tmpdir(), 'bevzoo-args-'));
+    expect(() => parse(['distill', '--teacher-checkpoint', dir])).toThrow(/expects a file/);
+    expect(() => parse(['matrix', '--dataroot', join(dir, 'none')])).toThrow(/--dataroot expects an existing folder/);
+    writeFileSync(join(dir, 'f'), 'x');
+    expect(parse(['distill', '--teacher-checkpoint', join(dir, 'f')]).flags['teacher-checkpoint']).toBe(join(dir, 'f'));
+    expect(() => parse(['matrix', '--out'])).toThrow(/--out/);
+    expect(() => parse(['matrix', '--retrain-teachers=yes'])).toThrow(UsageError);
+    expect(() => parse(['matrix', 'extra'])).toThrow(/bevzoo matrix: unexpected argument "extra"/);
+  });
+});
+
+describe('the CLI', () => {
+  it('exits 2 on a mistake in the command line, without loading a plugin', async () => {
+    const before = loadedPlugins().length;
+    for (const argv of [['matrix', '--sead', '1'], ['matrix', '--steps', '0'], ['matrx'], ['train', 'student', 'x', '--stepz', '5']]) {
+      const r = await run(argv);
+      expect(r.code, argv.join(' ')).toBe(2);
+      expect(r.err).toMatch(/^bevzoo: /);
+    }
+    expect((await run(['matrx'])).err).toMatch(/unknown command "matrx" — did you mean "matrix"\?/);
+    expect(loadedPlugins().length).toBe(before);
+  });
+
+  it('gives each command its own --help, and the version', async () => {
+    const m = await run(['matrix', '--help']);
+    const t = await run(['train', '-h']);
+    expect([m.code, t.code]).toEqual([0, 0]);
+    expect(m.out).toBe(commandHelp(COMMAND_SPECS.matrix!));
+    expect(m.out).toMatch(/^bevzoo matrix — /);
+    expect(m.out).toContain('--seeds <n>');
+    expect(t.out).toMatch(/^bevzoo train — /);
+    expect(t.out).not.toContain('--seeds');
+    expect((await run(['help', 'distill'])).out).toBe(commandHelp(COMMAND_SPECS.distill!));
+    const g = await run(['--help']);
+    expect(g.out).toContain('bevzoo <command> --help');
+    for (const c of ['list', 'data', 'train', 'distill', 'matrix', 'ablate', 'eval']) expect(g.out).toContain(`  ${c}`);
+    expect((await run(['--version'])).out).toBe(`bevzoo ${pkg.version} (@bevzoo/runner, node ${process.version})\n`);
+  });
+
+  it('ends quietly when its output goes into a closed pipe', () => {
+    const cli = fileURLToPath(new URL('./cli.ts', import.meta.url));
+    // `true` exits at once, so the CLI writes its help into a pipe whose reader is gone (EPIPE); pipefail gives its status.
+    const r = spawnSync('bash', ['-o', 'pipefail', '-c', `node --conditions=@bevzoo/source --import tsx "${cli}" --help | true`], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+
+  it('keeps every run folder inside --out', () => {
+    expect(runDir('/tmp/o', 'baseline-bevdet-seed0')).toBe('/tmp/o/runs/baseline-bevdet-seed0');
+    expect(() => runDir('/tmp/o', '../x')).toThrow(/run id must match/);
+    expect(() => runDir('/tmp/o', 'a/../../x')).toThrow(/run id must match/);
+  });
+});

@@ -1,0 +1,141 @@
+/** The option table of every command: the parser, the checks and each command's `--help` come from here. */
+import type { CommandSpec, OptionTable } from '../args.js';
+
+const PLUGIN: OptionTable = {
+  plugin: { type: 'string', multiple: true, value: '<package or path>', help: 'load an extra plugin' },
+  help: { type: 'boolean', short: 'h', help: 'this text' },
+};
+
+const DATA: OptionTable = {
+  dataroot: { type: 'string', value: '<dir>', check: 'dir', help: 'a nuScenes-format dataset (default: the synthetic dataset of the preset, generated on first use under .bevzoo/data)' },
+  data: { type: 'string', value: '<dir>', check: 'dir', help: 'the same as --dataroot' },
+  version: { type: 'string', value: '<v>', help: 'the dataset version of --dataroot (v1.0-trainval, v1.0-mini, ...)' },
+  'train-split': { type: 'string', value: '<split>', help: 'the training split of --dataroot' },
+  'val-split': { type: 'string', value: '<split>', help: 'the evaluation split of --dataroot' },
+  gts: { type: 'string', value: '<dir>', check: 'dir', help: 'Occ3D ground truth folder (occupancy runs on --dataroot)' },
+  'eval-config': { type: 'string', value: '<json>', check: 'file', help: 'a detection evaluation config (the devkit\'s JSON)' },
+  'data-preset': { type: 'string', value: '<p>', help: 'the synthetic dataset preset (default: the model preset)' },
+  'data-seed': { type: 'string', value: '<n>', check: 'int>=0', help: 'the synthetic dataset seed (default 0)' },
+  'data-dir': { type: 'string', value: '<dir>', help: 'where synthetic datasets live (default .bevzoo/data)' },
+  'max-train': { type: 'string', value: '<n>', check: 'int>=1', help: 'use at most n training samples' },
+  'max-val': { type: 'string', value: '<n>', check: 'int>=1', help: 'evaluate at most n samples' },
+};
+
+const TRAINING: OptionTable = {
+  set: { type: 'string', multiple: true, value: '<key=value>', help: 'override a config value of the trained model (dotted keys)' },
+  'teacher-set': { type: 'string', multiple: true, value: '<key=value>', help: 'override a config value of the teacher' },
+  'student-set': { type: 'string', multiple: true, value: '<key=value>', help: 'override a config value of the student' },
+  'distiller-set': { type: 'string', multiple: true, value: '<key=value>', help: 'override a config value of the distiller' },
+  steps: { type: 'string', value: '<n>', check: 'int>=1', help: 'override the training steps (quick runs)' },
+  'retrain-teachers': { type: 'boolean', help: 'train teachers even where their package ships matching weights' },
+  scratch: { type: 'boolean', help: 'start from random weights, not from the starting weights a plugin ships (initWeights)' },
+  backend: { type: 'string', value: '<name>', choices: ['auto', 'wasm', 'cpu', 'tensorflow', 'tensorflow-gpu'], help: 'auto | wasm | cpu | tensorflow | tensorflow-gpu (default auto)' },
+  parallel: { type: 'string', value: '<n>', check: 'int>=1', help: 'runs at once (default 2: one per core)' },
+};
+
+const PRESET = { type: 'string', value: '<p>', help: 'the preset of every model (default small)' } as const;
+const OUT = (what: string) => ({ type: 'string', value: '<dir>', help: `output folder (default ${what})` }) as const;
+const TEACHER_CKPT = { type: 'string', value: '<file>', check: 'file', help: 'a trained teacher checkpoint to use instead of training or loading one' } as const;
+const SEEDS = { type: 'string', value: '<n>', check: 'int>=1', help: 'seeds per run (default 1)' } as const;
+
+const planSections = (own: OptionTable): CommandSpec['sections'] => [
+  { title: 'options', options: own },
+  { title: 'data', options: DATA },
+  { title: 'training', options: TRAINING },
+  { title: 'plugins and help', options: PLUGIN },
+];
+
+export const COMMAND_SPECS: Record<string, CommandSpec> = {
+  list: {
+    name: 'list', summary: 'registered plugins (and where they were loaded from), presets, features, compatible combinations', maxPositionals: 0, plugins: true,
+    usage: ['list [--verbose] [--plugin <package or path>]'],
+    sections: [{ title: 'options', options: { verbose: { type: 'boolean', help: 'also each model\'s features' } } }, { title: 'plugins and help', options: PLUGIN }],
+  },
+  data: {
+    name: 'data', summary: 'write a synthetic nuScenes-format dataset', maxPositionals: 1, plugins: false,
+    usage: ['data synth [--preset tiny|small|mini] [--seed n] [--out dir] [--workers n]'],
+    sections: [{
+      title: 'options', options: {
+        preset: { type: 'string', value: '<p>', help: 'tiny, small or mini (default small)' },
+        seed: { type: 'string', value: '<n>', check: 'int>=0', help: 'generator seed (default 0)' },
+        out: OUT('data/synth-<preset>-seed<seed>'),
+        workers: { type: 'string', value: '<n>', check: 'int>=1', help: 'worker threads (default 2)' },
+        help: PLUGIN.help!,
+      },
+    }],
+  },
+  eval: {
+    name: 'eval', summary: 'evaluate results files with the nuScenes detection metrics or Occ3D mIoU', maxPositionals: 1, plugins: false,
+    usage: [
+      'eval det --dataroot <dir> --version <v> --split <s> --results <file> [--config <json>] --out <dir>',
+      'eval occ --dataroot <dir> --version <v> --split <s> --gts <dir> --predictions <dir>',
+    ],
+    sections: [{
+      title: 'options', options: {
+        dataroot: DATA.dataroot!,
+        version: { type: 'string', value: '<v>', help: 'dataset version (default v1.0-trainval)' },
+        split: { type: 'string', value: '<s>', help: 'the split evaluated' },
+        results: { type: 'string', value: '<file>', check: 'file', help: 'det: results.json in the nuScenes submission format' },
+        config: { type: 'string', value: '<json>', check: 'file', help: 'det: an evaluation config (default detection_cvpr_2019)' },
+        out: { type: 'string', value: '<dir>', help: 'det: where metrics_summary.json and metrics_details.json go' },
+        gts: { type: 'string', value: '<dir>', check: 'dir', help: 'occ: the Occ3D ground truth folder' },
+        predictions: { type: 'string', value: '<dir>', check: 'dir', help: 'occ: one .npz per sample token' },
+        verbose: { type: 'boolean', help: 'det: per-class tables' },
+        help: PLUGIN.help!,
+      },
+    }],
+  },
+  train: {
+    name: 'train', summary: 'train one model and evaluate it on the val split', maxPositionals: 2, plugins: true,
+    usage: ['train teacher|student <name> [--preset p] [--seed n] [--out dir] [--set key=value]'],
+    sections: planSections({ preset: PRESET, seed: { type: 'string', value: '<n>', check: 'int>=0', help: 'seed (default 0)' }, out: OUT('runs/train-<kind>-<name>-<preset>') }),
+  },
+  distill: {
+    name: 'distill', summary: 'teacher (loaded or trained), baseline and distilled student, side by side', maxPositionals: 0, plugins: true,
+    usage: ['distill --teacher <t> --student <s> [--distiller <d>] [--preset p] [--teacher-checkpoint f] [--no-baseline]'],
+    sections: planSections({
+      teacher: { type: 'string', value: '<name>', help: 'the teacher' },
+      student: { type: 'string', value: '<name>', help: 'the student' },
+      distiller: { type: 'string', value: '<name>', help: 'the distiller (default: the first of the student\'s task)' },
+      preset: PRESET,
+      seed: { type: 'string', value: '<n>', check: 'int>=0', help: 'seed (default 0)' },
+      out: OUT('runs/distill-<t>-<s>-<d>-<preset>'),
+      'teacher-checkpoint': TEACHER_CKPT,
+      'no-baseline': { type: 'boolean', help: 'skip the student\'s baseline run' },
+    }),
+  },
+  matrix: {
+    name: 'matrix', summary: 'every compatible combination, two runs at a time; resumes when rerun', maxPositionals: 0, plugins: true,
+    usage: ['matrix [--preset p] [--seeds n] [--out dir] [--teachers a,b] [--students a,b] [--distillers a,b|all]'],
+    sections: planSections({
+      preset: PRESET,
+      seeds: SEEDS,
+      'first-seed': { type: 'string', value: '<n>', check: 'int>=0', help: 'the first seed (default 0)' },
+      out: OUT('runs/matrix-<preset>'),
+      teachers: { type: 'string', value: '<a,b>', help: 'only these teachers' },
+      students: { type: 'string', value: '<a,b>', help: 'only these students' },
+      distillers: { type: 'string', value: '<a,b|all>', help: 'these distillers (default: all but the ablation baselines)' },
+      'in-process': { type: 'boolean', help: 'run every job in this process (debugging)' },
+    }),
+  },
+  ablate: {
+    name: 'ablate', summary: 'the distiller\'s component ablation on one cell', maxPositionals: 1, plugins: true,
+    usage: ['ablate <distiller> [--teacher t] [--student s] [--preset p] [--seeds n] [--out dir]'],
+    sections: planSections({
+      teacher: { type: 'string', value: '<name>', help: 'the teacher (default: the first of the distiller\'s task)' },
+      student: { type: 'string', value: '<name>', help: 'the student (default: the first of the distiller\'s task)' },
+      preset: PRESET,
+      seeds: SEEDS,
+      out: OUT('runs/ablate-<d>-<t>-<s>-<preset>'),
+      'teacher-checkpoint': TEACHER_CKPT,
+    }),
+  },
+  job: {
+    name: 'job', summary: 'run one job of a matrix (started by the scheduler in a child process)', maxPositionals: 0, plugins: true,
+    usage: ['job --spec <file>'],
+    sections: [{ title: 'options', options: { spec: { type: 'string', value: '<file>', check: 'file', help: 'the job spec (JSON)' } } }, { title: 'plugins and help', options: PLUGIN }],
+  },
+};
+
+/** Commands shown in `bevzoo --help` (job is internal). */
+export const PUBLIC_COMMANDS = ['list', 'data', 'train', 'distill', 'matrix', 'ablate', 'eval'];

@@ -11,6 +11,7 @@ import { loadedPlugins } from './discover.js';
 import { main } from './main.js';
 import { runDir } from './pipeline/plan.js';
 import pkg from '../package.json' with { type: 'json' };
+import rootPkg from '../../../package.json' with { type: 'json' };
 
 const parse = (argv: string[]) => parseCommandArgs(COMMAND_SPECS[argv[0]!]!, argv);
 
@@ -101,6 +102,14 @@ describe('the CLI', () => {
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
   });
+
+  it('says that it is building before a build that takes a while (pnpm bevzoo)', () => {
+    // As a user calls it (turbo finds pnpm on the PATH that pnpm gives its scripts).
+    const root = fileURLToPath(new URL('../../../', import.meta.url));
+    const r = spawnSync('npx', ['-y', `pnpm@${rootPkg.packageManager.split('@')[1]}`, '--silent', 'bevzoo', '--build-only', '@bevzoo/core'], { cwd: root, encoding: 'utf8', timeout: 240_000, env: { ...process.env, BEVZOO_BUILD_NOTICE_MS: '0' } });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/^bevzoo: building @bevzoo\/core and the packages it needs \(about a minute on the first call; cached afterwards\)…\nbevzoo: built in \d+ s\n$/);
+  }, 240_000);
 
   it('keeps every run folder inside --out', () => {
     expect(runDir('/tmp/o', 'baseline-bevdet-seed0')).toBe('/tmp/o/runs/baseline-bevdet-seed0');

@@ -1,4 +1,3 @@
-import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { get, list, writeFileAtomic } from '@bevzoo/core';
 import { type ParsedArgs, int, optStr, str, UsageError } from '../args.js';
@@ -8,6 +7,7 @@ import { baselineJob, distillJob, teacherJob, type PlanOptions } from '../pipeli
 import { runScheduled, type ScheduledJob } from '../pipeline/scheduler.js';
 import type { JobResult } from '../pipeline/results.js';
 import { TASK_METRICS } from '../pipeline/report.js';
+import { lockFolder } from '../pipeline/lock.js';
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -26,7 +26,7 @@ export async function ablateCommand(args: ParsedArgs): Promise<void> {
     preset, seeds: Array.from({ length: nSeeds }, (_, i) => i), out: resolve(str(args, 'out', `runs/ablate-${name}-${t.name}-${s.name}-${preset}`)),
     ...commonPlanOptions(args, preset),
   };
-  await mkdir(o.out, { recursive: true });
+  const lock = await lockFolder(o.out, 'bevzoo ablate', log); // refused while another process works there
   const rows: { name: string; jobs: ScheduledJob[] }[] = [{ name: 'baseline', jobs: o.seeds.map((seed) => baselineJob(o, s, seed)) }];
   for (const row of d.ablation) {
     const dist = row.distiller ? get('distiller', row.distiller) : d;
@@ -54,6 +54,7 @@ export async function ablateCommand(args: ParsedArgs): Promise<void> {
   }
   const md = lines.join('\n') + '\n';
   await writeFileAtomic(join(o.out, 'ablation.md'), md);
+  lock.release();
   process.stdout.write(md);
   if (r.failed.size) throw new Error(`${r.failed.size} run(s) failed: ${[...r.failed.keys()].join(', ')}`);
 }

@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { list } from '@bevzoo/core';
 import { type ParsedArgs, int, optStr, str } from '../args.js';
@@ -8,6 +7,7 @@ import { commonPlanOptions } from '../pipeline/options.js';
 import { defaultMatrixDistillers, matrixJobs, type PlanOptions } from '../pipeline/plan.js';
 import { runScheduled } from '../pipeline/scheduler.js';
 import { writeReports } from '../pipeline/report.js';
+import { lockFolder } from '../pipeline/lock.js';
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const names = (v?: string) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined);
@@ -38,7 +38,7 @@ export async function matrixCommand(args: ParsedArgs): Promise<void> {
     students: names(optStr(args, 'students')),
     distillers: optStr(args, 'distillers') === 'all' ? list('distiller').map((d) => d.name) : (names(optStr(args, 'distillers')) ?? defaultMatrixDistillers()),
   };
-  await mkdir(o.out, { recursive: true });
+  const lock = await lockFolder(o.out, 'bevzoo matrix', log); // refused while another process runs a matrix there
   const { jobs, incompatible } = matrixJobs(o);
   for (const i of incompatible) log(`not compatible, skipped: ${i}`);
   log(`bevzoo matrix (${preset}, ${nSeeds} seed(s)): ${jobs.length} runs → ${o.out}`);
@@ -48,6 +48,7 @@ export async function matrixCommand(args: ParsedArgs): Promise<void> {
   const results = jobs.map((j) => r.results.get(j.spec.id)).filter((x) => x !== undefined);
   const seconds = (Date.now() - t0) / 1000;
   await writeReports(o.out, results, { command: 'matrix', dataset: describeDataset(data), preset, seeds: o.seeds, wall_seconds: Math.round(seconds), failed: Object.fromEntries(r.failed), skipped: r.skipped, resumed: r.resumed });
+  lock.release();
   process.stdout.write(readFileSync(join(o.out, 'results.md'), 'utf8'));
   process.stdout.write(`\nmatrix: ${results.length}/${jobs.length} runs in ${(seconds / 60).toFixed(1)} min (${r.resumed.length} resumed); reports in ${o.out} (results.json, results.md, results.csv, report.html)\n`);
   if (r.failed.size || r.skipped.length) throw new Error(`${r.failed.size} run(s) failed and ${r.skipped.length} skipped: ${[...r.failed.keys(), ...r.skipped].join(', ')}`);

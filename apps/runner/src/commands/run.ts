@@ -10,6 +10,7 @@ import { baselineJob, distillJob, presetFor, teacherJob, type PlanOptions } from
 import { runScheduled } from '../pipeline/scheduler.js';
 import { writeReports } from '../pipeline/report.js';
 import { TASK_EVALUATORS } from '../pipeline/tasks.js';
+import { lockFolder } from '../pipeline/lock.js';
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
@@ -66,10 +67,12 @@ export async function distillCommand(args: ParsedArgs): Promise<void> {
     cell.after = [];
     cell.spec.teacherCheckpoint = resolve(ckpt);
   } else jobs.unshift(tj);
+  const lock = await lockFolder(o.out, 'bevzoo distill', log); // refused while another process works there
   const data = await prepareDataset(o.dataset, log); // generate once, before the child processes start
   const r = await runScheduled(jobs, { parallel: int(args, 'parallel', 2), log });
   const results = [...r.results.values()];
   await writeReports(o.out, results, { command: 'distill', dataset: describeDataset(data), preset: o.preset, teacher: t.name, student: s.name, distiller: d.name, presets: { teacher: presetFor(t, o.preset), student: presetFor(s, o.preset), distiller: presetFor(d, o.preset) } }, `bevzoo distill: ${t.name} → ${s.name} (${d.name})`);
+  lock.release();
   process.stdout.write(readFileSync(join(o.out, 'results.md'), 'utf8'));
   if (r.failed.size) throw new Error(`${r.failed.size} run(s) failed: ${[...r.failed.keys()].join(', ')}`);
 }

@@ -1,16 +1,18 @@
 /**
  * One run of the benchmark: train a teacher, a student baseline, or a distilled student, then evaluate it on the
  * validation split with its task's metrics. Everything a run writes lives in its own folder; `result.json` is
- * written last (atomically), so a folder with it is a finished run.
+ * written last (atomically), so a folder with it is a finished run. The folder is locked while the run owns it.
  */
-import { mkdirSync } from 'node:fs';
 import { appendFile } from 'node:fs/promises';
+import { constants } from 'node:os';
+import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
-import { checkpointStep, createProgress, createRng, keepJsonlUntil, latestCheckpoint, runSettings, trainLoop, writeSafetensors } from '@bevzoo/core';
+import { checkpointStep, createProgress, createRng, fileError, keepJsonlUntil, latestCheckpoint, removeStaleTemps, runSettings, trainLoop, writeSafetensors } from '@bevzoo/core';
 import { initEngine, type EngineBackend } from '@bevzoo/engine';
 import { createLoader } from '@bevzoo/nuscenes';
 import { datasetId, prepareDataset, type Dataset, type DatasetChoice } from './dataset.js';
 import { objectSampleOption } from './gt-paste.js';
+import { lockFolder } from './lock.js';
 import { buildJobModels } from './models.js';
 import { writeJsonAtomic, resultPath, type CurvePoint, type JobResult } from './results.js';
 import { TASK_EVALUATORS, type Evaluation } from './tasks.js';
@@ -48,12 +50,52 @@ export interface JobSpec {
 
 const round = (v: number, d = 4) => Math.round(v * 10 ** d) / 10 ** d;
 
+/** The environment variable with the pid of the process that started a run as its child (the scheduler). */
+export const PARENT_PID_ENV = 'BEVZOO_PARENT_PID';
+
+/**
+ * A run started as a child by the scheduler (`BEVZOO_PARENT_PID` = its parent) ends when that process is gone: a
+ * matrix killed with SIGKILL cannot stop its runs, so they watch for being orphaned (their parent pid changes). A
+ * worker thread watches, so that a run busy in a long training step still ends at once (with SIGKILL: its lock is
+ * taken over by the rerun, its checkpoints are whole). A signal ends the run through `process.exit`, which releases
+ * its folder's lock. Returns the function that stops watching.
+ */
+function exitWithParent(): () => void {
+  const parent = Number(process.env[PARENT_PID_ENV]);
+  if (!parent || parent !== process.ppid) return () => {};
+  const watcher = new Worker(
+    "const { workerData: parent } = require('node:worker_threads'); setInterval(() => { if (process.ppid !== parent) process.kill(process.pid, 'SIGKILL'); }, 250);",
+    { eval: true, workerData: parent },
+  );
+  watcher.unref();
+  const onSignal = (signal: NodeJS.Signals) => process.exit(128 + constants.signals[signal]);
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  for (const s of signals) process.on(s, onSignal);
+  return () => {
+    void watcher.terminate();
+    for (const s of signals) process.off(s, onSignal);
+  };
+}
+
 /** Train and evaluate one job; writes `<outDir>/result.json` last. */
 export async function runJob(spec: JobSpec, opts: { log?: (s: string) => void; dataset?: Dataset } = {}): Promise<JobResult> {
   const log = opts.log ?? ((s: string) => process.stderr.write(`${s}\n`));
+  const lock = await lockFolder(spec.outDir, `bevzoo run ${spec.id}`, log);
+  const stopWatching = exitWithParent();
+  try {
+    // What a killed run may have left: temporary files of its unfinished writes (a checkpoint, the log).
+    const stale = await removeStaleTemps(spec.outDir, { recursive: true });
+    if (stale.length) log(`${spec.id}: removed ${stale.length} temporary file(s) an interrupted run left (${stale.join(', ')})`);
+    return await trainAndEvaluate(spec, log, opts.dataset);
+  } finally {
+    lock.release();
+    stopWatching();
+  }
+}
+
+async function trainAndEvaluate(spec: JobSpec, log: (s: string) => void, dataset?: Dataset): Promise<JobResult> {
   const engine = await initEngine({ backend: spec.backend ?? 'auto', log: () => {} });
-  mkdirSync(spec.outDir, { recursive: true });
-  const data = opts.dataset ?? (await prepareDataset(spec.dataset, log));
+  const data = dataset ?? (await prepareDataset(spec.dataset, log));
   const m = await buildJobModels(spec, createRng(spec.seed), datasetId(data), log);
   try {
     const model = m.trained.model;
@@ -81,23 +123,23 @@ export async function runJob(spec: JobSpec, opts: { log?: (s: string) => void; d
     // The curve a run starts with: the points up to the checkpoint it resumes from, none for a fresh run (so a rerun
     // into the same folder never mixes in stale points).
     const resumeFrom = train.checkpointEvery > 0 ? await latestCheckpoint(join(spec.outDir, 'checkpoints')) : null;
-    const curve = keepJsonlUntil<CurvePoint>(curvePath, resumeFrom ? checkpointStep(resumeFrom)! : 0);
+    const curve = await keepJsonlUntil<CurvePoint>(curvePath, resumeFrom ? checkpointStep(resumeFrom)! : 0);
     const addPoint = async (step: number, trainSeconds: number, ev: Evaluation) => {
       const point: CurvePoint = { step, train_seconds: round(trainSeconds, 1), ...ev.curve };
       curve.push(point);
-      await appendFile(curvePath, `${JSON.stringify(point)}\n`);
+      await appendFile(curvePath, `${JSON.stringify(point)}\n`).catch((e: unknown) => Promise.reject(fileError('write', curvePath, e)));
       log(`${what}: step ${step} (${trainSeconds.toFixed(0)} s of training): val ${ev.headline}`);
     };
 
-    let steps: number, trainSeconds: number, firstLoss = NaN, lastLoss = NaN;
+    let steps: number, trainSeconds: number, firstLoss: number, lastLoss: number, resumedFrom = 0;
     const checkpoint = m.packaged?.file ?? join(spec.outDir, 'model.safetensors');
     if (m.packaged) {
       const md = m.packaged.metadata;
       [steps, trainSeconds, firstLoss, lastLoss] = [Number(md.train_steps), Number(md.train_seconds), Number(md.first_loss), Number(md.last_loss)];
     } else {
-      log(`${what}: training ${train.steps} steps, batch ${train.batchSize}, ${data.train.length} train samples, backend ${engine.backend}`);
-      const t0 = performance.now();
-      let evalInTraining = 0;
+      log(`${what}: training ${train.steps} steps, batch ${train.batchSize}, ${data.train.length} train samples, backend ${engine.backend}${resumeFrom ? `, resuming from step ${checkpointStep(resumeFrom)}` : ''}`);
+      // The trainer's figures (steps, seconds, first and last loss) cover every session of the run: a resumed run
+      // carries the earlier ones over in its checkpoint; evaluations during training (onStep) are not training time.
       const res = await trainLoop({
         model: m.trainable,
         batches: (e: number) => loader.epoch(e),
@@ -111,19 +153,11 @@ export async function runJob(spec: JobSpec, opts: { log?: (s: string) => void; d
         log: logPath,
         config: { spec, config: m.trained.config },
         onStep: async (r) => {
-          if (Number.isNaN(firstLoss)) firstLoss = r.loss;
-          lastLoss = r.loss;
           if (!Number.isFinite(r.loss)) throw new Error(`${what}: the loss became ${r.loss} at step ${r.step} (see ${logPath})`);
-          if (train.evalEvery > 0 && r.step % train.evalEvery === 0 && r.step < train.steps) {
-            const te = performance.now();
-            const ev = await evaluate(false);
-            await addPoint(r.step, (te - t0) / 1000 - evalInTraining, ev);
-            evalInTraining += (performance.now() - te) / 1000;
-          }
+          if (train.evalEvery > 0 && r.step % train.evalEvery === 0 && r.step < train.steps) await addPoint(r.step, r.time, await evaluate(false));
         },
       });
-      steps = res.step;
-      trainSeconds = (performance.now() - t0) / 1000 - evalInTraining;
+      [steps, trainSeconds, firstLoss, lastLoss, resumedFrom] = [res.step, res.seconds, res.firstLoss ?? NaN, res.lastLoss ?? NaN, res.resumedFrom];
       await writeSafetensors(checkpoint, model.stateDict(), {
         format: 'bevzoo-model', model: m.trained.name, preset: m.trained.preset, data: datasetId(data),
         config: JSON.stringify({ ...(m.trained.config as Record<string, unknown>), train }), // with the steps run (--steps)
@@ -147,6 +181,7 @@ export async function runJob(spec: JobSpec, opts: { log?: (s: string) => void; d
       train: {
         steps, seconds: round(trainSeconds, 1), steps_per_s: round(steps / trainSeconds, 3), samples_per_s: round((steps * train.batchSize) / trainSeconds, 3),
         first_loss: firstLoss, last_loss: lastLoss, backend: m.packaged?.metadata.backend ?? engine.backend,
+        ...(resumedFrom ? { resumed_from: resumedFrom } : {}),
         ...(m.packaged ? { packaged: { file: m.packaged.file, command: m.packaged.command } } : m.init ? { init: m.init } : {}),
         ...(m.setup ? { setup: m.setup } : {}),
       },

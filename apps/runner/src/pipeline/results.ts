@@ -23,6 +23,9 @@ export interface JobResult {
     init?: { file: string; tensors: number; description: string };
     /** What the distiller's setup did before training (head inheritance, say). */
     setup?: string;
+    /** Set when the run was interrupted and resumed: the step of the checkpoint the last session started from. The
+     *  figures above cover every session (the earlier ones are carried over in the checkpoint). */
+    resumed_from?: number;
   };
   eval: { samples: number; seconds: number };
   /** Validation metrics during training (`train.evalEvery`), the last entry being the final evaluation. */

@@ -1,9 +1,10 @@
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { constants } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runJob, type JobSpec } from './job.js';
-import { readResult, type JobResult } from './results.js';
+import { PARENT_PID_ENV, runJob, type JobSpec } from './job.js';
+import { readResult, writeJsonAtomic, type JobResult } from './results.js';
 
 export interface ScheduledJob {
   spec: JobSpec;
@@ -34,9 +35,41 @@ export interface ScheduleOptions {
   run?: (spec: JobSpec) => Promise<JobResult>;
 }
 
+/** How long (ms) the runs get to end after SIGTERM before they are killed (SIGKILL). */
+const STOP_GRACE_MS = 5000;
+
+/**
+ * While child runs go, SIGINT, SIGTERM and SIGHUP stop them (SIGTERM, then SIGKILL after a grace period) and then
+ * end this process with 128 + the signal number (its exit handlers release its locks); a second signal kills them at
+ * once. (SIGKILL of this process cannot be caught: the runs notice their parent is gone and stop themselves, see
+ * `runJob`.) `stopping` says whether a signal came; `remove` removes the handlers.
+ */
+function stopChildrenOnSignal(children: Set<ChildProcess>, log: (s: string) => void): { stopping: () => boolean; remove: () => void } {
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    const alive = [...children].filter((c) => c.exitCode === null && c.signalCode === null);
+    if (stopping) {
+      for (const c of alive) c.kill('SIGKILL');
+      process.exit(128 + constants.signals[signal]);
+    }
+    stopping = true;
+    log(`${signal}: stopping ${alive.length} run(s)${alive.length ? ` (pid ${alive.map((c) => c.pid).join(', ')})` : ''}; rerun the same command to resume`);
+    for (const c of alive) c.kill('SIGTERM');
+    const force = setTimeout(() => alive.forEach((c) => c.kill('SIGKILL')), STOP_GRACE_MS);
+    void Promise.all(alive.map((c) => new Promise((res) => (c.exitCode !== null || c.signalCode !== null ? res(null) : c.once('exit', res))))).then(() => {
+      clearTimeout(force);
+      process.exit(128 + constants.signals[signal]);
+    });
+  };
+  for (const s of signals) process.on(s, onSignal);
+  return { stopping: () => stopping, remove: () => signals.forEach((s) => process.off(s, onSignal)) };
+}
+
 /**
  * Run jobs with at most `parallel` at once, each in its own process (the wasm backend is single-threaded, so two
  * processes use both cores). Finished jobs (result.json present) are not run again: an interrupted matrix resumes.
+ * A signal (SIGINT, SIGTERM, SIGHUP) stops the child runs before this process ends.
  */
 export async function runScheduled(jobs: ScheduledJob[], opts: ScheduleOptions): Promise<ScheduleOutcome> {
   const out: ScheduleOutcome = { results: new Map(), failed: new Map(), skipped: [], resumed: [] };
@@ -53,9 +86,12 @@ export async function runScheduled(jobs: ScheduledJob[], opts: ScheduleOptions):
   const cli = opts.inProcess || opts.run ? null : builtCli();
   const parallel = cli || opts.run ? Math.max(1, opts.parallel) : 1;
   const running = new Map<string, Promise<void>>();
+  const children = new Set<ChildProcess>();
+  const stop = cli ? stopChildrenOnSignal(children, opts.log) : null;
   const ready = (j: ScheduledJob) => j.after.every((a) => out.results.has(a));
   const blocked = (j: ScheduledJob) => j.after.some((a) => out.failed.has(a) || out.skipped.includes(a));
   while (pending.size || running.size) {
+    if (stop?.stopping()) await new Promise(() => {}); // start nothing more: the signal handler ends the process
     for (const [id, j] of pending) {
       if (blocked(j)) {
         pending.delete(id);
@@ -72,11 +108,11 @@ export async function runScheduled(jobs: ScheduledJob[], opts: ScheduleOptions):
         const r = out.results.get(a)!;
         if (r.role === 'teacher' && j.spec.role === 'distill') j.spec.teacherCheckpoint = r.checkpoint;
       }
-      const p = (cli ? runChild(cli, j.spec, opts.log, parallel) : opts.run ? opts.run(j.spec) : runJob(j.spec, { log: (s) => opts.log(`[${id}] ${s}`) }))
+      const p = (cli ? runChild(cli, j.spec, opts.log, parallel, children) : opts.run ? opts.run(j.spec) : runJob(j.spec, { log: (s) => opts.log(`[${id}] ${s}`) }))
         .then((r) => void out.results.set(id, r))
         .catch((e: Error) => {
           out.failed.set(id, e.message);
-          opts.log(`FAILED ${id}: ${e.message}`);
+          if (!stop?.stopping()) opts.log(`FAILED ${id}: ${e.message}`);
         })
         .finally(() => running.delete(id));
       running.set(id, p);
@@ -91,19 +127,24 @@ export async function runScheduled(jobs: ScheduledJob[], opts: ScheduleOptions):
     }
     await Promise.race(running.values());
   }
+  stop?.remove();
   return out;
 }
 
-/** Run one job in a child process (`bevzoo job --spec <file>`); its output lines are prefixed with the job id. */
-function runChild(cli: string, spec: JobSpec, log: (s: string) => void, parallel: number): Promise<JobResult> {
-  mkdirSync(spec.outDir, { recursive: true });
+/**
+ * Run one job in a child process (`bevzoo job --spec <file>`, in `children` while it runs); its output lines are
+ * prefixed with the job id. The child stops by itself if this process dies (it gets our pid in BEVZOO_PARENT_PID).
+ */
+async function runChild(cli: string, spec: JobSpec, log: (s: string) => void, parallel: number, children: Set<ChildProcess>): Promise<JobResult> {
   const specFile = join(spec.outDir, 'spec.json');
-  writeFileSync(specFile, JSON.stringify(spec, null, 2));
+  await writeJsonAtomic(specFile, spec);
   return new Promise((resolve, reject) => {
     const plugins = (spec.plugins ?? []).flatMap((p) => ['--plugin', p]);
     // Runs side by side already use the cores: each run then keeps the engine to one thread (unless the user said otherwise).
-    const env = parallel > 1 && !process.env.BEVZOO_THREADS ? { ...process.env, BEVZOO_THREADS: '1' } : process.env;
+    const threads = parallel > 1 && !process.env.BEVZOO_THREADS ? { BEVZOO_THREADS: '1' } : {};
+    const env = { ...process.env, ...threads, [PARENT_PID_ENV]: String(process.pid) };
     const child = spawn(process.execPath, [cli, 'job', '--spec', specFile, ...plugins], { stdio: ['ignore', 'pipe', 'pipe'], env });
+    children.add(child);
     let tail: string[] = [];
     const pipe = (chunk: Buffer) => {
       for (const line of chunk.toString('utf8').split(/\r|\n/)) {
@@ -117,6 +158,7 @@ function runChild(cli: string, spec: JobSpec, log: (s: string) => void, parallel
     child.stderr.on('data', pipe);
     child.on('error', reject);
     child.on('close', (code, signal) => {
+      children.delete(child);
       const r = readResult(spec.outDir);
       if (code === 0 && r) resolve(r);
       else reject(new Error(`exit ${code ?? signal}; last lines:\n    ${tail.slice(-8).join('\n    ')}`));

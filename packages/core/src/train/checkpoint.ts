@@ -28,6 +28,9 @@ export interface TrainerMeta {
   rng: { seed: number; step: number };
   /** Seconds trained so far (over resumes). */
   elapsed: number;
+  /** Loss of the run's first and latest step (absent in checkpoints written before they were kept, or before any step). */
+  firstLoss?: number;
+  lastLoss?: number;
 }
 
 export interface CheckpointMeta {

@@ -1,4 +1,5 @@
 export * from './types.js';
+export * from './atomic.js';
 export * from './safetensors.js';
 export * from './adamw.js';
 export * from './schedule.js';

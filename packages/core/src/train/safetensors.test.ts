@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parseSafetensors, readSafetensors, serializeSafetensors, writeFileAtomic, writeSafetensors } from './safetensors.js';
+import { writeFileAtomic } from './atomic.js';
+import { parseSafetensors, readSafetensors, serializeSafetensors, writeSafetensors } from './safetensors.js';
 import { SafetensorsError } from './types.js';
 
 beforeAll(async () => {

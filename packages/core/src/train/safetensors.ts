@@ -7,8 +7,8 @@
  * int32 (I64 must fit in 32 bits); BOOL → bool. So PyTorch exports load directly.
  */
 import { promises as fsp } from 'node:fs';
-import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { writeFileAtomic } from './atomic.js';
 import { SafetensorsError } from './types.js';
 
 export type SafetensorsDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
@@ -161,32 +161,6 @@ function decode(raw: Uint8Array, dtype: SafetensorsDtype, count: number, name: s
     case 'I8': return { dtype: 'int32', data: Int32Array.from(new Int8Array(buf, 0, count)) };
     case 'U8': return { dtype: 'int32', data: Int32Array.from(raw) };
     case 'BOOL': return { dtype: 'bool', data: raw };
-  }
-}
-
-/**
- * Write a file atomically: the text or the chunks go to a temporary file beside `file`, which is fsync-ed and renamed over it.
- * If anything fails (including the chunk source throwing), the temporary file is removed and any old file stays.
- */
-export async function writeFileAtomic(file: string, content: string | Iterable<Uint8Array> | AsyncIterable<Uint8Array>): Promise<void> {
-  const chunks = typeof content === 'string' ? [new TextEncoder().encode(content)] : content;
-  await fsp.mkdir(path.dirname(path.resolve(file)), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
-  const fh = await fsp.open(tmp, 'w');
-  let closed = false;
-  try {
-    for await (const c of chunks) {
-      let off = 0;
-      while (off < c.byteLength) off += (await fh.write(c, off, c.byteLength - off)).bytesWritten;
-    }
-    await fh.sync();
-    await fh.close();
-    closed = true;
-    await fsp.rename(tmp, file);
-  } catch (e) {
-    if (!closed) await fh.close().catch(() => undefined);
-    await fsp.rm(tmp, { force: true });
-    throw e;
   }
 }
 

@@ -1,6 +1,7 @@
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
-import { appendFileSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { appendFileSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -103,9 +104,17 @@ describe('trainLoop', () => {
     expect(values(c)).not.toEqual(values(a));
     // The interrupted run had logged a step after its checkpoint, and a line cut short: both are dropped on resume.
     appendFileSync(path.join(dir, 'b.jsonl'), '{"step":5,"loss":1}\n{"step":6,"lo');
+    // It was killed while writing its next checkpoint: the temporary file of that dead process is removed.
+    const deadPid = spawnSync(process.execPath, ['-e', '']).pid!;
+    writeFileSync(path.join(ckdir, `step_0000008.safetensors.tmp-${deadPid}-abc123`), 'half a checkpoint');
     const second = await trainLoop({ ...common(c), resume: 'latest', checkpoint: { dir: ckdir, every: 100, keepLast: 1 }, log: path.join(dir, 'b.jsonl') });
     expect(second.step).toBe(10);
     expect(second.epoch).toBe(3);
+    // The run's statistics cover both sessions.
+    expect(second.resumedFrom).toBe(4);
+    expect([second.firstLoss, second.lastLoss]).toEqual([straight.firstLoss, straight.lastLoss]);
+    expect(second.firstLoss).toBe(first.firstLoss);
+    expect(second.seconds).toBeGreaterThan(first.seconds);
     expect(values(c)).toEqual(values(a)); // bitwise
     expect(Array.from(second.ema!['fc.weight']!.dataSync())).toEqual(Array.from(straight.ema!['fc.weight']!.dataSync()));
     expect(readdirSync(ckdir)).toEqual(['step_0000010.safetensors']);
@@ -161,6 +170,18 @@ describe('trainLoop', () => {
     const r2 = await trainLoop({ ...common(m), ema: undefined, steps: 5, batches: (epoch) => { seen.push(epoch); return data.slice(0, 2); } });
     expect(r2).toMatchObject({ step: 5, epoch: 2, exhausted: false });
     expect(seen).toEqual([0, 1, 2]);
+    m.dispose();
+  });
+
+  it('leaves the time spent in onStep (an evaluation, say) out of the training time', async () => {
+    const m = new Tiny(9);
+    const t0 = performance.now();
+    const times: number[] = [];
+    const r = await trainLoop({ ...common(m), ema: undefined, steps: 3, onStep: async (rec) => { times.push(rec.time); await new Promise((res) => setTimeout(res, 200)); } });
+    const wall = (performance.now() - t0) / 1000;
+    expect(r.seconds).toBeLessThan(wall - 0.5);
+    expect(times[2]! - times[0]!).toBeLessThan(0.2);
+    expect(r.firstLoss).toBeGreaterThan(0);
     m.dispose();
   });
 

@@ -1,8 +1,9 @@
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, promises as fsp, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, promises as fsp, writeSync } from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { createRng, type Rng } from '../rng.js';
 import { AdamW, type AdamWConfig } from './adamw.js';
+import { fileError, makeDir, removeStaleTemps, writeFileAtomic } from './atomic.js';
 import { loadCheckpoint, saveCheckpoint, type CheckpointMeta, type TrainerMeta } from './checkpoint.js';
 import { clipGradNorm, gradNorm } from './clip.js';
 import { Ema, type EmaConfig } from './ema.js';
@@ -63,12 +64,16 @@ export interface TrainOptions<B> {
   seed?: number;
   /** Stored as JSON in each checkpoint's metadata. */
   config?: unknown;
-  /** Resume from this checkpoint file, or 'latest' (the newest in checkpoint.dir; none there = fresh start). */
+  /**
+   * Resume from this checkpoint file, or 'latest' (the newest in checkpoint.dir; none there = fresh start; temporary
+   * files that a killed run left there are removed first).
+   */
   resume?: string;
   /** On resume, consume the batches the saved run had already used in its current epoch (default true). */
   skipConsumedBatches?: boolean;
   /** Progress on stderr (default true): a bar on a TTY, plain lines otherwise (see core's createProgress). */
   progress?: boolean | Pick<ProgressOptions, 'stream' | 'intervalMs'>;
+  /** Called after each step; the time it takes (an evaluation, say) is not counted as training time. */
   onStep?: (rec: StepRecord) => void | Promise<void>;
 }
 
@@ -81,7 +86,7 @@ export interface StepRecord {
   loss: number;
   losses: Record<string, number>;
   grad_norm: number;
-  /** Seconds since the start of training (over resumes). */
+  /** Seconds of training so far, over resumes (time spent in `onStep` left out). */
   time: number;
   step_time: number;
 }
@@ -90,6 +95,13 @@ export interface TrainResult {
   step: number;
   epoch: number;
   last: StepRecord | null;
+  /** Seconds of training over every session of the run (resumes included; `onStep` time left out). */
+  seconds: number;
+  /** Loss of the run's first and latest step, over resumes (null before any step). */
+  firstLoss: number | null;
+  lastLoss: number | null;
+  /** The step this session resumed from (0: a fresh start). */
+  resumedFrom: number;
   checkpoints: string[];
   /** True when the batches ran out before `steps`. */
   exhausted: boolean;
@@ -97,9 +109,9 @@ export interface TrainResult {
 
 /**
  * Keep the records of a JSONL file with `step` ≤ the given step, dropping empty lines and lines cut by an
- * interruption; the file is rewritten (temp file, then rename) and the kept records returned. No file: [].
+ * interruption; the file is rewritten (`writeFileAtomic`) and the kept records returned. No file: [].
  */
-export function keepJsonlUntil<T extends { step: number }>(file: string, step: number): T[] {
+export async function keepJsonlUntil<T extends { step: number }>(file: string, step: number): Promise<T[]> {
   if (!existsSync(file)) return [];
   const kept: { line: string; record: T }[] = [];
   for (const line of readFileSync(file, 'utf8').split('\n')) {
@@ -110,8 +122,7 @@ export function keepJsonlUntil<T extends { step: number }>(file: string, step: n
       // an empty line, or one cut by the interruption
     }
   }
-  writeFileSync(`${file}.tmp`, kept.map((k) => `${k.line}\n`).join(''));
-  renameSync(`${file}.tmp`, file);
+  await writeFileAtomic(file, kept.map((k) => `${k.line}\n`).join(''));
   return kept.map((k) => k.record);
 }
 
@@ -198,6 +209,9 @@ export class Trainer<B> {
   stepInEpoch = 0;
   /** Seconds trained before this session (from a checkpoint). */
   private elapsedBefore = 0;
+  /** Loss of the run's first and latest step (carried over resumes in the checkpoint). */
+  private firstLoss: number | null = null;
+  private lastLoss: number | null = null;
   private sessionStart = performance.now();
   private readonly opts: TrainOptions<B>;
   private readonly clip: ClipConfig | null;
@@ -221,7 +235,7 @@ export class Trainer<B> {
     this.ema = opts.ema ? new Ema(this.params, opts.ema) : null;
   }
 
-  /** Seconds trained, including before a resume. */
+  /** Seconds trained, including before a resume (time in `onStep` left out). */
   elapsed(): number {
     return this.elapsedBefore + (performance.now() - this.sessionStart) / 1000;
   }
@@ -294,7 +308,10 @@ export class Trainer<B> {
   }
 
   private meta(): TrainerMeta {
-    return { step: this.step, epoch: this.epoch, stepInEpoch: this.stepInEpoch, seed: this.seed, rng: { seed: this.seed, step: this.step }, elapsed: this.elapsed() };
+    return {
+      step: this.step, epoch: this.epoch, stepInEpoch: this.stepInEpoch, seed: this.seed, rng: { seed: this.seed, step: this.step }, elapsed: this.elapsed(),
+      ...(this.firstLoss !== null && this.lastLoss !== null ? { firstLoss: this.firstLoss, lastLoss: this.lastLoss } : {}),
+    };
   }
 
   /** Save model + optimizer + EMA + trainer state (default: checkpoint.dir/step_N.safetensors). Returns the path. */
@@ -313,6 +330,8 @@ export class Trainer<B> {
     this.epoch = meta.trainer.epoch;
     this.stepInEpoch = meta.trainer.stepInEpoch;
     this.elapsedBefore = meta.trainer.elapsed;
+    this.firstLoss = meta.trainer.firstLoss ?? null;
+    this.lastLoss = meta.trainer.lastLoss ?? null;
     this.sessionStart = performance.now();
     return meta;
   }
@@ -322,6 +341,7 @@ export class Trainer<B> {
     const o = this.opts;
     if (o.resume) {
       if (o.resume === 'latest' && !o.checkpoint) throw new TrainError("Trainer: resume: 'latest' needs checkpoint.dir");
+      if (o.checkpoint) await removeStaleTemps(o.checkpoint.dir);
       const file = o.resume === 'latest' ? await latestCheckpoint(o.checkpoint!.dir) : o.resume;
       if (file) await this.load(file);
     }
@@ -335,14 +355,16 @@ export class Trainer<B> {
         ? null
         : createProgress({ total: stop - startStep, label: 'train', unit: 'steps', ...(typeof o.progress === 'object' ? o.progress : {}) });
     let logFd: number | null = null;
-    if (o.log) {
-      mkdirSync(path.dirname(path.resolve(o.log)), { recursive: true });
+    const logFile = o.log;
+    if (logFile) {
+      await makeDir(path.dirname(path.resolve(logFile)));
       // A fresh run starts a fresh log; a resumed one keeps the lines up to the step it resumed from (an interrupted
       // run may have logged steps after its last checkpoint, which are trained again).
-      if (startStep === 0) logFd = openSync(o.log, 'w');
-      else {
-        keepJsonlUntil(o.log, startStep);
-        logFd = openSync(o.log, 'a');
+      if (startStep > 0) await keepJsonlUntil(logFile, startStep);
+      try {
+        logFd = openSync(logFile, startStep === 0 ? 'w' : 'a');
+      } catch (e) {
+        throw fileError('write', logFile, e);
       }
     }
     const checkpoints: string[] = [];
@@ -364,9 +386,21 @@ export class Trainer<B> {
         this.epoch = stream.epoch;
         this.stepInEpoch = stream.inEpoch;
         last = this.trainStep(b.value);
-        if (logFd !== null) writeSync(logFd, `${JSON.stringify(last)}\n`);
+        this.firstLoss ??= last.loss;
+        this.lastLoss = last.loss;
+        if (logFd !== null) {
+          try {
+            writeSync(logFd, `${JSON.stringify(last)}\n`);
+          } catch (e) {
+            throw fileError('write', logFile!, e);
+          }
+        }
         progress?.update(last.step - startStep, { step: `${last.step}/${o.steps}`, loss: last.loss, lr: last.lr });
-        await o.onStep?.(last);
+        if (o.onStep) {
+          const t = performance.now();
+          await o.onStep(last);
+          this.sessionStart += performance.now() - t; // not training time
+        }
         if (o.checkpoint && this.step % o.checkpoint.every === 0) await saveNow();
       }
       if (o.checkpoint && savedAt !== this.step && last !== null) await saveNow();
@@ -374,7 +408,7 @@ export class Trainer<B> {
       progress?.done(exhausted ? `train: the batches ran out at step ${this.step} of ${o.steps}` : undefined);
       if (logFd !== null) closeSync(logFd);
     }
-    return { step: this.step, epoch: this.epoch, last, checkpoints, exhausted };
+    return { step: this.step, epoch: this.epoch, last, seconds: this.elapsed(), firstLoss: this.firstLoss, lastLoss: this.lastLoss, resumedFrom: startStep, checkpoints, exhausted };
   }
 
   private async prune(): Promise<void> {

@@ -3,8 +3,8 @@
  * devkit's metrics files contain them); `parseJsonLenient` reads those. bevzoo writes valid JSON: non-finite
  * numbers become `null` (JSON.stringify's rule), and readers map `null` back to NaN where a number is expected.
  */
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomicSync } from '@bevzoo/core';
 import { JsonSyntaxError } from './errors.js';
 
 function lineCol(text: string, pos: number): { line: number; column: number } {
@@ -189,22 +189,9 @@ export function readJsonFile(path: string): unknown {
   return parseJson(readFileSync(path, 'utf8'), path);
 }
 
-/** Write a file atomically: a temporary file beside the target, then rename. Creates the directory. */
-export function writeFileAtomic(path: string, data: string | Uint8Array): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
-  try {
-    writeFileSync(tmp, data);
-    renameSync(tmp, path);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw e;
-  }
-}
-
 /** Write valid JSON atomically (indent 2, like the devkit); NaN and ±Infinity are written as null. */
 export function writeJsonFile(path: string, value: unknown): void {
-  writeFileAtomic(path, JSON.stringify(value, null, 2) + '\n');
+  writeFileAtomicSync(path, JSON.stringify(value, null, 2) + '\n');
 }
 
 /**

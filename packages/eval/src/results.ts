@@ -5,8 +5,8 @@
  * (JSON.parse, or the lenient parser when Python wrote bare NaN tokens). So a full-size submission (6,019 samples
  * × 500 boxes, over a gigabyte of JSON) is read without building one huge string.
  */
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomicSync } from '@bevzoo/core';
 import { CLASS_ATTRIBUTES, DETECTION_CLASSES, type DetectionClass } from '@bevzoo/nuscenes';
 import type { EvalBox, EvalBoxes } from './box.js';
 import { ResultsValidationError, JsonSyntaxError } from './errors.js';
@@ -348,27 +348,13 @@ function serializeBox(b: EvalBox): Record<string, unknown> {
  * null (the reader maps null back to NaN).
  */
 export function writeResults(path: string, res: DetectionResults): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
-  const fd = openSync(tmp, 'w');
-  try {
-    writeSync(fd, `{"meta": ${JSON.stringify(res.meta)}, "results": {`);
+  writeFileAtomicSync(path, (function* () {
+    yield `{"meta": ${JSON.stringify(res.meta)}, "results": {`;
     let first = true;
     for (const [token, boxes] of res.results) {
-      const chunk = `${first ? '' : ','}\n${JSON.stringify(token)}: [${boxes.map((b) => JSON.stringify(serializeBox(b))).join(', ')}]`;
-      writeSync(fd, chunk);
+      yield `${first ? '' : ','}\n${JSON.stringify(token)}: [${boxes.map((b) => JSON.stringify(serializeBox(b))).join(', ')}]`;
       first = false;
     }
-    writeSync(fd, '\n}}\n');
-    closeSync(fd);
-    renameSync(tmp, path);
-  } catch (e) {
-    try {
-      closeSync(fd);
-    } catch {
-      /* already closed */
-    }
-    rmSync(tmp, { force: true });
-    throw e;
-  }
+    yield '\n}}\n';
+  })());
 }

@@ -2,8 +2,9 @@
  * A cache of preprocessed frame parts (decoded + resized camera images, assembled multi-sweep points): in memory
  * (LRU by bytes) and optionally on disk, so that an epoch after the first does no JPEG decoding.
  */
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeFileAtomic } from '@bevzoo/core';
 
 export interface FrameCacheOptions {
   /** Folder for the on-disk cache (created when needed). Without it the cache is memory-only. */
@@ -87,7 +88,7 @@ export class FrameCache {
       value = await compute();
       if (file) {
         const { meta, arrays } = codec.encode(value);
-        await writeAtomic(file, serializeEntry(meta, arrays));
+        await writeFileAtomic(file, [serializeEntry(meta, arrays)]);
         this.stats.diskWrites++;
       }
     }
@@ -154,15 +155,3 @@ function parseEntry(buf: Buffer): { meta: unknown; arrays: Typed[] } | undefined
   }
 }
 
-/** Write a file atomically: temp file in the same folder, then rename. */
-export async function writeAtomic(file: string, data: Uint8Array | string): Promise<void> {
-  await mkdir(dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
-  try {
-    await writeFile(tmp, data);
-    await rename(tmp, file);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
-}

@@ -1,10 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BevzooError } from '../errors.js';
-import { FileError, fileError, makeDir, pidAlive, removeStaleTemps, writeFileAtomic } from './atomic.js';
+import { FileError, fileError, makeDir, pidAlive, removeStaleTemps, writeFileAtomic, writeFileAtomicSync } from './atomic.js';
 
 const tmp = () => mkdtempSync(path.join(tmpdir(), 'bevzoo-atomic-'));
 const deadPid = () => spawnSync(process.execPath, ['-e', '']).pid!;
@@ -39,5 +39,30 @@ describe('removeStaleTemps', () => {
     expect(removed.map((p) => path.relative(dir, p)).sort()).toEqual([...stale].sort());
     expect([...readdirSync(dir), ...readdirSync(path.join(dir, 'checkpoints')).map((n) => `checkpoints/${n}`)].sort()).toEqual(['checkpoints', ...kept].sort());
     expect(await removeStaleTemps(path.join(dir, 'missing'))).toEqual([]);
+  });
+});
+
+describe('writeFileAtomicSync', () => {
+  it('writes text, bytes or streamed chunks whole, and on a failure keeps the old file and no temporary one', () => {
+    const dir = tmp();
+    const f = path.join(dir, 'sub', 'r.json');
+    writeFileAtomicSync(f, 'old');
+    writeFileAtomicSync(f, (function* () {
+      yield '{"a": ';
+      yield new TextEncoder().encode('[1, 2]');
+      yield '}';
+    })());
+    expect(readFileSync(f, 'utf8')).toBe('{"a": [1, 2]}');
+    writeFileAtomicSync(f, new Uint8Array([104, 105]));
+    expect(readFileSync(f, 'utf8')).toBe('hi');
+    const failing = (function* () {
+      yield 'half';
+      throw new Error('source failed');
+    })();
+    expect(() => writeFileAtomicSync(f, failing)).toThrow('source failed');
+    expect(readFileSync(f, 'utf8')).toBe('hi');
+    expect(readdirSync(path.join(dir, 'sub'))).toEqual(['r.json']);
+    writeFileSync(path.join(dir, 'plain'), 'x');
+    expect(() => writeFileAtomicSync(path.join(dir, 'plain', 'x.json'), '{}')).toThrow(FileError);
   });
 });

@@ -4,7 +4,7 @@
  * one, never half of one. A process killed mid-write leaves its temporary file; `removeStaleTemps` clears those of
  * dead processes. File-system failures surface as a `FileError`: `cannot write <path> (ENOSPC: no space left on device)`.
  */
-import { existsSync, promises as fsp, readFileSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, promises as fsp, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import * as path from 'node:path';
 import { BevzooError } from '../errors.js';
 
@@ -60,6 +60,45 @@ export async function writeFileAtomic(file: string, content: string | Iterable<U
   } catch (e) {
     if (!closed) await fh.close().catch(() => undefined);
     await fsp.rm(tmp, { force: true });
+    throw e;
+  }
+}
+
+/**
+ * `writeFileAtomic` for synchronous callers (the evaluation CLI's reports): the same temporary file, fsync and rename,
+ * the same cleanup and `FileError`s. Chunks may be strings (UTF-8) or bytes, so a large file streams out piece by piece.
+ */
+export function writeFileAtomicSync(file: string, content: string | Uint8Array | Iterable<string | Uint8Array>): void {
+  const chunks: Iterable<string | Uint8Array> = typeof content === 'string' || content instanceof Uint8Array ? [content] : content;
+  const io = <T>(f: () => T): T => {
+    try {
+      return f();
+    } catch (e) {
+      throw fileError('write', file, e);
+    }
+  };
+  const dir = path.dirname(path.resolve(file));
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    throw fileError('create folder', dir, e);
+  }
+  const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
+  const fd = io(() => openSync(tmp, 'w'));
+  let closed = false;
+  try {
+    for (const c of chunks) {
+      const bytes = typeof c === 'string' ? Buffer.from(c, 'utf8') : c;
+      let off = 0;
+      while (off < bytes.byteLength) off += io(() => writeSync(fd, bytes, off, bytes.byteLength - off));
+    }
+    io(() => fsyncSync(fd));
+    closed = true;
+    io(() => closeSync(fd));
+    io(() => renameSync(tmp, file));
+  } catch (e) {
+    if (!closed) try { closeSync(fd); } catch { /* already failing */ }
+    rmSync(tmp, { force: true });
     throw e;
   }
 }

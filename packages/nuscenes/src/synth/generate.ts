@@ -10,7 +10,7 @@ import { availableParallelism, cpus } from 'node:os';
 import { dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { BevzooError } from '@bevzoo/core';
+import { BevzooError, makeDir } from '@bevzoo/core';
 import { TABLE_NAMES, type TableName } from '../tables.js';
 import { SYNTH_GENERATOR_VERSION, SYNTH_VERSION, VISIBILITY, attributeRecords, categoryRecords, detectionConfig, sensorRecords } from './meta.js';
 import { resolvePreset, type SynthPreset, type SynthPresetName } from './presets.js';
@@ -174,7 +174,7 @@ export async function generateSynthetic(opts: GenerateSyntheticOptions): Promise
 
   const tmp = `${out}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(join(tmp, SYNTH_VERSION), { recursive: true });
+  await makeDir(join(tmp, SYNTH_VERSION)); // a FileError naming the folder that cannot be created (read-only, say)
   try {
     const jobs: SceneJob[] = Array.from({ length: preset.scenes }, (_, i) => ({ preset, seed, sceneIndex: i, root: tmp }));
     let done = 0;

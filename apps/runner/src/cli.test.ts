@@ -36,11 +36,11 @@ describe('options', () => {
     expect(a.positionals).toEqual(['matrix']);
     expect(a.flags).toEqual({ preset: 'tiny', seeds: '3', 'retrain-teachers': true });
     expect(a.lists).toEqual({ set: ['a.b=1', 'c=x'], plugin: ['./p.mjs'] });
-    expect(parse(['train', 'student', 'bevdet', '--seed', '4']).positionals).toEqual(['train', 'student', 'bevdet']);
+    expect(parse(['train', 'student', 'cam-s', '--seed', '4']).positionals).toEqual(['train', 'student', 'cam-s']);
   });
 
   it('refuses an unknown option, naming it and the nearest valid one', () => {
-    expect(() => parse(['train', 'student', 'bevdet', '--sead', '1'])).toThrow(/unknown option --sead for "bevzoo train" — did you mean --seed\?/);
+    expect(() => parse(['train', 'student', 'cam-s', '--sead', '1'])).toThrow(/unknown option --sead for "bevzoo train" — did you mean --seed\?/);
     expect(() => parse(['matrix', '--sead', '1'])).toThrow(/did you mean --seeds\?/);
     expect(() => parse(['matrix', '--stepz', '5'])).toThrow(/unknown option --stepz .*did you mean --steps\?/);
     expect(() => parse(['matrix', '--zzzzzzzz'])).toThrow(/unknown option --zzzzzzzz for "bevzoo matrix" \(bevzoo matrix --help/);
@@ -112,7 +112,7 @@ describe('the CLI', () => {
   }, 240_000);
 
   it('keeps every run folder inside --out', () => {
-    expect(runDir('/tmp/o', 'baseline-bevdet-seed0')).toBe('/tmp/o/runs/baseline-bevdet-seed0');
+    expect(runDir('/tmp/o', 'baseline-cam-s-seed0')).toBe('/tmp/o/runs/baseline-cam-s-seed0');
     expect(() => runDir('/tmp/o', '../x')).toThrow(/run id must match/);
     expect(() => runDir('/tmp/o', 'a/../../x')).toThrow(/run id must match/);
   });

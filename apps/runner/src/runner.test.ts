@@ -63,7 +63,7 @@ c.register(c.defineStudent({ name: 'other-student', version: '0.0.1', task: 'det
 });
 
 const res = (role: JobResult['role'], student: string | null, teacher: string | null, seed: number, mAP: number, NDS: number): JobResult => ({
-  id: `${role}-${teacher}-${student}-${seed}`, role, task: 'det', teacher, student, distiller: role === 'distill' ? 'distillbev' : null, seed, presets: {},
+  id: `${role}-${teacher}-${student}-${seed}`, role, task: 'det', teacher, student, distiller: role === 'distill' ? 'dist-d' : null, seed, presets: {},
   metrics: { mean_ap: mAP, nd_score: NDS }, train: { steps: 10, seconds: 1, steps_per_s: 10, samples_per_s: 20, first_loss: 5, last_loss: 1, backend: 'wasm' },
   eval: { samples: 4, seconds: 1 }, checkpoint: '/nonexistent/model.safetensors', log: '/nonexistent/train.jsonl',
   preview: { sample_token: 'abcdef0123', gt: [{ x: 10, y: 2, w: 2, l: 4, yaw: 0.3, label: 0 }], pred: [{ x: 10.5, y: 2, w: 2, l: 4.2, yaw: 0.2, label: 0, score: 0.8 }] },
@@ -72,26 +72,26 @@ const res = (role: JobResult['role'], student: string | null, teacher: string | 
 
 describe('reports', () => {
   const results = [
-    res('teacher', null, 'centerpoint', 0, 0.6, 0.62),
-    res('baseline', 'bevdet', null, 0, 0.2, 0.3), res('baseline', 'bevdet', null, 1, 0.22, 0.32),
-    res('distill', 'bevdet', 'centerpoint', 0, 0.25, 0.35), res('distill', 'bevdet', 'centerpoint', 1, 0.27, 0.37),
+    res('teacher', null, 'lidar-t', 0, 0.6, 0.62),
+    res('baseline', 'cam-s', null, 0, 0.2, 0.3), res('baseline', 'cam-s', null, 1, 0.22, 0.32),
+    res('distill', 'cam-s', 'lidar-t', 0, 0.25, 0.35), res('distill', 'cam-s', 'lidar-t', 1, 0.27, 0.37),
   ];
   it('lays out the paper table with means over seeds and deltas', () => {
     const t = paperTable(toRows(results), 'det');
-    expect(t.columns).toEqual([{ teacher: 'centerpoint', distiller: 'distillbev' }]);
+    expect(t.columns).toEqual([{ teacher: 'lidar-t', distiller: 'dist-d' }]);
     expect(t.body[0]!.base!.mean[0]).toBeCloseTo(0.21, 12);
     expect(t.body[0]!.cells[0]!.mean[1]).toBeCloseTo(0.36, 12);
     const md = resultsMarkdown(toRows(results));
-    expect(md).toContain('| bevdet | 21.0 / 31.0 | 26.0 / 36.0 | +5.0 / +5.0 |');
-    expect(md).toContain('| centerpoint | 60.0 / 62.0 |');
+    expect(md).toContain('| cam-s | 21.0 / 31.0 | 26.0 / 36.0 | +5.0 / +5.0 |');
+    expect(md).toContain('| lidar-t | 60.0 / 62.0 |');
     const csv = resultsCsv(toRows(results)).split('\n');
     expect(csv[0]).toBe('task,student,teacher,distiller,seeds,metric,mean,std,delta');
-    expect(csv[3]).toBe('det,bevdet,centerpoint,distillbev,2,mAP,0.260000,0.014142,0.050000');
-    expect(csv[4]).toBe('det,bevdet,centerpoint,distillbev,2,NDS,0.360000,0.014142,0.050000');
+    expect(csv[3]).toBe('det,cam-s,lidar-t,dist-d,2,mAP,0.260000,0.014142,0.050000');
+    expect(csv[4]).toBe('det,cam-s,lidar-t,dist-d,2,NDS,0.360000,0.014142,0.050000');
     const html = reportHtml(results, 'x');
     expect(html.match(/<table>/g)).toHaveLength(2); // the paper table and the teachers' table
     expect(html).toContain('<th>student</th><th>baseline</th>');
-    expect(html).toContain('<td>bevdet</td><td>21.0 / 31.0</td>');
+    expect(html).toContain('<td>cam-s</td><td>21.0 / 31.0</td>');
     expect(html.match(/<polygon/g)).toHaveLength(10);
   });
   it('writes results.json with one row per run', async () => {
@@ -99,8 +99,8 @@ describe('reports', () => {
     await writeReports(dir, results, { preset: 'tiny' });
     const j = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8'));
     expect(j.rows).toHaveLength(5);
-    expect(j.rows[0]).toMatchObject({ teacher: 'centerpoint', student: null, distiller: null, seed: 0 });
-    expect(j.rows[1]).toMatchObject({ teacher: null, student: 'bevdet', distiller: null });
+    expect(j.rows[0]).toMatchObject({ teacher: 'lidar-t', student: null, distiller: null, seed: 0 });
+    expect(j.rows[1]).toMatchObject({ teacher: null, student: 'cam-s', distiller: null });
     expect(j.rows[4].metrics.mean_ap).toBe(0.27);
     expect(j.rows.every((r: { task: string }) => r.task === 'det')).toBe(true);
   });

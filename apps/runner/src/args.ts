@@ -19,7 +19,7 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
-/** How a value is checked: an integer ≥ 1 or ≥ 0, an existing file or folder, one of a list. */
+/** How a value is checked: an integer ≥ 1 or ≥ 0, an existing file or folder (a list of allowed values is `choices`). */
 export type ValueCheck = 'int>=1' | 'int>=0' | 'file' | 'dir';
 
 export interface OptionSpec {

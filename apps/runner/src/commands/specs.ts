@@ -1,5 +1,6 @@
 /** The option table of every command: the parser, the checks and each command's `--help` come from here. */
 import type { CommandSpec, OptionTable } from '../args.js';
+import { BACKENDS } from '../pipeline/options.js';
 
 const PLUGIN: OptionTable = {
   plugin: { type: 'string', multiple: true, value: '<package or path>', help: 'load an extra plugin' },
@@ -29,7 +30,7 @@ const TRAINING: OptionTable = {
   steps: { type: 'string', value: '<n>', check: 'int>=1', help: 'override the training steps (quick runs)' },
   'retrain-teachers': { type: 'boolean', help: 'train teachers even where their package ships matching weights' },
   scratch: { type: 'boolean', help: 'start from random weights, not from the starting weights a plugin ships (initWeights)' },
-  backend: { type: 'string', value: '<name>', choices: ['auto', 'wasm', 'cpu', 'tensorflow', 'tensorflow-gpu'], help: 'auto | wasm | cpu | tensorflow | tensorflow-gpu (default auto)' },
+  backend: { type: 'string', value: '<name>', choices: BACKENDS, help: `${BACKENDS.join(' | ')} (default auto)` },
   parallel: { type: 'string', value: '<n>', check: 'int>=1', help: 'runs at once (default 2: one per core)' },
 };
 

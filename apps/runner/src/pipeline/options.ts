@@ -1,12 +1,13 @@
 import { isAbsolute, resolve } from 'node:path';
 import type { ParsedArgs } from '../args.js';
-import { int, optStr, UsageError } from '../args.js';
+import { int, optStr } from '../args.js';
 import { parseOverrides } from '@bevzoo/core';
 import type { DatasetChoice } from './dataset.js';
 import type { PlanOptions } from './plan.js';
 import type { EngineBackend } from '@bevzoo/engine';
 
-const BACKENDS = ['auto', 'wasm', 'cpu', 'tensorflow', 'tensorflow-gpu'];
+/** The values of `--backend` (checked by the option table in commands/specs.ts). */
+export const BACKENDS = ['auto', 'wasm', 'cpu', 'tensorflow', 'tensorflow-gpu'] as const satisfies readonly EngineBackend[];
 
 /** Dataset flags shared by train, distill, matrix and ablate. */
 export function datasetChoice(args: ParsedArgs, preset: string): DatasetChoice {
@@ -27,9 +28,7 @@ export function datasetChoice(args: ParsedArgs, preset: string): DatasetChoice {
 }
 
 export function backendOf(args: ParsedArgs): EngineBackend {
-  const b = optStr(args, 'backend') ?? 'auto';
-  if (!BACKENDS.includes(b)) throw new UsageError(`--backend ${b}: expected one of ${BACKENDS.join(', ')}`);
-  return b as EngineBackend;
+  return (optStr(args, 'backend') ?? 'auto') as EngineBackend; // one of BACKENDS: the parser checked it
 }
 
 /** `--set k=v` applies to the trained model; `--teacher-set`, `--student-set`, `--distiller-set` to one component. */

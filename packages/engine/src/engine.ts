@@ -6,6 +6,7 @@ import path from 'node:path';
 import { EngineError } from './errors.js';
 import { registerTrainingGradients } from './gradients.js';
 import { registerCpuKernelFixes, registerWasmTrainingKernels } from './register.js';
+import { loadNative, useNativeKernels } from './native.js';
 import { configureThreads, resolveThreads, type ThreadsRequest } from './threads.js';
 
 /** A backend to ask for: 'auto' takes the fastest one that loads. */
@@ -17,9 +18,17 @@ export interface Engine {
   backend: Exclude<EngineBackend, 'auto'>;
   /** Why this backend was taken (also the text of the log line). */
   reason: string;
-  /** Threads the wasm kernels use (1 + intra-op workers); always 1 on other backends. */
+  /** Threads the kernels use (wasm: 1 + intra-op workers; native: libtorch's intra-op threads); 1 on other backends. */
   threads: number;
+  /** Which kernels the wasm backend runs ('native': libtorch through the addon; 'wasm': ours in JS/XNNPACK); null on other backends. */
+  kernels: Exclude<KernelsRequest, 'auto'> | null;
+  /** Why these kernels (the addon loaded, or why not). */
+  kernelsReason: string;
 }
+
+/** The kernel path of the wasm backend: 'auto' = native where the addon loads, else wasm. */
+export type KernelsRequest = 'auto' | 'native' | 'wasm';
+export const KERNELS: readonly KernelsRequest[] = ['auto', 'native', 'wasm'];
 
 export interface EngineOptions {
   backend?: EngineBackend;
@@ -31,6 +40,11 @@ export interface EngineOptions {
    * with ≥ 2 cores. Ignored by the other backends.
    */
   threads?: ThreadsRequest;
+  /**
+   * Kernel path of the wasm backend (README, "Native kernels"): 'auto' (default) = the environment variable
+   * BEVZOO_KERNELS if set, else native where the addon loads, else wasm. 'native' throws when the addon is missing.
+   */
+  kernels?: KernelsRequest;
 }
 
 /** Loads a package by name (dynamic import); injectable so that the selection logic can be tested. */
@@ -163,8 +177,44 @@ export async function selectBackend(request: EngineBackend, load: ModuleLoader =
   return { tf, backend: 'cpu', reason: `cpu, slow for training (auto: ${skipped.join('; ')})` };
 }
 
-/** An engine before its thread count is settled. */
-type Selected = Omit<Engine, 'threads'>;
+/** An engine before its thread count and kernels are settled. */
+type Selected = Omit<Engine, 'threads' | 'kernels' | 'kernelsReason'>;
+
+function resolveKernels(request: KernelsRequest | undefined): { want: KernelsRequest; why: string } {
+  const env = process.env.BEVZOO_KERNELS;
+  const [want, why] = request != null && request !== 'auto' ? [request, 'requested'] : env ? [env, 'BEVZOO_KERNELS'] : ['auto', 'auto'];
+  if (!KERNELS.includes(want as KernelsRequest)) {
+    throw new EngineError(`unknown kernels '${want}'${why === 'BEVZOO_KERNELS' ? ' in BEVZOO_KERNELS' : ''}`, {
+      expected: KERNELS.join(' | '),
+      found: String(want),
+      where: why === 'BEVZOO_KERNELS' ? 'environment variable BEVZOO_KERNELS' : 'initEngine({ kernels })',
+    });
+  }
+  return { want: want as KernelsRequest, why };
+}
+
+/** Puts the requested kernel path in place for wasm; returns which one runs and why. */
+function settleKernels(request: KernelsRequest | undefined): { kernels: 'native' | 'wasm'; reason: string } {
+  const { want, why } = resolveKernels(request);
+  if (want === 'wasm') {
+    useNativeKernels(false);
+    return { kernels: 'wasm', reason: `wasm kernels (${why})` };
+  }
+  const native = loadNative();
+  if (native.addon == null) {
+    if (want === 'native') {
+      throw new EngineError(`native kernels were requested (${why}) but ${native.why}`, {
+        expected: 'the native addon built against libtorch',
+        found: native.why,
+        where: why === 'BEVZOO_KERNELS' ? 'environment variable BEVZOO_KERNELS' : 'initEngine({ kernels })',
+      });
+    }
+    useNativeKernels(false);
+    return { kernels: 'wasm', reason: `wasm kernels (auto: ${native.why})` };
+  }
+  useNativeKernels(true);
+  return { kernels: 'native', reason: `native kernels (${why}: ${native.why})` };
+}
 
 const selected = new Map<EngineBackend, Promise<Selected>>();
 const engines = new Map<string, Engine>();
@@ -193,18 +243,29 @@ export async function initEngine(options: EngineOptions = {}): Promise<Engine> {
   }
   let threads = 1;
   let threadNote = '';
+  let kernels: Engine['kernels'] = null;
+  let kernelsReason = `no kernel choice on backend ${base.backend}`;
   if (base.backend === 'wasm') {
     const want = resolveThreads(options.threads ?? 'auto');
-    const got = await configureThreads(want.threads, wasmBinaryDir());
-    threads = got.threads;
-    threadNote = `${threads} thread${threads === 1 ? '' : 's'} (${want.why}${got.note != null ? `; 1 because ${got.note}` : ''})`;
+    const k = settleKernels(options.kernels);
+    [kernels, kernelsReason] = [k.kernels, k.reason];
+    if (k.kernels === 'native') {
+      // libtorch's OpenMP threads do the parallel work; the wasm intra-op workers would only compete with them.
+      await configureThreads(1, wasmBinaryDir());
+      threads = loadNative().addon!.setThreads(want.threads);
+      threadNote = `${threads} thread${threads === 1 ? '' : 's'} (${want.why}; libtorch intra-op)`;
+    } else {
+      const got = await configureThreads(want.threads, wasmBinaryDir());
+      threads = got.threads;
+      threadNote = `${threads} thread${threads === 1 ? '' : 's'} (${want.why}${got.note != null ? `; 1 because ${got.note}` : ''})`;
+    }
   }
-  const key = `${request}/${threads}`;
+  const key = `${request}/${threads}/${kernels}`;
   let engine = engines.get(key);
   if (engine == null) {
-    engine = { ...base, threads };
+    engine = { ...base, threads, kernels, kernelsReason };
     engines.set(key, engine);
-    log(`@bevzoo/engine: backend ${base.backend} — ${base.reason}${threadNote ? `; ${threadNote}` : ''}`);
+    log(`@bevzoo/engine: backend ${base.backend} — ${base.reason}${kernels ? `; ${kernelsReason}` : ''}${threadNote ? `; ${threadNote}` : ''}`);
   }
   return engine;
 }

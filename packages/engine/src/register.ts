@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 // The stock kernels must be registered before we replace some of them.
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
+import { ADAMW, BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD, registerFusedKernels } from './fused.js';
 import { registerTrainingGradients } from './gradients.js';
 import { conv2DBackpropFilterKernel, conv2DBackpropInputKernel, conv2DKernel } from './wasm/conv2d.js';
 import { conv3dBackpropFilterKernel, conv3dBackpropInputKernel, conv3dKernel } from './wasm/conv3d.js';
@@ -61,11 +62,13 @@ export function registerWasmTrainingKernels(): string[] {
   for (const k of WASM_KERNELS) rememberStock(k.name);
   for (const name of ['Conv2D', 'DepthwiseConv2dNative', 'Sum', 'Reshape']) rememberStock(name);
   for (const k of WASM_KERNELS) install(k.name, 'wasm', k.fn);
-  return WASM_KERNELS.map((k) => k.name);
+  registerFusedKernels('wasm');
+  return [...WASM_KERNELS.map((k) => k.name), BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD, ADAMW];
 }
 
-/** Registers the corrected cpu kernels (AvgPoolGrad, ResizeBilinearGrad). Idempotent. */
+/** Registers the corrected cpu kernels (AvgPoolGrad, ResizeBilinearGrad) and the fused ones (fused.ts). Idempotent. */
 export function registerCpuKernelFixes(): void {
   registerTrainingGradients();
   for (const k of CPU_KERNELS) install(k.name, 'cpu', k.fn);
+  registerFusedKernels('cpu');
 }

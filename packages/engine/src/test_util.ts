@@ -11,7 +11,8 @@ let ready: Promise<void> | null = null;
 export function setup(): Promise<void> {
   ready ??= (async () => {
     await initEngine({ backend: 'cpu', log: () => {} });
-    await initEngine({ backend: 'wasm', log: () => {} });
+    // The wasm kernels (native.test.ts compares the native ones with them).
+    await initEngine({ backend: 'wasm', kernels: 'wasm', log: () => {} });
   })();
   return ready;
 }

@@ -2,6 +2,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ownedVariable } from './ema.js';
 import { CheckpointError, TrainError } from './types.js';
 
+/** The fused update that @bevzoo/engine registers (its fused.ts: the same arithmetic in one kernel per parameter). */
+const ADAMW_KERNEL = 'BevzooAdamW';
+
 export interface AdamWConfig {
   /** Base learning rate (the schedule scales it). */
   lr: number;
@@ -75,6 +78,7 @@ export class AdamW {
   step(grads: ReadonlyMap<string, tf.Tensor> | Record<string, tf.Tensor>, lr: number = this.lr): void {
     const get = (n: string): tf.Tensor | undefined => (grads instanceof Map ? grads.get(n) : (grads as Record<string, tf.Tensor>)[n]);
     const [b1, b2] = this.betas;
+    const fused = tf.getKernel(ADAMW_KERNEL, tf.getBackend()) != null;
     this.stepCount++;
     for (const s of this.slots.values()) {
       const g = get(s.name);
@@ -84,6 +88,14 @@ export class AdamW {
       const bc2Sqrt = Math.sqrt(1 - b2 ** s.step);
       const decay = s.decay ? 1 - lr * this.weightDecay : 1;
       tf.tidy(() => {
+        if (fused) {
+          const attrs = { beta1: b1, beta2: b2, eps: this.eps, decay, stepSize: lr / bc1, bc2Sqrt };
+          const [p, m, v] = tf.engine().runKernel(ADAMW_KERNEL, { param: s.param, m: s.m, v: s.v, grad: g }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+          s.param.assign(p!);
+          s.m.assign(m!);
+          s.v.assign(v!);
+          return;
+        }
         const m = tf.add(tf.mul(s.m, b1), tf.mul(g, 1 - b1));
         const v = tf.add(tf.mul(s.v, b2), tf.mul(tf.square(g), 1 - b2));
         const denom = tf.add(tf.div(tf.sqrt(v), bc2Sqrt), this.eps);

@@ -15,7 +15,7 @@ import { decodeCenterHead } from './decode.js';
 import { CenterHeadError, REG_HEADS, type HeadName } from './config.js';
 import type { TaskOutput } from './loss.js';
 import type { CenterHead } from './head.js';
-import { BatchNorm } from '../layers/batchnorm.js';
+import { BatchNorm, batchNormTraining } from '../layers/batchnorm.js';
 import { Conv2d } from '../layers/conv2d.js';
 import { ConvModule } from '../layers/conv-module.js';
 import { Sequential } from '../module.js';
@@ -87,7 +87,7 @@ function fusedBatchNorm(y: tf.Tensor4D, bns: BatchNorm[]): tf.Tensor4D {
   if (!bn0.training) return tf.batchNorm(y, tf.concat(bns.map((b) => b.running_mean)), tf.concat(bns.map((b) => b.running_var)), beta, gamma, bn0.eps) as tf.Tensor4D;
   const widths = bns.map((b) => b.numFeatures);
   const n = y.size / y.shape[3];
-  const { mean, variance } = tf.moments(y, [0, 1, 2]);
+  const { y: out, mean, variance } = batchNormTraining(y, gamma, beta, bn0.eps);
   const m = bn0.momentum;
   const means = tf.split(mean, widths), vars = tf.split(variance, widths);
   bns.forEach((b, i) => {
@@ -95,7 +95,7 @@ function fusedBatchNorm(y: tf.Tensor4D, bns: BatchNorm[]): tf.Tensor4D {
     b.running_var.assign(tf.add(tf.mul(b.running_var, 1 - m), tf.mul(vars[i]!, (m * n) / (n - 1))));
     b.num_batches_tracked.assign(tf.add(b.num_batches_tracked, tf.scalar(1, 'int32')));
   });
-  return tf.batchNorm(y, mean, variance, beta, gamma, bn0.eps) as tf.Tensor4D;
+  return out as tf.Tensor4D;
 }
 
 /** The CenterHead forward with each task's branches fused (see the module comment). Call only when `canFuseHead`. */

@@ -12,6 +12,26 @@ export interface BatchNormOptions {
   affine?: boolean;
 }
 
+/** The fused training batch norm that @bevzoo/engine registers (its fused.ts); other backends use tfjs ops. */
+const BATCH_NORM_TRAINING = 'BevzooBatchNormTraining';
+
+/**
+ * Batch normalisation in training over every axis but the last: y, the batch mean and the biased batch variance.
+ * One fused kernel (forward and gradient) where the active backend has @bevzoo/engine's, else tfjs's moments and
+ * batchNorm (whose gradient handles rank ≤ 4 only, hence the [1, 1, S, C] view).
+ */
+export function batchNormTraining(x: tf.Tensor, scale: tf.Tensor | undefined, offset: tf.Tensor | undefined, eps: number): { y: tf.Tensor; mean: tf.Tensor; variance: tf.Tensor } {
+  const c = x.shape[x.shape.length - 1]!;
+  if (tf.getKernel(BATCH_NORM_TRAINING, tf.getBackend()) != null) {
+    const [y, mean, invstd] = tf.engine().runKernel(BATCH_NORM_TRAINING, { x, scale: scale ?? tf.ones([c]), offset: offset ?? tf.zeros([c]) }, { epsilon: eps }) as tf.Tensor[];
+    return { y: y!, mean: mean!, variance: tf.sub(tf.reciprocal(tf.square(invstd!)), eps) };
+  }
+  const x4 = x.rank === 4 ? (x as tf.Tensor4D) : tf.reshape(x, [1, 1, -1, c]);
+  const { mean, variance } = tf.moments(x4, [0, 1, 2]);
+  const y = tf.batchNorm(x4, mean, variance, offset as tf.Tensor1D | undefined, scale as tf.Tensor1D | undefined, eps);
+  return { y: x.rank === 4 ? y : tf.reshape(y, x.shape), mean, variance };
+}
+
 /**
  * Batch normalisation over the last (channel) axis: batch statistics in training (running mean/var
  * updated with the unbiased variance, like PyTorch), running statistics in eval.
@@ -49,22 +69,20 @@ export class BatchNorm extends Module {
     return tf.tidy(() => {
       const scale = this.weight ?? undefined;
       const offset = this.bias ?? undefined;
-      // tfjs's batchNorm gradient only handles rank ≤ 4: normalise a [1, 1, S, C] view.
-      const x4 = x.rank === 4 ? (x as tf.Tensor4D) : tf.reshape(x, [1, 1, -1, this.numFeatures]);
-      let y: tf.Tensor;
       if (!this.training) {
-        y = tf.batchNorm(x4, this.running_mean, this.running_var, offset, scale, this.eps);
-      } else {
-        const n = x.size / this.numFeatures;
-        if (n <= 1) throw new ShapeError(where, 'more than 1 value per channel in training', `shape [${x.shape}]`);
-        const { mean, variance } = tf.moments(x4, [0, 1, 2]);
-        const m = this.momentum;
-        this.running_mean.assign(tf.add(tf.mul(this.running_mean, 1 - m), tf.mul(mean, m)));
-        this.running_var.assign(tf.add(tf.mul(this.running_var, 1 - m), tf.mul(variance, (m * n) / (n - 1))));
-        this.num_batches_tracked.assign(tf.add(this.num_batches_tracked, tf.scalar(1, 'int32')));
-        y = tf.batchNorm(x4, mean, variance, offset, scale, this.eps);
+        // tfjs's batchNorm handles rank ≤ 4: normalise a [1, 1, S, C] view.
+        const x4 = x.rank === 4 ? (x as tf.Tensor4D) : tf.reshape(x, [1, 1, -1, this.numFeatures]);
+        const y = tf.batchNorm(x4, this.running_mean, this.running_var, offset, scale, this.eps);
+        return x.rank === 4 ? y : tf.reshape(y, x.shape);
       }
-      return x.rank === 4 ? y : tf.reshape(y, x.shape);
+      const n = x.size / this.numFeatures;
+      if (n <= 1) throw new ShapeError(where, 'more than 1 value per channel in training', `shape [${x.shape}]`);
+      const { y, mean, variance } = batchNormTraining(x, scale, offset, this.eps);
+      const m = this.momentum;
+      this.running_mean.assign(tf.add(tf.mul(this.running_mean, 1 - m), tf.mul(mean, m)));
+      this.running_var.assign(tf.add(tf.mul(this.running_var, 1 - m), tf.mul(variance, (m * n) / (n - 1))));
+      this.num_batches_tracked.assign(tf.add(this.num_batches_tracked, tf.scalar(1, 'int32')));
+      return y;
     });
   }
 }

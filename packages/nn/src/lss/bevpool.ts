@@ -14,6 +14,7 @@
  *   tfjs ops, for backends whose memory is not on the host.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { activeKernelTrace } from '@bevzoo/core';
 import { ConfigurationError, ShapeError } from '../errors.js';
 import { frustumToEgo, type CameraGeometry, type Frustum } from './frustum.js';
 
@@ -163,7 +164,8 @@ export function bevPool(depth: tf.Tensor, context: tf.Tensor, plan: BevPoolPlan,
   const C = context.shape[context.rank - 1]!;
   if (depth.size !== plan.numPoints) throw new ShapeError('bevPool(depth)', `${plan.numPoints} values (B·N·fH·fW·D = ${plan.numPixels}·${plan.D})`, `shape [${depth.shape}]`);
   if (context.size !== plan.numPixels * C) throw new ShapeError('bevPool(context)', `${plan.numPixels} rows of ${C} channels`, `shape [${context.shape}]`);
-  if (impl === 'tensor' && plan.pointIndex.length > 0) return bevPoolTensor(depth, context, plan, C);
+  // A kernel-level recording (core's KernelTrace) sees only kernels: it gets the tensor form, the same sums.
+  if ((impl === 'tensor' || activeKernelTrace()) && plan.pointIndex.length > 0) return bevPoolTensor(depth, context, plan, C);
   return bevPoolHost(depth, context, plan, C);
 }
 

@@ -1,0 +1,328 @@
+// bevzoo native kernels: the hot training ops of @bevzoo/engine on libtorch's CPU kernels (ATen, oneDNN, OpenMP).
+//
+// Every function works on tensors that live on the tfjs wasm heap: it receives the heap's ArrayBuffer and byte
+// offsets, wraps them with at::from_blob (NHWC data viewed as channels-last NCHW, HWIO filters viewed as OIHW;
+// no copy), and writes its results into outputs that the JS side allocated on the same heap. Nothing is kept
+// between calls. The heap cannot grow during a call (no JS runs), so the pointers stay valid.
+#include <napi.h>
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+namespace {
+
+using Shape = std::vector<int64_t>;
+
+char* heapOf(const Napi::Value& v) {
+  if (!v.IsArrayBuffer()) throw Napi::TypeError::New(v.Env(), "bevzoo native: expected the wasm heap's ArrayBuffer");
+  return static_cast<char*>(v.As<Napi::ArrayBuffer>().Data());
+}
+
+int64_t num(const Napi::Value& v) { return static_cast<int64_t>(v.As<Napi::Number>().Int64Value()); }
+double dbl(const Napi::Value& v) { return v.As<Napi::Number>().DoubleValue(); }
+
+Shape shapeOf(const Napi::Value& v) {
+  auto a = v.As<Napi::Array>();
+  Shape s(a.Length());
+  for (uint32_t i = 0; i < a.Length(); i++) s[i] = num(a.Get(i));
+  return s;
+}
+
+float* at_(char* heap, const Napi::Value& off) { return reinterpret_cast<float*>(heap + num(off)); }
+
+const at::TensorOptions F32 = at::TensorOptions().dtype(at::kFloat);
+
+// A dense row-major tensor of `shape` at `p`.
+at::Tensor dense(float* p, const Shape& shape) { return at::from_blob(p, shape, F32); }
+
+// NHWC [n, h, w, c] viewed as NCHW with channels-last strides.
+at::Tensor nhwc(float* p, const Shape& s) {
+  return at::from_blob(p, {s[0], s[3], s[1], s[2]}, {s[1] * s[2] * s[3], 1, s[2] * s[3], s[3]}, F32);
+}
+
+// HWIO [kh, kw, ci, co] viewed as OIHW.
+at::Tensor hwio(float* p, const Shape& s) {
+  return at::from_blob(p, {s[3], s[2], s[0], s[1]}, {1, s[3], s[1] * s[2] * s[3], s[2] * s[3]}, F32);
+}
+
+at::Tensor emptyNchw(int64_t n, int64_t c, int64_t h, int64_t w) {
+  return at::empty({n, c, h, w}, F32.memory_format(at::MemoryFormat::ChannelsLast));
+}
+
+struct Pads {
+  int64_t top, bottom, left, right;
+  bool symmetric() const { return top == bottom && left == right; }
+};
+
+Pads padsOf(const Napi::Value& v) {
+  auto s = shapeOf(v);
+  return {s[0], s[1], s[2], s[3]};
+}
+
+// x zero-padded by `p` (a channels-last copy), for the asymmetric paddings of TensorFlow's 'same'.
+at::Tensor padded(const at::Tensor& x, const Pads& p) {
+  auto y = at::zeros({x.size(0), x.size(1), x.size(2) + p.top + p.bottom, x.size(3) + p.left + p.right},
+                     F32.memory_format(at::MemoryFormat::ChannelsLast));
+  y.narrow(2, p.top, x.size(2)).narrow(3, p.left, x.size(3)).copy_(x);
+  return y;
+}
+
+// setThreads(n): intra-op threads of libtorch (OpenMP).
+Napi::Value SetThreads(const Napi::CallbackInfo& info) {
+  at::set_num_threads(static_cast<int>(num(info[0])));
+  return Napi::Number::New(info.Env(), at::get_num_threads());
+}
+
+Napi::Value Info(const Napi::CallbackInfo& info) {
+  auto o = Napi::Object::New(info.Env());
+  o.Set("threads", at::get_num_threads());
+  o.Set("parallel", at::get_parallel_info());
+  return o;
+}
+
+// A strided 1×1 convolution reads every s-th pixel: it is the stride-1 convolution of that subsample. libtorch 1.13
+// (Debian's, and PyTorch built from it) corrupts its heap in the weight gradient of a strided 1×1 convolution whose
+// input has rows or columns past the last window (ResNet's downsample shortcut on an even map), so such convolutions
+// run as the stride-1 convolution of the subsample here (the same arithmetic).
+bool strided1x1(const at::Tensor& w, const Shape& stride) {
+  return w.size(2) == 1 && w.size(3) == 1 && (stride[0] > 1 || stride[1] > 1);
+}
+
+at::Tensor subsample(const at::Tensor& x, const Shape& stride, int64_t oh, int64_t ow) {
+  return x.slice(2, 0, (oh - 1) * stride[0] + 1, stride[0]).slice(3, 0, (ow - 1) * stride[1] + 1, stride[1]);
+}
+
+struct ConvArgs {
+  Shape stride, dil;
+  Pads p;
+  ConvArgs(const Napi::CallbackInfo& info) : stride(shapeOf(info[7])), dil(shapeOf(info[9])), p(padsOf(info[8])) {}
+};
+
+// The input as the convolution reads it: padded where the padding is asymmetric (TensorFlow's 'same'), subsampled for
+// a strided 1×1 kernel; with the stride and padding to convolve it with.
+struct ConvInput {
+  at::Tensor x;
+  Shape stride, pad;
+};
+
+ConvInput convInput(at::Tensor x, const at::Tensor& w, const ConvArgs& a, int64_t oh, int64_t ow) {
+  Shape pad = {a.p.top, a.p.left};
+  if (!a.p.symmetric() || strided1x1(w, a.stride)) {
+    if (a.p.top || a.p.bottom || a.p.left || a.p.right) x = padded(x, a.p);
+    pad = {0, 0};
+  }
+  if (strided1x1(w, a.stride)) return {subsample(x, a.stride, oh, ow), {1, 1}, pad};
+  return {x, a.stride, pad};
+}
+
+// conv2d(heap, x, xShape, w, wShape, y, yShape, [sh, sw], [top, bottom, left, right], [dh, dw])
+Napi::Value Conv2d(const Napi::CallbackInfo& info) {
+  char* h = heapOf(info[0]);
+  ConvArgs a(info);
+  auto w = hwio(at_(h, info[3]), shapeOf(info[4]));
+  auto yShape = shapeOf(info[6]);
+  auto y = nhwc(at_(h, info[5]), yShape);
+  auto in = convInput(nhwc(at_(h, info[1]), shapeOf(info[2])), w, a, yShape[1], yShape[2]);
+  y.copy_(at::convolution(in.x, w, {}, in.stride, in.pad, a.dil, false, {0, 0}, 1));
+  return info.Env().Undefined();
+}
+
+// conv2dBackpropInput(heap, dy, dyShape, w, wShape, dx, dxShape, stride, pads, dil)
+Napi::Value Conv2dBackpropInput(const Napi::CallbackInfo& info) {
+  char* h = heapOf(info[0]);
+  ConvArgs a(info);
+  auto dyShape = shapeOf(info[2]);
+  auto dy = nhwc(at_(h, info[1]), dyShape);
+  auto w = hwio(at_(h, info[3]), shapeOf(info[4]));
+  auto dxShape = shapeOf(info[6]);
+  auto dx = nhwc(at_(h, info[5]), dxShape);
+  const bool s1x1 = strided1x1(w, a.stride);
+  if (a.p.symmetric() && !s1x1) {
+    auto x = emptyNchw(dxShape[0], dxShape[3], dxShape[1], dxShape[2]);  // read for its shape only
+    auto r = at::convolution_backward(dy, x, w, c10::nullopt, a.stride, {a.p.top, a.p.left}, a.dil, false, {0, 0}, 1, {true, false, false});
+    dx.copy_(std::get<0>(r));
+    return info.Env().Undefined();
+  }
+  // The gradient of the padded input the convolution read; the padding's border is dropped at the end.
+  auto full = at::zeros({dxShape[0], dxShape[3], dxShape[1] + a.p.top + a.p.bottom, dxShape[2] + a.p.left + a.p.right},
+                        F32.memory_format(at::MemoryFormat::ChannelsLast));
+  if (s1x1) {
+    auto x = emptyNchw(dxShape[0], dxShape[3], dyShape[1], dyShape[2]);
+    auto r = at::convolution_backward(dy, x, w, c10::nullopt, {1, 1}, {0, 0}, a.dil, false, {0, 0}, 1, {true, false, false});
+    subsample(full, a.stride, dyShape[1], dyShape[2]).copy_(std::get<0>(r));
+  } else {
+    auto r = at::convolution_backward(dy, full, w, c10::nullopt, a.stride, {0, 0}, a.dil, false, {0, 0}, 1, {true, false, false});
+    full.copy_(std::get<0>(r));
+  }
+  dx.copy_(full.narrow(2, a.p.top, dxShape[1]).narrow(3, a.p.left, dxShape[2]));
+  return info.Env().Undefined();
+}
+
+// conv2dBackpropFilter(heap, x, xShape, dy, dyShape, dw, dwShape, stride, pads, dil)
+Napi::Value Conv2dBackpropFilter(const Napi::CallbackInfo& info) {
+  char* h = heapOf(info[0]);
+  ConvArgs a(info);
+  auto dyShape = shapeOf(info[4]);
+  auto dy = nhwc(at_(h, info[3]), dyShape);
+  auto wShape = shapeOf(info[6]);
+  auto dw = hwio(at_(h, info[5]), wShape);
+  auto w = at::empty({wShape[3], wShape[2], wShape[0], wShape[1]}, F32.memory_format(at::MemoryFormat::ChannelsLast));
+  auto in = convInput(nhwc(at_(h, info[1]), shapeOf(info[2])), w, a, dyShape[1], dyShape[2]);
+  auto r = at::convolution_backward(dy, in.x, w, c10::nullopt, in.stride, in.pad, a.dil, false, {0, 0}, 1, {false, true, false});
+  dw.copy_(std::get<1>(r));
+  return info.Env().Undefined();
+}
+
+// maxPoolGrad(heap, dy, dyShape, x, xShape, dx, [kh, kw], [sh, sw], [top, bottom, left, right]): dy goes to the first
+// maximum of each window. PyTorch pads symmetrically by at most half the window: other paddings (TensorFlow's 'same')
+// pool a copy of x padded with −inf.
+Napi::Value MaxPoolGrad(const Napi::CallbackInfo& info) {
+  char* h = heapOf(info[0]);
+  auto dy = nhwc(at_(h, info[1]), shapeOf(info[2]));
+  auto xShape = shapeOf(info[4]);
+  auto x = nhwc(at_(h, info[3]), xShape);
+  auto dx = nhwc(at_(h, info[5]), xShape);
+  auto k = shapeOf(info[6]);
+  auto s = shapeOf(info[7]);
+  auto p = padsOf(info[8]);
+  const bool direct = p.symmetric() && 2 * p.top <= k[0] && 2 * p.left <= k[1];
+  Shape pad = direct ? Shape{p.top, p.left} : Shape{0, 0};
+  if (!direct) {
+    auto xp = at::full({x.size(0), x.size(1), x.size(2) + p.top + p.bottom, x.size(3) + p.left + p.right},
+                       -std::numeric_limits<float>::infinity(), F32.memory_format(at::MemoryFormat::ChannelsLast));
+    xp.narrow(2, p.top, x.size(2)).narrow(3, p.left, x.size(3)).copy_(x);
+    x = xp;
+  }
+  auto r = at::max_pool2d_with_indices(x, k, s, pad, {1, 1}, false);
+  auto g = at::max_pool2d_with_indices_backward(dy, x, k, s, pad, {1, 1}, false, std::get<1>(r));
+  if (!direct) g = g.narrow(2, p.top, xShape[1]).narrow(3, p.left, xShape[2]);
+  dx.copy_(g);
+  return info.Env().Undefined();
+}
+
+// reduce(heap, "sum" | "mean", x, xShape, axes, out): float32 Sum / Mean over `axes` (the output is dense).
+Napi::Value Reduce(const Napi::CallbackInfo& info) {
+  char* h = heapOf(info[0]);
+  std::string op = info[1].As<Napi::String>();
+  auto x = dense(at_(h, info[2]), shapeOf(info[3]));
+  auto axes = shapeOf(info[4]);
+  Shape outShape;
+  for (int64_t d = 0; d < x.dim(); d++) {
+    bool reduced = false;
+    for (auto a : axes) reduced = reduced || a == d;
+    if (!reduced) outShape.push_back(x.size(d));
+  }
+  auto out = dense(at_(h, info[5]), outShape);
+  if (op == "sum") at::sum_out(out, x, axes, false);
+  else at::mean_out(out, x, axes, false);
+  return info.Env().Undefined();
+}
+
+// batchNormTrain(heap, x, [rows, c], scale, offset, eps, y, mean, invstd): batch statistics over the rows of a
+// channels-last [rows, c] view (any NHWC / NDHWC tensor), PyTorch's kernel.
+Napi::Value BatchNormTrain(const Napi::CallbackInfo& info) {
+  char* h = heapOf(info[0]);
+  auto s = shapeOf(info[2]);
+  auto x = dense(at_(h, info[1]), s);
+  auto scale = dense(at_(h, info[3]), {s[1]});
+  auto offset = dense(at_(h, info[4]), {s[1]});
+  double eps = dbl(info[5]);
+  auto y = dense(at_(h, info[6]), s);
+  auto mean = dense(at_(h, info[7]), {s[1]});
+  auto invstd = dense(at_(h, info[8]), {s[1]});
+  auto r = at::native_batch_norm(x, scale, offset, {}, {}, true, 0.0, eps);
+  y.copy_(std::get<0>(r));
+  mean.copy_(std::get<1>(r));
+  invstd.copy_(std::get<2>(r));
+  return info.Env().Undefined();
+}
+
+// batchNormTrainGrad(heap, dy, x, [rows, c], scale, mean, invstd, eps, dx, dscale, doffset)
+Napi::Value BatchNormTrainGrad(const Napi::CallbackInfo& info) {
+  char* h = heapOf(info[0]);
+  auto s = shapeOf(info[3]);
+  auto dy = dense(at_(h, info[1]), s);
+  auto x = dense(at_(h, info[2]), s);
+  auto scale = dense(at_(h, info[4]), {s[1]});
+  auto mean = dense(at_(h, info[5]), {s[1]});
+  auto invstd = dense(at_(h, info[6]), {s[1]});
+  double eps = dbl(info[7]);
+  auto r = at::native_batch_norm_backward(dy, x, scale, {}, {}, mean, invstd, true, eps, {true, true, true});
+  dense(at_(h, info[8]), s).copy_(std::get<0>(r));
+  dense(at_(h, info[9]), {s[1]}).copy_(std::get<1>(r));
+  dense(at_(h, info[10]), {s[1]}).copy_(std::get<2>(r));
+  return info.Env().Undefined();
+}
+
+// adamw(heap, n, param, m, v, g, outParam, outM, outV, lr, beta1, beta2, eps, decay, bc1, bc2Sqrt): the update of
+// @bevzoo/core's AdamW, the same float32 operations in the same order, over n values, on the intra-op threads.
+Napi::Value AdamW(const Napi::CallbackInfo& info) {
+  char* h = heapOf(info[0]);
+  const int64_t n = num(info[1]);
+  const float* p = at_(h, info[2]);
+  const float* m = at_(h, info[3]);
+  const float* v = at_(h, info[4]);
+  const float* g = at_(h, info[5]);
+  float* po = at_(h, info[6]);
+  float* mo = at_(h, info[7]);
+  float* vo = at_(h, info[8]);
+  const float b1 = static_cast<float>(dbl(info[10]));
+  const float b2 = static_cast<float>(dbl(info[11]));
+  const float eps = static_cast<float>(dbl(info[12]));
+  const float decay = static_cast<float>(dbl(info[13]));
+  const float bc2Sqrt = static_cast<float>(dbl(info[15]));
+  const float stepSize = static_cast<float>(dbl(info[9]) / dbl(info[14]));
+  const float c1 = static_cast<float>(1.0 - dbl(info[10]));
+  const float c2 = static_cast<float>(1.0 - dbl(info[11]));
+  at::parallel_for(0, n, 32768, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; i++) {
+      const float gi = g[i];
+      const float mi = m[i] * b1 + gi * c1;
+      const float vi = v[i] * b2 + (gi * gi) * c2;
+      const float denom = std::sqrt(vi) / bc2Sqrt + eps;
+      const float pi = decay == 1.0f ? p[i] : p[i] * decay;
+      po[i] = pi - (mi / denom) * stepSize;
+      mo[i] = mi;
+      vo[i] = vi;
+    }
+  });
+  return info.Env().Undefined();
+}
+
+// Exceptions from ATen (c10::Error) become JS errors that say which kernel failed.
+template <Napi::Value (*F)(const Napi::CallbackInfo&)>
+Napi::Value guarded(const Napi::CallbackInfo& info) {
+  try {
+    return F(info);
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const c10::Error& e) {
+    throw Napi::Error::New(info.Env(), std::string("bevzoo native (libtorch): ") + e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(info.Env(), std::string("bevzoo native: ") + e.what());
+  }
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("setThreads", Napi::Function::New(env, guarded<SetThreads>));
+  exports.Set("info", Napi::Function::New(env, guarded<Info>));
+  exports.Set("conv2d", Napi::Function::New(env, guarded<Conv2d>));
+  exports.Set("conv2dBackpropInput", Napi::Function::New(env, guarded<Conv2dBackpropInput>));
+  exports.Set("conv2dBackpropFilter", Napi::Function::New(env, guarded<Conv2dBackpropFilter>));
+  exports.Set("maxPoolGrad", Napi::Function::New(env, guarded<MaxPoolGrad>));
+  exports.Set("reduce", Napi::Function::New(env, guarded<Reduce>));
+  exports.Set("batchNormTrain", Napi::Function::New(env, guarded<BatchNormTrain>));
+  exports.Set("batchNormTrainGrad", Napi::Function::New(env, guarded<BatchNormTrainGrad>));
+  exports.Set("adamw", Napi::Function::New(env, guarded<AdamW>));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(bevzoo_native, Init)

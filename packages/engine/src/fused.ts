@@ -1,0 +1,169 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { output, read } from './wasm/portable.js';
+import type { TI } from './wasm/util.js';
+
+/**
+ * Fused training kernels that tfjs lacks, under names of our own. Models and the optimiser use them where the active
+ * backend has them (`tf.getKernel(name, tf.getBackend())`) and their tfjs-op composites elsewhere, so they are an
+ * optimisation only: same results to float rounding. The engine registers these JS versions for wasm and cpu, and
+ * the native ones (libtorch, src/native.ts) over them for wasm when the addon loads.
+ *
+ * - `BevzooBatchNormTraining`: inputs `{ x, scale, offset }` (channels last, any rank; scale/offset [C]), attr
+ *   `epsilon`; outputs `[y, mean, invstd]` over every axis but the last (PyTorch's `native_batch_norm` in training:
+ *   biased variance, invstd = 1/√(var + eps)). Its gradient (registered here) flows from `y` only.
+ * - `BevzooBatchNormTrainingGrad`: inputs `{ dy, x, scale, mean, invstd }` → `[dx, dscale, doffset]`.
+ * - `BevzooAdamW`: inputs `{ param, m, v, grad }`, attrs `{ beta1, beta2, eps, decay, stepSize, bc2Sqrt }` →
+ *   `[param, m, v]` after one update of @bevzoo/core's AdamW: m = b1·m + (1−b1)·g, v = b2·v + (1−b2)·g²,
+ *   p = decay·p − stepSize·m / (√v / bc2Sqrt + eps).
+ */
+export const BATCH_NORM_TRAINING = 'BevzooBatchNormTraining';
+export const BATCH_NORM_TRAINING_GRAD = 'BevzooBatchNormTrainingGrad';
+export const ADAMW = 'BevzooAdamW';
+
+type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
+
+export interface AdamWAttrs {
+  beta1: number;
+  beta2: number;
+  eps: number;
+  decay: number;
+  stepSize: number;
+  bc2Sqrt: number;
+}
+
+function channels(x: TI): number {
+  return x.shape[x.shape.length - 1] ?? 1;
+}
+
+/** Per-channel batch mean and invstd (float64 sums, as PyTorch's CPU kernel accumulates in double). */
+function batchStats(x: Float32Array | tf.TypedArray, c: number, eps: number): { mean: Float64Array; invstd: Float64Array } {
+  const rows = x.length / c;
+  const mean = new Float64Array(c), m2 = new Float64Array(c);
+  for (let r = 0, o = 0; r < rows; r++, o += c) for (let k = 0; k < c; k++) mean[k] += x[o + k];
+  for (let k = 0; k < c; k++) mean[k] /= rows;
+  for (let r = 0, o = 0; r < rows; r++, o += c) for (let k = 0; k < c; k++) {
+    const d = x[o + k] - mean[k];
+    m2[k] += d * d;
+  }
+  const invstd = new Float64Array(c);
+  for (let k = 0; k < c; k++) invstd[k] = 1 / Math.sqrt(m2[k] / rows + eps);
+  return { mean, invstd };
+}
+
+export function batchNormTrainingKernel(args: KernelArgs): TI[] {
+  const { x, scale, offset } = args.inputs as { x: TI; scale: TI; offset: TI };
+  const eps = Number((args.attrs as { epsilon: number }).epsilon);
+  const c = channels(x);
+  const stats = batchStats(read(args.backend, x), c, eps);
+  const y = output(args.backend, x.shape, (out) => {
+    const xv = read(args.backend, x), g = read(args.backend, scale), b = read(args.backend, offset);
+    const a = new Float32Array(c), s = new Float32Array(c);
+    for (let k = 0; k < c; k++) {
+      a[k] = g[k] * stats.invstd[k];
+      s[k] = b[k] - stats.mean[k] * a[k];
+    }
+    for (let o = 0; o < out.length; o += c) for (let k = 0; k < c; k++) out[o + k] = xv[o + k] * a[k] + s[k];
+  });
+  const mean = output(args.backend, [c], (out) => out.set(stats.mean));
+  const invstd = output(args.backend, [c], (out) => out.set(stats.invstd));
+  return [y, mean, invstd];
+}
+
+export function batchNormTrainingGradKernel(args: KernelArgs): TI[] {
+  const { dy, x, scale, mean, invstd } = args.inputs as { dy: TI; x: TI; scale: TI; mean: TI; invstd: TI };
+  const c = channels(x);
+  const rows = x.shape.reduce((a, d) => a * d, 1) / c;
+  const sumDy = new Float64Array(c), dotP = new Float64Array(c);
+  {
+    const g = read(args.backend, dy), xv = read(args.backend, x), mu = read(args.backend, mean);
+    for (let o = 0; o < g.length; o += c) for (let k = 0; k < c; k++) {
+      sumDy[k] += g[o + k];
+      dotP[k] += g[o + k] * (xv[o + k] - mu[k]);
+    }
+  }
+  // PyTorch's batch_norm_backward (training): dx = (dy − mean(dy) − (x − μ)·invstd²·mean(dy·(x − μ)))·invstd·γ.
+  const dx = output(args.backend, x.shape, (out) => {
+    const g = read(args.backend, dy), xv = read(args.backend, x), mu = read(args.backend, mean), is = read(args.backend, invstd);
+    const w = read(args.backend, scale);
+    const proj = new Float32Array(c), gm = new Float32Array(c), ws = new Float32Array(c);
+    for (let k = 0; k < c; k++) {
+      proj[k] = (dotP[k] / rows) * is[k] * is[k];
+      gm[k] = sumDy[k] / rows;
+      ws[k] = is[k] * w[k];
+    }
+    for (let o = 0; o < out.length; o += c) for (let k = 0; k < c; k++) out[o + k] = (g[o + k] - (xv[o + k] - mu[k]) * proj[k] - gm[k]) * ws[k];
+  });
+  const dscale = output(args.backend, [c], (out) => {
+    const is = read(args.backend, invstd);
+    for (let k = 0; k < c; k++) out[k] = dotP[k] * is[k];
+  });
+  const doffset = output(args.backend, [c], (out) => out.set(sumDy));
+  return [dx, dscale, doffset];
+}
+
+export function adamWKernel(args: KernelArgs): TI[] {
+  const { param, m, v, grad } = args.inputs as { param: TI; m: TI; v: TI; grad: TI };
+  const a = args.attrs as unknown as AdamWAttrs;
+  const f = Math.fround;
+  const [b1, b2, c1, c2, eps, decay, stepSize, bc2Sqrt] = [a.beta1, a.beta2, 1 - a.beta1, 1 - a.beta2, a.eps, a.decay, a.stepSize, a.bc2Sqrt].map(f);
+  const mOut = output(args.backend, m.shape, (out) => {
+    const mv = read(args.backend, m), g = read(args.backend, grad);
+    for (let i = 0; i < out.length; i++) out[i] = f(f(mv[i] * b1) + f(g[i] * c1));
+  });
+  const vOut = output(args.backend, v.shape, (out) => {
+    const vv = read(args.backend, v), g = read(args.backend, grad);
+    for (let i = 0; i < out.length; i++) out[i] = f(f(vv[i] * b2) + f(f(g[i] * g[i]) * c2));
+  });
+  const pOut = output(args.backend, param.shape, (out) => {
+    const p = read(args.backend, param), mv = read(args.backend, mOut), vv = read(args.backend, vOut);
+    for (let i = 0; i < out.length; i++) {
+      const denom = f(f(Math.sqrt(vv[i]) / bc2Sqrt) + eps);
+      const pi = decay === 1 ? p[i] : f(p[i] * decay);
+      out[i] = f(pi - f(f(mv[i] / denom) * stepSize));
+    }
+  });
+  return [pOut, mOut, vOut];
+}
+
+let gradientRegistered = false;
+
+/** The gradient of BevzooBatchNormTraining (from its `y` output; mean and invstd are statistics, not trained through). */
+export function registerFusedGradients(): void {
+  if (gradientRegistered || tf.getGradient(BATCH_NORM_TRAINING) != null) return;
+  gradientRegistered = true;
+  tf.registerGradient({
+    kernelName: BATCH_NORM_TRAINING,
+    inputsToSave: ['x', 'scale'],
+    outputsToSave: [false, true, true],
+    gradFunc: (dys: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+      const [x, scale, mean, invstd] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+      const dy = (Array.isArray(dys) ? dys[0] : dys) ?? tf.zerosLike(x);
+      // The engine calls the three closures, each in its own tidy: the first runs the kernel and keeps the other two
+      // results for the next calls (every closure is called, so nothing is left behind).
+      let grads: tf.Tensor[] | null = null;
+      const take = (i: number) => (): tf.Tensor => {
+        if (grads == null) {
+          grads = tf.engine().runKernel(BATCH_NORM_TRAINING_GRAD, { dy, x, scale, mean, invstd }, {}) as tf.Tensor[];
+          grads.forEach((g, j) => j !== i && tf.keep(g));
+        }
+        return grads[i]!;
+      };
+      return { x: take(0), scale: take(1), offset: take(2) };
+    },
+  });
+}
+
+/** The portable versions of the fused kernels. */
+export const FUSED_KERNELS: [string, (a: KernelArgs) => TI[]][] = [
+  [BATCH_NORM_TRAINING, batchNormTrainingKernel],
+  [BATCH_NORM_TRAINING_GRAD, batchNormTrainingGradKernel],
+  [ADAMW, adamWKernel],
+];
+
+/** Registers the portable versions for one backend where nothing is registered under their names yet. Idempotent. */
+export function registerFusedKernels(backendName: string): void {
+  registerFusedGradients();
+  for (const [name, fn] of FUSED_KERNELS) {
+    if (tf.getKernel(name, backendName) == null) tf.registerKernel({ kernelName: name, backendName, kernelFunc: fn as unknown as tf.KernelFunc });
+  }
+}

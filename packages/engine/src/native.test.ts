@@ -1,0 +1,136 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ADAMW, BATCH_NORM_TRAINING } from './fused.js';
+import { initEngine } from './index.js';
+import { loadNative, useNativeKernels } from './native.js';
+import { evaluate, relErr, rnd, setup, use } from './test_util.js';
+
+/**
+ * The native kernels (libtorch through the addon) against the wasm kernels, outputs and gradients, on awkward
+ * shapes. Skipped where the addon is not built; CI builds it and sets BEVZOO_REQUIRE_NATIVE=1 so that a failed build
+ * fails here instead of skipping.
+ */
+const native = loadNative();
+const TOL = 1e-4;
+
+beforeAll(setup);
+
+it('the native addon is built where CI requires it', () => {
+  if (process.env.BEVZOO_REQUIRE_NATIVE === '1') expect(native.why).toMatch(/^libtorch/);
+  else expect(typeof native.why).toBe('string');
+});
+
+/** Largest relative error between the native and the wasm path over f's value and its input gradients. */
+async function nativeVsWasm(shapes: number[][], f: (...xs: tf.Tensor[]) => tf.Tensor, seed = 1): Promise<number> {
+  useNativeKernels(false);
+  const wasm = await evaluate('wasm', shapes, f, seed);
+  useNativeKernels(true);
+  try {
+    const nat = await evaluate('wasm', shapes, f, seed);
+    if (nat.shape.join() !== wasm.shape.join()) return Infinity;
+    let err = relErr(nat.value, wasm.value);
+    wasm.grads.forEach((g, i) => (err = Math.max(err, relErr(nat.grads[i]!, g))));
+    return err;
+  } finally {
+    useNativeKernels(false);
+  }
+}
+
+describe.skipIf(native.addon == null)('native kernels equal the wasm kernels', () => {
+  const pad4 = (t: number, b: number, l: number, r: number): tf.backend_util.ExplicitPadding => [[0, 0], [t, b], [l, r], [0, 0]];
+  const convCases: { x: number[]; f: number[]; s: number | [number, number]; p: 'same' | 'valid' | tf.backend_util.ExplicitPadding; d?: number }[] = [
+    { x: [2, 9, 11, 5], f: [3, 3, 5, 7], s: 1, p: 'same' },
+    { x: [2, 9, 11, 5], f: [3, 3, 5, 7], s: 2, p: 'same' },
+    { x: [2, 10, 12, 5], f: [3, 3, 5, 7], s: 2, p: 'same' }, // TensorFlow's asymmetric 'same'
+    { x: [2, 9, 11, 5], f: [3, 3, 5, 7], s: 2, p: 'valid' },
+    { x: [1, 10, 7, 3], f: [5, 3, 3, 4], s: [2, 1], p: 'same' },
+    { x: [3, 8, 8, 4], f: [1, 1, 4, 6], s: 1, p: 'valid' },
+    { x: [3, 8, 8, 4], f: [1, 1, 4, 6], s: 2, p: 'valid' },
+    { x: [1, 13, 13, 2], f: [3, 3, 2, 3], s: 3, p: 'same' },
+    { x: [2, 16, 44, 16], f: [3, 3, 16, 32], s: 1, p: pad4(1, 1, 1, 1) },
+    { x: [2, 7, 6, 3], f: [3, 3, 3, 4], s: [1, 2], p: pad4(2, 0, 1, 3) },
+    { x: [2, 12, 12, 4], f: [3, 3, 4, 5], s: 1, p: 'same', d: 2 },
+    { x: [1, 1, 1, 8], f: [1, 1, 8, 3], s: 1, p: 'valid' },
+  ];
+  for (const c of convCases) {
+    it(`conv2d x ${c.x} filter ${c.f} stride ${c.s} pad ${JSON.stringify(c.p)}${c.d ? ` dilation ${c.d}` : ''}`, async () => {
+      const err = await nativeVsWasm([c.x, c.f], (x, f) => tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, c.s, c.p, 'NHWC', c.d ?? 1));
+      expect(err).toBeLessThan(TOL);
+    });
+  }
+
+  const poolCases: { x: number[]; k: number; s: number; p: 'same' | 'valid' | number }[] = [
+    { x: [2, 16, 22, 8], k: 3, s: 2, p: 'same' },
+    { x: [2, 15, 21, 8], k: 3, s: 2, p: 'same' },
+    { x: [2, 16, 22, 8], k: 2, s: 2, p: 'valid' },
+    { x: [1, 9, 9, 3], k: 3, s: 1, p: 'same' },
+    { x: [2, 16, 22, 8], k: 3, s: 2, p: 1 },
+  ];
+  for (const c of poolCases) {
+    it(`maxPool gradient x ${c.x} window ${c.k} stride ${c.s} pad ${c.p}`, async () => {
+      const err = await nativeVsWasm([c.x], (x) => tf.maxPool(x as tf.Tensor4D, c.k, c.s, c.p));
+      expect(err).toBeLessThan(TOL);
+    });
+  }
+
+  const reduceCases: { x: number[]; axes: number | number[]; keep: boolean }[] = [
+    { x: [2, 5, 7, 6], axes: [0, 1, 2], keep: false },
+    { x: [2, 5, 7, 6], axes: -1, keep: true },
+    { x: [2, 5, 7, 6], axes: [1, 3], keep: false },
+    { x: [9, 1, 4], axes: 1, keep: false },
+    { x: [13], axes: 0, keep: false },
+  ];
+  for (const c of reduceCases) {
+    it(`sum and mean of ${c.x} over ${c.axes}${c.keep ? ' (keepDims)' : ''}`, async () => {
+      expect(await nativeVsWasm([c.x], (x) => tf.sum(x, c.axes, c.keep))).toBeLessThan(TOL);
+      expect(await nativeVsWasm([c.x], (x) => tf.mean(x, c.axes, c.keep))).toBeLessThan(TOL);
+    });
+  }
+
+  for (const shape of [[2, 5, 7, 6], [37, 3], [2, 3, 4, 5, 4]]) {
+    it(`batch norm in training over ${shape}: y, mean, invstd and the gradients of x, scale and offset`, async () => {
+      const c = shape[shape.length - 1]!;
+      const f = (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+        const [y, mean, invstd] = tf.engine().runKernel(BATCH_NORM_TRAINING, { x, scale: g, offset: b }, { epsilon: 1e-3 }) as tf.Tensor[];
+        // mean and invstd are statistics: checked as values (the gradient flows from y only).
+        return tf.concat([tf.reshape(y!, [-1]), mean!, invstd!]);
+      };
+      expect(await nativeVsWasm([shape, [c], [c]], f)).toBeLessThan(TOL);
+    });
+  }
+
+  it('AdamW update, with and without weight decay', async () => {
+    await use('wasm');
+    const run = (decay: number) =>
+      tf.tidy(() => {
+        const [p, m, v, g] = [0, 1, 2, 3].map((i) => (i === 2 ? tf.abs(tf.tensor(rnd([1031], 20 + i))) : tf.tensor(rnd([1031], 20 + i))));
+        const out = tf.engine().runKernel(ADAMW, { param: p, m, v, grad: g }, { beta1: 0.9, beta2: 0.999, eps: 1e-8, decay, stepSize: 1e-3 / 0.19, bc2Sqrt: Math.sqrt(1 - 0.999 ** 2) }) as tf.Tensor[];
+        return out.map((t) => t.dataSync() as Float32Array);
+      });
+    for (const decay of [1, 1 - 1e-3 * 0.01]) {
+      useNativeKernels(false);
+      const a = run(decay);
+      useNativeKernels(true);
+      const b = run(decay);
+      useNativeKernels(false);
+      a.forEach((x, i) => expect(relErr(b[i]!, x)).toBeLessThan(1e-6));
+    }
+  });
+
+  it('initEngine takes the native path by default and says so; BEVZOO_KERNELS=wasm and kernels: "wasm" turn it off', async () => {
+    const lines: string[] = [];
+    const e = await initEngine({ backend: 'wasm', kernels: 'auto', log: (l) => lines.push(l) });
+    expect(e.kernels).toBe('native');
+    expect(lines.join('\n')).toMatch(/native kernels \(auto: libtorch/);
+    const w = await initEngine({ backend: 'wasm', kernels: 'wasm', log: () => {} });
+    expect(w.kernels).toBe('wasm');
+    process.env.BEVZOO_KERNELS = 'wasm';
+    try {
+      expect((await initEngine({ backend: 'wasm', log: () => {} })).kernels).toBe('wasm');
+      process.env.BEVZOO_KERNELS = 'fast';
+      await expect(initEngine({ backend: 'wasm', log: () => {} })).rejects.toThrow(/unknown kernels 'fast' in BEVZOO_KERNELS/);
+    } finally {
+      delete process.env.BEVZOO_KERNELS;
+    }
+  });
+});

@@ -1,0 +1,217 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ADAMW, BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD, FUSED_KERNELS, adamWKernel, batchNormTrainingGradKernel, batchNormTrainingKernel, type AdamWAttrs } from './fused.js';
+import { conv2DBackpropFilterKernel, conv2DBackpropInputKernel, conv2DKernel } from './wasm/conv2d.js';
+import { maxPoolGradKernel } from './wasm/portable.js';
+import { alloc, geometry, rememberStock, runStock, sizeOf, type TI, type WasmBackend } from './wasm/util.js';
+
+/**
+ * The native kernel path: the hot training ops of the wasm backend run in libtorch (oneDNN convolutions, ATen
+ * reductions and batch norm, OpenMP threads) through our N-API addon (native/bevzoo_native.cc), on the tensors where
+ * the wasm backend keeps them: the addon gets the wasm heap's ArrayBuffer and byte offsets and writes into outputs
+ * allocated on that heap. Cases the addon does not cover (NCHW, other dtypes) run the wasm kernels.
+ */
+
+type Dims = number[];
+export interface NativeAddon {
+  setThreads(n: number): number;
+  info(): { threads: number; parallel: string };
+  conv2d(heap: ArrayBuffer, x: number, xs: Dims, w: number, ws: Dims, y: number, ys: Dims, stride: Dims, pads: Dims, dil: Dims): void;
+  conv2dBackpropInput(heap: ArrayBuffer, dy: number, dys: Dims, w: number, ws: Dims, dx: number, dxs: Dims, stride: Dims, pads: Dims, dil: Dims): void;
+  conv2dBackpropFilter(heap: ArrayBuffer, x: number, xs: Dims, dy: number, dys: Dims, dw: number, dws: Dims, stride: Dims, pads: Dims, dil: Dims): void;
+  maxPoolGrad(heap: ArrayBuffer, dy: number, dys: Dims, x: number, xs: Dims, dx: number, k: Dims, s: Dims, pads: Dims): void;
+  reduce(heap: ArrayBuffer, op: 'sum' | 'mean', x: number, xs: Dims, axes: Dims, out: number): void;
+  batchNormTrain(heap: ArrayBuffer, x: number, rc: Dims, scale: number, offset: number, eps: number, y: number, mean: number, invstd: number): void;
+  batchNormTrainGrad(heap: ArrayBuffer, dy: number, x: number, rc: Dims, scale: number, mean: number, invstd: number, eps: number, dx: number, dscale: number, doffset: number): void;
+  adamw(heap: ArrayBuffer, n: number, p: number, m: number, v: number, g: number, po: number, mo: number, vo: number, lr: number, b1: number, b2: number, eps: number, decay: number, bc1: number, bc2Sqrt: number): void;
+}
+
+/** The package folder (one level above src/ and dist/). */
+function packageDir(): string {
+  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+}
+
+/** Where the addon is: BEVZOO_NATIVE_ADDON, else native/build/bevzoo_native.node in this package. */
+export function nativeAddonPath(): string {
+  return process.env.BEVZOO_NATIVE_ADDON || path.join(packageDir(), 'native', 'build', 'bevzoo_native.node');
+}
+
+let loaded: { addon: NativeAddon | null; why: string } | null = null;
+
+/** Loads the addon once; `why` says what was loaded, or why not (and how to build it). */
+export function loadNative(): { addon: NativeAddon | null; why: string } {
+  if (loaded) return loaded;
+  const file = nativeAddonPath();
+  const build = `apt-get install libtorch-dev, then node ${path.join(packageDir(), 'native', 'build.mjs')}`;
+  if (!existsSync(file)) return (loaded = { addon: null, why: `the native addon is not built (${file} missing; ${build})` });
+  try {
+    const addon = createRequire(import.meta.url)(file) as NativeAddon;
+    return (loaded = { addon, why: `libtorch through ${path.relative(process.cwd(), file) || file}` });
+  } catch (e) {
+    const msg = String((e as Error).message).split('\n')[0]!.slice(0, 200);
+    return (loaded = { addon: null, why: `the native addon failed to load (${msg}; ${build})` });
+  }
+}
+
+type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
+type Kernel = (args: KernelArgs) => TI | TI[];
+
+const heap = (b: WasmBackend): ArrayBuffer => (b.wasm as unknown as { HEAPU8: Uint8Array }).HEAPU8.buffer as ArrayBuffer;
+const at = (b: WasmBackend, t: TI): number => b.getMemoryOffset(t.dataId);
+
+interface ConvAttrs {
+  strides: number | [number, number];
+  pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
+  dataFormat?: 'NHWC' | 'NCHW';
+  dilations?: number | [number, number];
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+}
+
+function convInfo(xShape: number[], wShape: number[], a: ConvAttrs) {
+  const g = geometry(tf.backend_util.computeConv2DInfo(xShape as [number, number, number, number], wShape as [number, number, number, number], a.strides, a.dilations ?? 1, a.pad, a.dimRoundingMode));
+  return { g, stride: [g.sH, g.sW], pads: [g.top, g.bottom, g.left, g.right], dil: [g.dH, g.dW] };
+}
+
+function nativeKernels(n: NativeAddon): [string, Kernel][] {
+  const conv: Kernel = (args) => {
+    const { x, filter } = args.inputs as { x: TI; filter: TI };
+    const a = args.attrs as unknown as ConvAttrs;
+    if (a.dataFormat === 'NCHW' || x.dtype !== 'float32') return conv2DKernel(args);
+    const b = args.backend as WasmBackend;
+    const c = convInfo(x.shape, filter.shape, a);
+    const y = alloc(b, [c.g.batch, c.g.outH, c.g.outW, c.g.outC]);
+    if (sizeOf(y.shape) > 0) n.conv2d(heap(b), at(b, x), x.shape, at(b, filter), filter.shape, at(b, y), y.shape, c.stride, c.pads, c.dil);
+    return y;
+  };
+  const convInput: Kernel = (args) => {
+    const { dy, filter } = args.inputs as { dy: TI; filter: TI };
+    const a = args.attrs as unknown as ConvAttrs & { inputShape: number[] };
+    if (a.dataFormat === 'NCHW') return conv2DBackpropInputKernel(args);
+    const b = args.backend as WasmBackend;
+    const c = convInfo(a.inputShape, filter.shape, a);
+    const dx = alloc(b, a.inputShape);
+    if (sizeOf(dx.shape) > 0) n.conv2dBackpropInput(heap(b), at(b, dy), dy.shape, at(b, filter), filter.shape, at(b, dx), dx.shape, c.stride, c.pads, c.dil);
+    return dx;
+  };
+  const convFilter: Kernel = (args) => {
+    const { x, dy } = args.inputs as { x: TI; dy: TI };
+    const a = args.attrs as unknown as ConvAttrs & { filterShape: number[] };
+    if (a.dataFormat === 'NCHW') return conv2DBackpropFilterKernel(args);
+    const b = args.backend as WasmBackend;
+    const c = convInfo(x.shape, a.filterShape, a);
+    const dw = alloc(b, a.filterShape);
+    if (sizeOf(dw.shape) > 0) n.conv2dBackpropFilter(heap(b), at(b, x), x.shape, at(b, dy), dy.shape, at(b, dw), dw.shape, c.stride, c.pads, c.dil);
+    return dw;
+  };
+  const maxPoolGrad: Kernel = (args) => {
+    const { dy, input } = args.inputs as { dy: TI; input: TI };
+    const a = args.attrs as unknown as { filterSize: number | [number, number]; strides: number | [number, number]; pad: ConvAttrs['pad']; dimRoundingMode?: ConvAttrs['dimRoundingMode'] };
+    const info = tf.backend_util.computePool2DInfo(input.shape as [number, number, number, number], a.filterSize, a.strides, 1, a.pad, a.dimRoundingMode);
+    const p = info.padInfo;
+    // PyTorch's windows (floor) over the padded input must be tfjs's windows.
+    const oh = Math.floor((info.inHeight + p.top + p.bottom - info.filterHeight) / info.strideHeight) + 1;
+    const ow = Math.floor((info.inWidth + p.left + p.right - info.filterWidth) / info.strideWidth) + 1;
+    if (oh !== info.outHeight || ow !== info.outWidth || p.top < 0 || p.left < 0 || input.dtype !== 'float32') return maxPoolGradKernel(args);
+    const b = args.backend as WasmBackend;
+    const dx = alloc(b, input.shape);
+    if (sizeOf(dx.shape) > 0)
+      n.maxPoolGrad(heap(b), at(b, dy), dy.shape, at(b, input), input.shape, at(b, dx), [info.filterHeight, info.filterWidth], [info.strideHeight, info.strideWidth], [p.top, p.bottom, p.left, p.right]);
+    return dx;
+  };
+  const reduce = (op: 'sum' | 'mean', stockName: string): Kernel => (args) => {
+    const { x } = args.inputs as { x: TI };
+    const a = args.attrs as unknown as { axis: number | number[]; keepDims: boolean };
+    const axes = tf.util.parseAxisParam(a.axis, x.shape);
+    if (x.dtype !== 'float32' || axes.length === 0 || sizeOf(x.shape) === 0) return runStock(stockName, args.backend as WasmBackend, args.inputs, args.attrs);
+    const b = args.backend as WasmBackend;
+    const shape = x.shape.flatMap((d, i) => (axes.includes(i) ? (a.keepDims ? [1] : []) : [d]));
+    const out = alloc(b, shape);
+    n.reduce(heap(b), op, at(b, x), x.shape, axes, at(b, out));
+    return out;
+  };
+  const bn: Kernel = (args) => {
+    const { x, scale, offset } = args.inputs as { x: TI; scale: TI; offset: TI };
+    const c = x.shape[x.shape.length - 1]!;
+    if (x.dtype !== 'float32' || sizeOf(x.shape) === 0) return batchNormTrainingKernel(args);
+    const b = args.backend as WasmBackend;
+    const y = alloc(b, x.shape), mean = alloc(b, [c]), invstd = alloc(b, [c]);
+    n.batchNormTrain(heap(b), at(b, x), [sizeOf(x.shape) / c, c], at(b, scale), at(b, offset), Number((args.attrs as { epsilon: number }).epsilon), at(b, y), at(b, mean), at(b, invstd));
+    return [y, mean, invstd];
+  };
+  const bnGrad: Kernel = (args) => {
+    const { dy, x, scale, mean, invstd } = args.inputs as { dy: TI; x: TI; scale: TI; mean: TI; invstd: TI };
+    const c = x.shape[x.shape.length - 1]!;
+    if (sizeOf(x.shape) === 0) return batchNormTrainingGradKernel(args);
+    const b = args.backend as WasmBackend;
+    const dx = alloc(b, x.shape), dscale = alloc(b, [c]), doffset = alloc(b, [c]);
+    n.batchNormTrainGrad(heap(b), at(b, dy), at(b, x), [sizeOf(x.shape) / c, c], at(b, scale), at(b, mean), at(b, invstd), 0, at(b, dx), at(b, dscale), at(b, doffset));
+    return [dx, dscale, doffset];
+  };
+  const adamw: Kernel = (args) => {
+    const { param, m, v, grad } = args.inputs as { param: TI; m: TI; v: TI; grad: TI };
+    if ([param, m, v, grad].some((t) => t.dtype !== 'float32')) return adamWKernel(args);
+    const a = args.attrs as unknown as AdamWAttrs;
+    const b = args.backend as WasmBackend;
+    const po = alloc(b, param.shape), mo = alloc(b, m.shape), vo = alloc(b, v.shape);
+    const size = sizeOf(param.shape);
+    // The addon takes lr and bc1 and forms stepSize = lr / bc1 itself: pass stepSize as lr with bc1 = 1.
+    if (size > 0) n.adamw(heap(b), size, at(b, param), at(b, m), at(b, v), at(b, grad), at(b, po), at(b, mo), at(b, vo), a.stepSize, a.beta1, a.beta2, a.eps, a.decay, 1, a.bc2Sqrt);
+    return [po, mo, vo];
+  };
+  return [
+    [tf.Conv2D, conv],
+    [tf.Conv2DBackpropInput, convInput],
+    [tf.Conv2DBackpropFilter, convFilter],
+    [tf.MaxPoolGrad, maxPoolGrad],
+    [tf.Sum, reduce('sum', tf.Sum)],
+    [tf.Mean, reduce('mean', tf.Mean)],
+    [BATCH_NORM_TRAINING, bn],
+    [BATCH_NORM_TRAINING_GRAD, bnGrad],
+    [ADAMW, adamw],
+  ];
+}
+
+/** The wasm kernels that the native path replaces (names). */
+export const NATIVE_KERNEL_NAMES = [tf.Conv2D, tf.Conv2DBackpropInput, tf.Conv2DBackpropFilter, tf.MaxPoolGrad, tf.Sum, tf.Mean, BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD, ADAMW];
+
+function install(name: string, fn: Kernel): void {
+  const current = tf.getKernel(name, 'wasm');
+  if (current?.kernelFunc === (fn as unknown)) return;
+  const { setupFunc, disposeFunc } = current ?? {};
+  if (current != null) tf.unregisterKernel(name, 'wasm');
+  tf.registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc: fn as unknown as tf.KernelFunc, setupFunc, disposeFunc });
+}
+
+let nativeTable: [string, Kernel][] | null = null;
+let active: boolean | null = null;
+
+/**
+ * Puts the native kernels in place of the wasm ones (true), or the wasm ones back (false). Call after
+ * registerWasmTrainingKernels. Returns the names now native. Throws when the addon is missing and native is asked.
+ */
+export function useNativeKernels(on: boolean): string[] {
+  if (active === on) return on ? NATIVE_KERNEL_NAMES.slice() : [];
+  for (const name of [tf.Sum, tf.Mean]) rememberStock(name);
+  if (!on) {
+    for (const [name, fn] of FUSED_KERNELS) install(name, fn);
+    for (const name of [tf.Sum, tf.Mean]) {
+      const stock = rememberStock(name);
+      if (stock) install(name, stock.kernelFunc as unknown as Kernel);
+    }
+    install(tf.Conv2D, conv2DKernel);
+    install(tf.Conv2DBackpropInput, conv2DBackpropInputKernel);
+    install(tf.Conv2DBackpropFilter, conv2DBackpropFilterKernel);
+    install(tf.MaxPoolGrad, maxPoolGradKernel);
+    active = false;
+    return [];
+  }
+  const { addon, why } = loadNative();
+  if (!addon) throw new Error(`@bevzoo/engine: native kernels requested but ${why}`);
+  nativeTable ??= nativeKernels(addon);
+  for (const [name, fn] of nativeTable) install(name, fn);
+  active = true;
+  return nativeTable.map(([name]) => name);
+}

@@ -1,14 +1,17 @@
 /**
  * Training-step benchmark of the reference net: input 2×64×64×32, conv 3×3 → 64 (+bias, relu),
- * conv 3×3 → 64 (+bias), mean-squared error, Adam. One step on wasm with our kernels, with 1 and
- * with 2 threads (intra-op worker), vs the stock cpu backend; and the hand-off cost of one split op.
+ * conv 3×3 → 64 (+bias), mean-squared error, Adam. One step on wasm with each kernel path (native
+ * libtorch kernels where the addon loads, and our wasm kernels), with 1 and with 2 threads, against the
+ * same net in PyTorch CPU with the same threads (where a python3 with torch is found) and the stock cpu
+ * backend; and the hand-off cost of one split op of the wasm intra-op pool.
  * Prints numbers measured in this run (and the load average: the machine may be shared).
  *
- *   node dist/bench.js [--steps N] [--rounds R] [--threads 1,2] [--skip-cpu] [--profile]
+ *   node dist/bench.js [--steps N] [--rounds R] [--threads 1,2] [--kernels native,wasm] [--skip-cpu] [--skip-torch] [--profile]
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { spawnSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
-import { initEngine, threadStats } from './index.js';
+import { initEngine, loadNative, threadStats, type KernelsRequest } from './index.js';
 import { setMinChunkFlops } from './threads.js';
 
 const N = 2;
@@ -114,9 +117,9 @@ async function handoffMicros(): Promise<number | null> {
     tf.dispose([a, bb]);
     return us;
   };
-  await initEngine({ backend: 'wasm', threads: 1, log: () => {} });
+  await initEngine({ backend: 'wasm', threads: 1, kernels: 'wasm', log: () => {} });
   const one = time(5000);
-  const engine = await initEngine({ backend: 'wasm', threads: 2, log: () => {} });
+  const engine = await initEngine({ backend: 'wasm', threads: 2, kernels: 'wasm', log: () => {} });
   if (engine.threads !== 2) return null;
   const prev = setMinChunkFlops(64 * 64 * 64); // 2 chunks of its 2·64³ FLOPs: one per thread
   const before = threadStats().splitOps;
@@ -126,64 +129,122 @@ async function handoffMicros(): Promise<number | null> {
   return split >= 5000 ? two - one : null;
 }
 
+/** A python3 that imports torch: BEVZOO_PYTHON, then Debian's /usr/bin/python3, then python3 on the PATH. */
+export function findTorchPython(): { python: string | null; why: string } {
+  const tried: string[] = [];
+  for (const py of [process.env.BEVZOO_PYTHON, '/usr/bin/python3', 'python3'].filter((p): p is string => !!p)) {
+    const r = spawnSync(py, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' });
+    if (r.status === 0) return { python: py, why: `${py}, torch ${r.stdout.trim()}` };
+    tried.push(`${py}: ${r.error ? 'not found' : 'no torch'}`);
+  }
+  return { python: null, why: `no python3 with torch (${tried.join('; ')}); apt-get install python3-torch` };
+}
+
+/** The reference net in PyTorch (NCHW, as PyTorch code is written), ms per step (median of all timed steps). */
+const TORCH_NET = `
+import sys, time, json, torch
+n, h, w, cin, c, k, steps, threads = map(int, sys.argv[1:9])
+torch.set_num_threads(threads)
+torch.manual_seed(0)
+x = torch.rand(n, cin, h, w) * 2 - 1
+target = torch.rand(n, c, h, w) * 2 - 1
+net = torch.nn.Sequential(torch.nn.Conv2d(cin, c, k, padding=k // 2), torch.nn.ReLU(), torch.nn.Conv2d(c, c, k, padding=k // 2))
+opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+def step():
+    opt.zero_grad()
+    loss = torch.mean((net(x) - target) ** 2)
+    loss.backward()
+    opt.step()
+    return loss.item()
+step()
+ms = []
+for _ in range(steps):
+    t0 = time.perf_counter(); step(); ms.append((time.perf_counter() - t0) * 1000)
+print(json.dumps(ms))
+`;
+
+function torchStep(python: string, threads: number, steps: number): number[] {
+  const r = spawnSync(python, ['-c', TORCH_NET, ...[N, H, W, C_IN, C, K, steps, threads].map(String)], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`PyTorch reference step failed: ${r.stderr.trim().split('\n').pop()}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as number[];
+}
+
 async function main(): Promise<void> {
   const steps = Number(arg('--steps') ?? 10);
   const rounds = Number(arg('--rounds') ?? 3);
   const threadCounts = (arg('--threads') ?? '1,2').split(',').map(Number);
+  const native = loadNative();
+  const kernelPaths = (arg('--kernels') ?? (native.addon ? 'native,wasm' : 'wasm')).split(',') as Exclude<KernelsRequest, 'auto'>[];
   const gflop = stepFlops() / 1e9;
   console.log(`reference net: input ${N}×${H}×${W}×${C_IN}, two ${K}×${K} convs to ${C} channels, Adam; ${gflop.toFixed(2)} GFLOP per step`);
   console.log(`${cpus().length} cores; load average before: ${load()}`);
-  // Rounds alternate the thread counts, so that a burst of load from other processes hits all of them.
-  const wall = new Map<number, number[]>(threadCounts.map((t) => [t, []]));
-  const cpu = new Map<number, number[]>(threadCounts.map((t) => [t, []]));
-  const split = new Map<number, { ops: number; chunks: number; workerChunks: number; waitMs: number }>();
+  console.log(`kernel paths: ${kernelPaths.join(', ')}${native.addon ? '' : ` (native: ${native.why})`}`);
+  // Rounds alternate the configurations, so that a burst of load from other processes hits all of them.
+  const configs = kernelPaths.flatMap((kernels) => threadCounts.map((t) => ({ kernels, t, key: `${kernels}/${t}` })));
+  const wall = new Map<string, number[]>(configs.map((c) => [c.key, []]));
+  const cpu = new Map<string, number[]>(configs.map((c) => [c.key, []]));
+  const split = new Map<string, { ops: number; chunks: number; workerChunks: number; waitMs: number }>();
+  const torch = process.argv.includes('--skip-torch') ? { python: null, why: '--skip-torch' } : findTorchPython();
+  const torchWall = new Map<number, number[]>(threadCounts.map((t) => [t, []]));
   for (let r = 0; r < rounds; r++) {
-    for (const t of threadCounts) {
-      const engine = await initEngine({ backend: 'wasm', threads: t, log: () => {} });
+    for (const { kernels, t, key } of configs) {
+      const engine = await initEngine({ backend: 'wasm', threads: t, kernels, log: () => {} });
       if (engine.threads !== t) throw new Error(`${t} threads requested, ${engine.threads} started`);
+      if (engine.kernels !== kernels) throw new Error(`${kernels} kernels requested, ${engine.kernels} in use`);
       const net = makeNet();
       net.step(); // warm-up: XNNPACK operators, Adam's moments
       const s0 = threadStats();
       const m = timeSteps(net, steps);
       const s1 = threadStats();
       net.dispose();
-      wall.get(t)!.push(...m.wall);
-      cpu.get(t)!.push(...m.cpu);
-      const acc = split.get(t) ?? { ops: 0, chunks: 0, workerChunks: 0, waitMs: 0 };
-      split.set(t, {
+      wall.get(key)!.push(...m.wall);
+      cpu.get(key)!.push(...m.cpu);
+      const acc = split.get(key) ?? { ops: 0, chunks: 0, workerChunks: 0, waitMs: 0 };
+      split.set(key, {
         ops: acc.ops + s1.splitOps - s0.splitOps,
         chunks: acc.chunks + s1.chunks - s0.chunks,
         workerChunks: acc.workerChunks + s1.workerChunks - s0.workerChunks,
         waitMs: acc.waitMs + s1.waitMs - s0.waitMs,
       });
     }
+    if (torch.python) for (const t of threadCounts) torchWall.get(t)!.push(...torchStep(torch.python, t, steps));
   }
   const n = steps * rounds;
-  for (const t of threadCounts) {
-    const w = median(wall.get(t)!);
-    const c = median(cpu.get(t)!);
-    const sp = split.get(t)!;
+  for (const { kernels, t, key } of configs) {
+    const w = median(wall.get(key)!);
+    const c = median(cpu.get(key)!);
+    const sp = split.get(key)!;
     console.log(
-      `wasm + bevzoo kernels, ${t} thread${t === 1 ? ' ' : 's'}: ${w.toFixed(1)} ms/step wall-clock (median of ${n}, min ${Math.min(...wall.get(t)!).toFixed(1)}), ` +
+      `wasm backend, ${kernels} kernels, ${t} thread${t === 1 ? ' ' : 's'}: ${w.toFixed(1)} ms/step wall-clock (median of ${n}, min ${Math.min(...wall.get(key)!).toFixed(1)}), ` +
         `${c.toFixed(1)} ms CPU time; ${(gflop / (w / 1000)).toFixed(1)} GFLOP/s` +
-        (t > 1
+        (t > 1 && kernels === 'wasm'
           ? `; ${(sp.ops / n).toFixed(0)} split ops/step in ${(sp.chunks / n).toFixed(0)} chunks, ${((100 * sp.workerChunks) / sp.chunks).toFixed(0)}% run by workers, ` +
             `main thread waited ${(sp.waitMs / n).toFixed(1)} ms/step for them`
           : ''),
     );
   }
   if (threadCounts.length > 1) {
-    const [t0, t1] = [threadCounts[0], threadCounts[threadCounts.length - 1]];
-    const ratio = median(wall.get(t0)!) / median(wall.get(t1)!);
-    const ratioMin = Math.min(...wall.get(t0)!) / Math.min(...wall.get(t1)!);
-    console.log(`speed-up ${t1} threads over ${t0}: ${ratio.toFixed(2)}× (medians), ${ratioMin.toFixed(2)}× (minima)`);
+    for (const kernels of kernelPaths) {
+      const [t0, t1] = [threadCounts[0], threadCounts[threadCounts.length - 1]];
+      const [a, b] = [wall.get(`${kernels}/${t0}`)!, wall.get(`${kernels}/${t1}`)!];
+      console.log(`${kernels} kernels: speed-up ${t1} threads over ${t0}: ${(median(a) / median(b)).toFixed(2)}× (medians), ${(Math.min(...a) / Math.min(...b)).toFixed(2)}× (minima)`);
+    }
+  }
+  if (!torch.python) console.log(`PyTorch: skipped (${torch.why})`);
+  else {
+    console.log(`PyTorch CPU (${torch.why}), the same net in NCHW, torch.optim.Adam:`);
+    for (const t of threadCounts) {
+      const tw = median(torchWall.get(t)!);
+      const ratios = kernelPaths.map((k) => `${k} ${(median(wall.get(`${k}/${t}`)!) / tw).toFixed(2)}×`).join(', ');
+      console.log(`  ${t} thread${t === 1 ? ' ' : 's'}: ${tw.toFixed(1)} ms/step (median of ${n}, min ${Math.min(...torchWall.get(t)!).toFixed(1)}); bevzoo / PyTorch: ${ratios}`);
+    }
   }
   const us = await handoffMicros();
   console.log(us == null ? 'hand-off: no worker' : `hand-off cost of one split op (tiny matmul forced to split, minus unsplit): ${us.toFixed(0)} µs`);
   console.log(`load average after: ${load()}`);
   if (process.argv.includes('--profile')) {
-    for (const t of threadCounts) {
-      await initEngine({ backend: 'wasm', threads: t, log: () => {} });
+    for (const { kernels, t } of configs) {
+      await initEngine({ backend: 'wasm', threads: t, kernels, log: () => {} });
       const net = makeNet();
       net.step();
       const info = await tf.profile(() => net.step());
@@ -191,7 +252,7 @@ async function main(): Promise<void> {
       const byKernel = new Map<string, number>();
       for (const k of info.kernels) byKernel.set(k.name, (byKernel.get(k.name) ?? 0) + (k.kernelTimeMs as number));
       const rows = [...byKernel.entries()].sort((a, b) => b[1] - a[1]).slice(0, 8);
-      console.log(`wasm kernel times in one step, ${t} thread(s) (ms): ${rows.map(([k, ms]) => `${k} ${ms.toFixed(1)}`).join(', ')}`);
+      console.log(`kernel times in one step, ${kernels} kernels, ${t} thread(s) (ms): ${rows.map(([k, ms]) => `${k} ${ms.toFixed(1)}`).join(', ')}`);
     }
   }
   if (process.argv.includes('--skip-cpu')) return;
@@ -202,9 +263,9 @@ async function main(): Promise<void> {
   const [cpuWall] = cpuRun.wall;
   const [cpuCpu] = cpuRun.cpu;
   console.log(`stock cpu backend: ${cpuWall.toFixed(0)} ms/step wall-clock (one step); ${cpuCpu.toFixed(0)} ms CPU time`);
-  for (const t of threadCounts) {
-    const w = median(wall.get(t)!);
-    console.log(`speed-up of wasm + kernels (${t} thread${t === 1 ? '' : 's'}) over stock cpu: ${(cpuWall / w).toFixed(0)}× wall-clock`);
+  for (const { kernels, t, key } of configs) {
+    const w = median(wall.get(key)!);
+    console.log(`speed-up of wasm + ${kernels} kernels (${t} thread${t === 1 ? '' : 's'}) over stock cpu: ${(cpuWall / w).toFixed(0)}× wall-clock`);
   }
 }
 

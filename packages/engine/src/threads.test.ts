@@ -43,7 +43,7 @@ describe('initEngine({ threads }) from the TypeScript sources', () => {
   it('falls back to one thread (the worker needs the built package) and says so', async () => {
     expect(workerFile()).toEqual({ why: expect.stringContaining('TypeScript source') });
     const lines: string[] = [];
-    const engine = await initEngine({ backend: 'wasm', threads: 2, log: (l) => lines.push(l) });
+    const engine = await initEngine({ backend: 'wasm', threads: 2, kernels: 'wasm', log: (l) => lines.push(l) });
     expect(engine.threads).toBe(1);
     expect(lines.join('\n')).toMatch(/1 thread \(requested; 1 because the intra-op worker runs from the built package only/);
     const cpu = await initEngine({ backend: 'cpu', threads: 2, log: () => {} });

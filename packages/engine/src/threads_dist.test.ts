@@ -58,7 +58,7 @@ async function check({ initEngine, threadStats }) {
   const { tf } = await initEngine({ backend: 'cpu', log: () => {} });
   const ref = evaluate(tf);
   const lines = [];
-  const two = await initEngine({ backend: 'wasm', threads: 2, log: (l) => lines.push(l) });
+  const two = await initEngine({ backend: 'wasm', threads: 2, kernels: 'wasm', log: (l) => lines.push(l) });
   const got = evaluate(tf);
   let stats = threadStats();
   // These ops are tiny: on a loaded machine the main thread can finish every chunk before the worker wakes up.
@@ -68,9 +68,9 @@ async function check({ initEngine, threadStats }) {
     stats = threadStats();
   }
   const err = Math.max(...got.map((g, i) => relErr(g, ref[i])));
-  const one = await initEngine({ backend: 'wasm', threads: 1, log: () => {} });
+  const one = await initEngine({ backend: 'wasm', threads: 1, kernels: 'wasm', log: () => {} });
   const after = threadStats().threads;
-  await initEngine({ backend: 'wasm', threads: 2, log: () => {} }); // restarted, then left running: must not keep the process alive
+  await initEngine({ backend: 'wasm', threads: 2, kernels: 'wasm', log: () => {} }); // restarted, then left running: must not keep the process alive
   const again = evaluate(tf);
   const errAgain = Math.max(...again.map((g, i) => relErr(g, ref[i])));
   console.log(JSON.stringify({ threads: two.threads, splitOps: stats.splitOps, workerChunks: stats.workerChunks, err, errAgain, one: one.threads, after, log: lines[0] }));

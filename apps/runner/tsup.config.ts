@@ -1,3 +1,4 @@
 import { bevzooBuild } from '../../tsup.config.base';
 
-export default bevzooBuild(['src/index.ts', 'src/cli.ts']);
+// dist/bench-step.js is `pnpm bench:step` (src/bench/step.ts); it also runs itself as the child of each measurement.
+export default bevzooBuild(undefined, { entry: { index: 'src/index.ts', cli: 'src/cli.ts', 'bench-step': 'src/bench/step.ts' } });

@@ -13,3 +13,4 @@ export * from './zoo.js';
 export * from './distillation.js';
 export * from './train/index.js';
 export * from './settings.js';
+export * from './trace.js';

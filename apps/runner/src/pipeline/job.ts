@@ -7,13 +7,16 @@ import { appendFile } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
-import { checkpointStep, createProgress, createRng, fileError, keepJsonlUntil, latestCheckpoint, removeStaleTemps, runSettings, trainLoop, writeSafetensors } from '@bevzoo/core';
+import {
+  checkpointStep, createProgress, createRng, fileError, keepJsonlUntil, latestCheckpoint, removeStaleTemps, runSettings, trainLoop, writeSafetensors,
+  type AdamWConfig, type DataSettings, type TrainOptions, type TrainSettings,
+} from '@bevzoo/core';
 import { initEngine, type EngineBackend } from '@bevzoo/engine';
-import { createLoader } from '@bevzoo/nuscenes';
+import { createLoader, type Loader, type LoaderOptions } from '@bevzoo/nuscenes';
 import { datasetId, prepareDataset, type Dataset, type DatasetChoice } from './dataset.js';
 import { objectSampleOption } from './gt-paste.js';
 import { lockFolder } from './lock.js';
-import { buildJobModels } from './models.js';
+import { buildJobModels, type JobModels } from './models.js';
 import { writeJsonAtomic, resultPath, type CurvePoint, type JobResult } from './results.js';
 import { TASK_EVALUATORS, type Evaluation } from './tasks.js';
 
@@ -93,6 +96,37 @@ export async function runJob(spec: JobSpec, opts: { log?: (s: string) => void; d
   }
 }
 
+/** What a job trains on: its model's settings (`own`), the training settings of the run, and its training batches. */
+export interface TrainingSetup {
+  own: { train: TrainSettings; data: DataSettings };
+  /** The trained model's `train` settings with the job's `steps`. */
+  train: TrainSettings;
+  /** Options of every loader of the run (the data the batches must hold); occupancy labels not included. */
+  loaderOpts: Pick<LoaderOptions, 'nusc' | 'imageSize' | 'sweeps' | 'points' | 'withPrev'>;
+  /** The training batches: shuffled, augmented (and GT-pasted) as the settings say, the last partial batch dropped. */
+  loader: Loader;
+}
+
+/** The training data of a job (also what `bench:step` times its steps on). */
+export async function trainingSetup(spec: JobSpec, data: Dataset, m: JobModels, log: (s: string) => void): Promise<TrainingSetup> {
+  const own = runSettings(m.trained.config);
+  const train = { ...own.train, ...(spec.steps ? { steps: spec.steps } : {}) };
+  const need = m.data;
+  const loaderOpts = { nusc: data.nusc, imageSize: need.imageSize, sweeps: need.sweeps, points: need.points, withPrev: need.withPrev };
+  const objectSample = m.packaged ? undefined : await objectSampleOption(spec, m.trained.name, train, need, data, log); // GT-paste only for a run that trains
+  const loader = createLoader({ ...loaderOpts, occGts: need.occ ? data.gts : undefined, sampleTokens: data.train, batchSize: train.batchSize, augment: train.augment, objectSample, seed: spec.seed, shuffle: true, dropLast: true });
+  return { own, train, loaderOpts, loader };
+}
+
+/** The trainer's optimiser (AdamW), schedule and gradient clipping for a run's training settings. */
+export function trainerOptions(train: TrainSettings): Pick<TrainOptions<unknown>, 'optimizer' | 'schedule' | 'clip'> & { optimizer: AdamWConfig; clip: number | null } {
+  return {
+    optimizer: { lr: train.lr, weightDecay: train.weightDecay },
+    schedule: train.schedule === 'cosine' ? { type: 'cosine', warmup: { steps: Math.min(train.warmupSteps, Math.floor(train.steps / 4)) } } : { type: 'constant' },
+    clip: train.clip > 0 ? train.clip : null,
+  };
+}
+
 async function trainAndEvaluate(spec: JobSpec, log: (s: string) => void, dataset?: Dataset): Promise<JobResult> {
   const engine = await initEngine({ backend: spec.backend ?? 'auto', log: () => {} });
   const data = dataset ?? (await prepareDataset(spec.dataset, log));
@@ -100,17 +134,11 @@ async function trainAndEvaluate(spec: JobSpec, log: (s: string) => void, dataset
   try {
     const model = m.trained.model;
     const evaluator = TASK_EVALUATORS[m.task];
-    const own = runSettings(m.trained.config);
-    const train = { ...own.train, ...(spec.steps ? { steps: spec.steps } : {}) };
-    const need = m.data;
-    const occGts = need.occ || evaluator.data.occ ? data.gts : undefined;
-    const loaderOpts = { nusc: data.nusc, imageSize: need.imageSize, sweeps: need.sweeps, points: need.points, withPrev: need.withPrev, occGts };
-    const objectSample = m.packaged ? undefined : await objectSampleOption(spec, m.trained.name, train, need, data, log); // GT-paste only for a run that trains
-    const loader = createLoader({ ...loaderOpts, occGts: need.occ ? data.gts : undefined, sampleTokens: data.train, batchSize: train.batchSize, augment: train.augment, objectSample, seed: spec.seed, shuffle: true, dropLast: true });
+    const { own, train, loaderOpts, loader } = await trainingSetup(spec, data, m, log);
     // Evaluation on the validation split: no augmentation, every sample once, what the trained model reads.
-    const evalLoader = createLoader({ ...loaderOpts, withPrev: own.data.withPrev, points: own.data.points, sampleTokens: data.val, batchSize: train.batchSize, augment: false, shuffle: false, seed: spec.seed });
+    const evalLoader = createLoader({ ...loaderOpts, occGts: m.data.occ || evaluator.data.occ ? data.gts : undefined, withPrev: own.data.withPrev, points: own.data.points, sampleTokens: data.val, batchSize: train.batchSize, augment: false, shuffle: false, seed: spec.seed });
     const what = `${spec.role} ${[spec.teacher?.name, spec.student?.name, spec.distiller?.name].filter(Boolean).join(' × ')} (seed ${spec.seed})`;
-    const meta = { use_camera: need.images && m.trained.kind === 'student', use_lidar: m.trained.kind === 'teacher' };
+    const meta = { use_camera: m.data.images && m.trained.kind === 'student', use_lidar: m.trained.kind === 'teacher' };
     const evaluate = async (final: boolean): Promise<Evaluation> => {
       const bar = createProgress({ total: data.val.length, label: `eval ${what}`, unit: 'samples' });
       const ev = await evaluator.evaluate({ model, batches: evalLoader.epoch(0), data, final, outDir: spec.outDir, meta, log, onBatch: (n) => bar.tick(n) });
@@ -145,9 +173,7 @@ async function trainAndEvaluate(spec: JobSpec, log: (s: string) => void, dataset
         batches: (e: number) => loader.epoch(e),
         steps: train.steps,
         seed: spec.seed,
-        optimizer: { lr: train.lr, weightDecay: train.weightDecay },
-        schedule: train.schedule === 'cosine' ? { type: 'cosine', warmup: { steps: Math.min(train.warmupSteps, Math.floor(train.steps / 4)) } } : { type: 'constant' },
-        clip: train.clip > 0 ? train.clip : null,
+        ...trainerOptions(train),
         checkpoint: train.checkpointEvery > 0 ? { dir: join(spec.outDir, 'checkpoints'), every: train.checkpointEvery, keepLast: 1 } : undefined,
         resume: train.checkpointEvery > 0 ? 'latest' : undefined,
         log: logPath,

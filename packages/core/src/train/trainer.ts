@@ -425,8 +425,8 @@ export class Trainer<B> {
   }
 }
 
-/** The loss a model trains on when the caller gives none. */
-function defaultLossFn<B>(model: TrainableModel): (batch: B) => LossOutput {
+/** The loss a model trains on when the caller gives none (also what `bench:step` in the runner times). */
+export function defaultLossFn<B>(model: TrainableModel): (batch: B) => LossOutput {
   if (isTrainingTarget<B>(model)) return (batch) => model.trainingLoss(batch);
   if (isTaskModel<B>(model)) return (batch) => model.loss(model.forward(batch, { training: true }), batch);
   throw new TrainError('Trainer: expected a lossFn, or a model with trainingLoss() or with forward() and loss(); found neither');

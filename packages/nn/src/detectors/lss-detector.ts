@@ -6,7 +6,7 @@
  * stride 2) → FPN_LSS → CenterHead; with depth supervision (BEVDepth), a BCE loss on the depth distribution.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { BevzooError, type ForwardOutput, type LossOutput, type Rng, type TaskModel } from '@bevzoo/core';
+import { activeKernelTrace, BevzooError, type ForwardOutput, type LossOutput, type Rng, type TaskModel } from '@bevzoo/core';
 import { Module } from '../module.js';
 import { ResNet } from '../layers/resnet.js';
 import { FPNForBEVDet } from '../lss/img-neck.js';
@@ -51,6 +51,7 @@ export interface LSSDetectorBatch extends CameraFrameLike {
 /** A copy of a tensor outside every gradient tape: a gradient of it reaches nothing it was computed from. */
 function detached<T extends tf.Tensor>(t: T): T {
   const copy = tf.tensor(t.dataSync(), t.shape, t.dtype) as T;
+  activeKernelTrace()?.detached(t, copy);
   t.dispose();
   return copy;
 }

@@ -1,0 +1,101 @@
+/** The figures of `bench:step` and its table (pure: no tfjs, no processes). */
+
+/** What a child process measured for one (model, kernel path): per timed step, in ms. */
+export interface ChildResult {
+  model: string;
+  /** The kernel path asked for (BEVZOO_KERNELS). */
+  path: string;
+  /** The kernel path the engine took, and why. */
+  kernels: string;
+  kernelsReason: string;
+  backend: string;
+  threads: number;
+  /** The engine took another path than `path`: nothing was measured. */
+  unavailable: boolean;
+  preset?: string;
+  batchSize?: number;
+  /** Trained parameters (values). */
+  params?: number;
+  /** (a) forward + loss alone. */
+  fwd?: number[];
+  /** (b) forward + loss + backward + gradient clipping. */
+  fwdBwd?: number[];
+  /** (c) the optimiser update. */
+  opt?: number[];
+  losses?: number[];
+  clip?: number | null;
+  /** The kernel-level recording of one forward(+loss) and the PyTorch twin written from it. */
+  record?: {
+    dir: string;
+    loss: number;
+    calls: number;
+    recordedCalls: number;
+    leaves: number;
+    kernels: [string, number][];
+    /** Constants made on the host while the pass ran (see record.ts). */
+    madeInPass: { count: number; values: number; largest: number[][] };
+    /** Why no twin could be written (a kernel without a PyTorch mapping). */
+    unmapped?: string;
+  };
+}
+
+/** What the PyTorch twin printed (ms per timed step). */
+export interface TorchResult {
+  torch: string;
+  threads: number;
+  firstLoss: number;
+  fwd: number[];
+  fwdBwd: number[];
+  opt: number[];
+  /** Channels-last convolutions etc.: how the twin lays its tensors out. */
+  layout?: string;
+}
+
+export interface ModelReport {
+  model: string;
+  rows: ChildResult[];
+  torch?: TorchResult;
+  /** Whether the twin's first loss equals the tfjs loss of the same batch (1e-3 relative). */
+  twinOk?: boolean;
+  notes: string[];
+}
+
+export function median(xs: readonly number[]): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const h = Math.floor(s.length / 2);
+  return s.length % 2 ? s[h]! : (s[h - 1]! + s[h]!) / 2;
+}
+
+/** Medians of one row: forward+loss, backward (per step (b) − (a)), optimiser, total (per step (b) + (c)). */
+export function splitMedians(r: { fwd: number[]; fwdBwd: number[]; opt: number[] }): { fwd: number; bwd: number; opt: number; total: number } {
+  return {
+    fwd: median(r.fwd),
+    bwd: median(r.fwdBwd.map((b, i) => b - r.fwd[i]!)),
+    opt: median(r.opt),
+    total: median(r.fwdBwd.map((b, i) => b + r.opt[i]!)),
+  };
+}
+
+const ms = (v: number) => (Number.isFinite(v) ? (v >= 100 ? v.toFixed(0) : v.toFixed(1)) : '–');
+
+/** The table of one model: a row per kernel path, then PyTorch's; ratios are to PyTorch's total. */
+export function formatReport(rep: ModelReport): string {
+  const first = rep.rows[0];
+  const head = `${rep.model}${first ? ` (preset ${first.preset}, batch ${first.batchSize}, ${((first.params ?? 0) / 1e6).toFixed(2)} M trained parameters${first.clip ? `, clip ${first.clip}` : ''})` : ''}`;
+  const torchTotal = rep.torch ? splitMedians(rep.torch).total : NaN;
+  const lines: string[][] = [['path', 'threads', 'forward+loss ms', 'backward ms', 'optimiser ms', 'total ms', '× PyTorch']];
+  for (const r of rep.rows) {
+    const s = splitMedians({ fwd: r.fwd ?? [], fwdBwd: r.fwdBwd ?? [], opt: r.opt ?? [] });
+    lines.push([r.backend === 'wasm' ? r.path : `${r.path} (${r.backend})`, String(r.threads), ms(s.fwd), ms(s.bwd), ms(s.opt), ms(s.total), rep.torch && rep.twinOk !== false ? `${(s.total / torchTotal).toFixed(2)}×` : '–']);
+  }
+  if (rep.torch) {
+    const s = splitMedians(rep.torch);
+    lines.push([`PyTorch ${rep.torch.torch} CPU`, String(rep.torch.threads), ms(s.fwd), ms(s.bwd), ms(s.opt), ms(s.total), '1.00×']);
+  }
+  const widths = lines[0]!.map((_, j) => Math.max(...lines.map((l) => l[j]!.length)));
+  const fmt = (l: string[]) => l.map((c, j) => (j === 0 ? c.padEnd(widths[j]!) : c.padStart(widths[j]!))).join('  ');
+  const out = [head, fmt(lines[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...lines.slice(1).map(fmt)];
+  for (const n of rep.notes) out.push(`  ${n}`);
+  return out.join('\n');
+}

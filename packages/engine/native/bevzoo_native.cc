@@ -295,6 +295,51 @@ Napi::Value AdamW(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// copyStrided(heap, src, sizes, srcStrides, dst, dstStrides): dst view = src view, element strides, float32. One
+// primitive for the data-movement kernels (Transpose, Slice, SplitV, Concat, PadV2): each is a strided copy.
+Napi::Value CopyStrided(const Napi::CallbackInfo& info) {
+  char* h = heapOf(info[0]);
+  auto sizes = shapeOf(info[2]);
+  auto src = at::from_blob(at_(h, info[1]), sizes, shapeOf(info[3]), F32);
+  auto dst = at::from_blob(at_(h, info[4]), sizes, shapeOf(info[5]), F32);
+  dst.copy_(src);
+  return info.Env().Undefined();
+}
+
+// fill(heap, dst, n, value)
+Napi::Value Fill(const Napi::CallbackInfo& info) {
+  char* h = heapOf(info[0]);
+  dense(at_(h, info[1]), {num(info[2])}).fill_(dbl(info[3]));
+  return info.Env().Undefined();
+}
+
+// gather(heap, x, [outer, n, inner], indices (int32), count, out): out[o, i, :] = x[o, indices[i], :]
+Napi::Value Gather(const Napi::CallbackInfo& info) {
+  char* h = heapOf(info[0]);
+  auto s = shapeOf(info[2]);
+  auto x = dense(at_(h, info[1]), s);
+  const int64_t count = num(info[4]);
+  auto idx = at::from_blob(h + num(info[3]), {count}, at::TensorOptions().dtype(at::kInt));
+  auto out = dense(at_(h, info[5]), {s[0], count, s[2]});
+  at::index_select_out(out, x, 1, idx);
+  return info.Env().Undefined();
+}
+
+// binary(heap, op, a, aShape, b, bShape, out, outShape): float32 add / sub / mul / div with NumPy broadcasting.
+Napi::Value Binary(const Napi::CallbackInfo& info) {
+  char* h = heapOf(info[0]);
+  std::string op = info[1].As<Napi::String>();
+  auto a = dense(at_(h, info[2]), shapeOf(info[3]));
+  auto b = dense(at_(h, info[4]), shapeOf(info[5]));
+  auto out = dense(at_(h, info[6]), shapeOf(info[7]));
+  if (op == "add") at::add_out(out, a, b);
+  else if (op == "sub") at::sub_out(out, a, b);
+  else if (op == "mul") at::mul_out(out, a, b);
+  else if (op == "div") at::div_out(out, a, b);
+  else throw Napi::Error::New(info.Env(), "bevzoo native: unknown binary op " + op);
+  return info.Env().Undefined();
+}
+
 // Exceptions from ATen (c10::Error) become JS errors that say which kernel failed.
 template <Napi::Value (*F)(const Napi::CallbackInfo&)>
 Napi::Value guarded(const Napi::CallbackInfo& info) {
@@ -320,6 +365,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("batchNormTrain", Napi::Function::New(env, guarded<BatchNormTrain>));
   exports.Set("batchNormTrainGrad", Napi::Function::New(env, guarded<BatchNormTrainGrad>));
   exports.Set("adamw", Napi::Function::New(env, guarded<AdamW>));
+  exports.Set("copyStrided", Napi::Function::New(env, guarded<CopyStrided>));
+  exports.Set("fill", Napi::Function::New(env, guarded<Fill>));
+  exports.Set("gather", Napi::Function::New(env, guarded<Gather>));
+  exports.Set("binary", Napi::Function::New(env, guarded<Binary>));
   return exports;
 }
 

@@ -99,6 +99,28 @@ describe.skipIf(native.addon == null)('native kernels equal the wasm kernels', (
     });
   }
 
+  // Sizes above MIN_NATIVE_SIZE, so that these run natively; gradients go through the same kinds of kernels.
+  it('transpose, slice, split, concat, pad, gather', async () => {
+    const x = [4, 9, 10, 13];
+    expect(await nativeVsWasm([x], (t) => tf.transpose(t, [0, 3, 1, 2]))).toBeLessThan(TOL);
+    expect(await nativeVsWasm([x], (t) => tf.transpose(t, [2, 1, 0, 3]))).toBeLessThan(TOL);
+    expect(await nativeVsWasm([x], (t) => tf.slice(t, [1, 2, 0, 3], [3, -1, 7, 9]))).toBeLessThan(TOL);
+    expect(await nativeVsWasm([x], (t) => tf.concat(tf.split(t, [3, 6, 4], 3).reverse(), 3))).toBeLessThan(TOL);
+    expect(await nativeVsWasm([x, [4, 9, 10, 5]], (a, b) => tf.concat([a, b, a], 3))).toBeLessThan(TOL);
+    expect(await nativeVsWasm([x], (t) => tf.pad(t, [[0, 1], [2, 0], [1, 3], [0, 0]], 0.5))).toBeLessThan(TOL);
+    const idx = tf.tensor1d([3, 0, 0, 8, 5, 1], 'int32');
+    expect(await nativeVsWasm([x], (t) => tf.gather(t, idx, 1))).toBeLessThan(TOL);
+    expect(await nativeVsWasm([[5000, 3]], (t) => tf.gather(t, tf.tensor1d([4999, 7, 7, 0], 'int32'), 0))).toBeLessThan(TOL);
+    idx.dispose();
+  });
+
+  it('add, sub, mul, div with broadcasting', async () => {
+    for (const [sa, sb] of [[[4, 9, 10, 13], [4, 9, 10, 13]], [[4, 9, 10, 13], [13]], [[4, 1, 10, 1], [9, 1, 13]], [[1], [4, 9, 10, 13]]]) {
+      expect(await nativeVsWasm([sa!, sb!], (a, b) => tf.add(tf.mul(a, b), tf.sub(a, b)))).toBeLessThan(TOL);
+      expect(await nativeVsWasm([sa!, sb!], (a, b) => tf.div(a, tf.add(tf.abs(b), 0.5)))).toBeLessThan(TOL);
+    }
+  });
+
   it('AdamW update, with and without weight decay', async () => {
     await use('wasm');
     const run = (decay: number) =>

@@ -5,8 +5,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ADAMW, BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD, FUSED_KERNELS, adamWKernel, batchNormTrainingGradKernel, batchNormTrainingKernel, type AdamWAttrs } from './fused.js';
 import { conv2DBackpropFilterKernel, conv2DBackpropInputKernel, conv2DKernel } from './wasm/conv2d.js';
+import { transposeKernel } from './wasm/matmul.js';
 import { maxPoolGradKernel } from './wasm/portable.js';
-import { alloc, geometry, rememberStock, runStock, sizeOf, type TI, type WasmBackend } from './wasm/util.js';
+import { alloc, geometry, rememberStock, runStock, sizeOf, stridesOf, type TI, type WasmBackend } from './wasm/util.js';
 
 /**
  * The native kernel path: the hot training ops of the wasm backend run in libtorch (oneDNN convolutions, ATen
@@ -26,6 +27,10 @@ export interface NativeAddon {
   reduce(heap: ArrayBuffer, op: 'sum' | 'mean', x: number, xs: Dims, axes: Dims, out: number): void;
   batchNormTrain(heap: ArrayBuffer, x: number, rc: Dims, scale: number, offset: number, eps: number, y: number, mean: number, invstd: number): void;
   batchNormTrainGrad(heap: ArrayBuffer, dy: number, x: number, rc: Dims, scale: number, mean: number, invstd: number, eps: number, dx: number, dscale: number, doffset: number): void;
+  copyStrided(heap: ArrayBuffer, src: number, sizes: Dims, srcStrides: Dims, dst: number, dstStrides: Dims): void;
+  fill(heap: ArrayBuffer, dst: number, n: number, value: number): void;
+  gather(heap: ArrayBuffer, x: number, oni: Dims, indices: number, count: number, out: number): void;
+  binary(heap: ArrayBuffer, op: 'add' | 'sub' | 'mul' | 'div', a: number, as: Dims, b: number, bs: Dims, out: number, outShape: Dims): void;
   adamw(heap: ArrayBuffer, n: number, p: number, m: number, v: number, g: number, po: number, mo: number, vo: number, lr: number, b1: number, b2: number, eps: number, decay: number, bc1: number, bc2Sqrt: number): void;
 }
 
@@ -161,7 +166,118 @@ function nativeKernels(n: NativeAddon): [string, Kernel][] {
     if (size > 0) n.adamw(heap(b), size, at(b, param), at(b, m), at(b, v), at(b, grad), at(b, po), at(b, mo), at(b, vo), a.stepSize, a.beta1, a.beta2, a.eps, a.decay, 1, a.bc2Sqrt);
     return [po, mo, vo];
   };
+  // Data movement and elementwise ops: native from MIN_NATIVE_SIZE values on (below it the call costs more than the
+  // wasm kernel), float32 only; the rest runs the wasm kernel.
+  const small = (t: TI) => sizeOf(t.shape) < MIN_NATIVE_SIZE || t.dtype !== 'float32';
+  const wasmOf = (name: string): Kernel => (args) => wasmKernel(name)(args);
+  const copy = (b: WasmBackend, src: TI, srcOff: number, sizes: number[], srcStrides: number[], dst: TI, dstOff: number, dstStrides: number[]) => {
+    if (sizeOf(sizes) > 0) n.copyStrided(heap(b), at(b, src) + 4 * srcOff, sizes, srcStrides, at(b, dst) + 4 * dstOff, dstStrides);
+  };
+  const transpose: Kernel = (args) => {
+    const { x } = args.inputs as { x: TI };
+    if (small(x)) return wasmOf(tf.Transpose)(args);
+    const perm = (args.attrs as { perm: number[] }).perm;
+    const b = args.backend as WasmBackend;
+    const st = stridesOf(x.shape);
+    const out = alloc(b, perm.map((p) => x.shape[p]!));
+    copy(b, x, 0, out.shape, perm.map((p) => st[p]!), out, 0, stridesOf(out.shape));
+    return out;
+  };
+  const slice: Kernel = (args) => {
+    const { x } = args.inputs as { x: TI };
+    if (small(x)) return wasmOf(tf.Slice)(args);
+    const a = args.attrs as { begin: number | number[]; size: number | number[] };
+    const [begin, size] = tf.slice_util.parseSliceParams(x as unknown as tf.Tensor, a.begin, a.size);
+    const b = args.backend as WasmBackend;
+    const st = stridesOf(x.shape);
+    const out = alloc(b, size);
+    copy(b, x, begin.reduce((acc, v, i) => acc + v * st[i]!, 0), size, st, out, 0, stridesOf(size));
+    return out;
+  };
+  const splitV: Kernel = (args) => {
+    const { x } = args.inputs as { x: TI };
+    if (small(x)) return wasmOf(tf.SplitV)(args);
+    const a = args.attrs as { numOrSizeSplits: number | number[]; axis: number };
+    const axis = tf.util.parseAxisParam(a.axis, x.shape)[0]!;
+    const sizes = tf.backend_util.prepareSplitSize(x as unknown as tf.Tensor, a.numOrSizeSplits, axis);
+    const b = args.backend as WasmBackend;
+    const st = stridesOf(x.shape);
+    const outs = sizes.map((s) => alloc(b, x.shape.map((d, i) => (i === axis ? s : d))));
+    let start = 0;
+    outs.forEach((o, k) => {
+      copy(b, x, start * st[axis]!, o.shape, st, o, 0, stridesOf(o.shape));
+      start += sizes[k]!;
+    });
+    return outs;
+  };
+  const concat: Kernel = (args) => {
+    const xs = Object.values(args.inputs) as TI[];
+    const axis = tf.util.parseAxisParam((args.attrs as { axis: number }).axis, xs[0]!.shape)[0]!;
+    const shape = tf.backend_util.computeOutShape(xs.map((t) => t.shape), axis);
+    if (sizeOf(shape) < MIN_NATIVE_SIZE || xs.some((t) => t.dtype !== 'float32')) return wasmOf(tf.Concat)(args);
+    const b = args.backend as WasmBackend;
+    const out = alloc(b, shape);
+    const ost = stridesOf(shape);
+    let start = 0;
+    for (const t of xs) {
+      copy(b, t, 0, t.shape, stridesOf(t.shape), out, start * ost[axis]!, ost);
+      start += t.shape[axis]!;
+    }
+    return out;
+  };
+  const pad: Kernel = (args) => {
+    const { x } = args.inputs as { x: TI };
+    if (small(x)) return wasmOf(tf.PadV2)(args);
+    const a = args.attrs as { paddings: [number, number][]; constantValue: number };
+    const b = args.backend as WasmBackend;
+    const out = alloc(b, x.shape.map((d, i) => a.paddings[i]![0] + d + a.paddings[i]![1]));
+    n.fill(heap(b), at(b, out), sizeOf(out.shape), a.constantValue);
+    const ost = stridesOf(out.shape);
+    copy(b, x, 0, x.shape, stridesOf(x.shape), out, a.paddings.reduce((acc, p, i) => acc + p[0] * ost[i]!, 0), ost);
+    return out;
+  };
+  const gather: Kernel = (args) => {
+    const { x, indices } = args.inputs as { x: TI; indices: TI };
+    const a = args.attrs as { axis: number; batchDims: number };
+    if (small(x) || a.batchDims !== 0 || indices.dtype !== 'int32') return wasmOf(tf.GatherV2)(args);
+    const axis = tf.util.parseAxisParam(a.axis, x.shape)[0]!;
+    const b = args.backend as WasmBackend;
+    const outer = sizeOf(x.shape.slice(0, axis)), inner = sizeOf(x.shape.slice(axis + 1)), count = sizeOf(indices.shape);
+    const out = alloc(b, [...x.shape.slice(0, axis), ...indices.shape, ...x.shape.slice(axis + 1)]);
+    if (sizeOf(out.shape) > 0) n.gather(heap(b), at(b, x), [outer, x.shape[axis]!, inner], at(b, indices), count, at(b, out));
+    return out;
+  };
+  const binary = (name: string, op: 'add' | 'sub' | 'mul' | 'div'): Kernel => (args) => {
+    const { a, b: bb } = args.inputs as { a: TI; b: TI };
+    const shape = tf.backend_util.assertAndGetBroadcastShape(a.shape, bb.shape);
+    if (sizeOf(shape) < MIN_NATIVE_SIZE || a.dtype !== 'float32' || bb.dtype !== 'float32') return wasmOf(name)(args);
+    const b = args.backend as WasmBackend;
+    const out = alloc(b, shape);
+    n.binary(heap(b), op, at(b, a), a.shape, at(b, bb), bb.shape, at(b, out), shape);
+    return out;
+  };
+  // tf.clone and every tensor tfjs saves for a gradient: a copy (tfjs may hand the two to kernels that free them apart).
+  const identity: Kernel = (args) => {
+    const { x } = args.inputs as { x: TI };
+    if (small(x)) return wasmOf(tf.Identity)(args);
+    const b = args.backend as WasmBackend;
+    const out = alloc(b, x.shape);
+    const st = stridesOf(x.shape);
+    copy(b, x, 0, x.shape, st, out, 0, st);
+    return out;
+  };
   return [
+    [tf.Identity, identity],
+    [tf.Transpose, transpose],
+    [tf.Slice, slice],
+    [tf.SplitV, splitV],
+    [tf.Concat, concat],
+    [tf.PadV2, pad],
+    [tf.GatherV2, gather],
+    [tf.Add, binary(tf.Add, 'add')],
+    [tf.Sub, binary(tf.Sub, 'sub')],
+    [tf.Multiply, binary(tf.Multiply, 'mul')],
+    [tf.RealDiv, binary(tf.RealDiv, 'div')],
     [tf.Conv2D, conv],
     [tf.Conv2DBackpropInput, convInput],
     [tf.Conv2DBackpropFilter, convFilter],
@@ -174,8 +290,28 @@ function nativeKernels(n: NativeAddon): [string, Kernel][] {
   ];
 }
 
+/** Below this many values a data-movement or elementwise op stays on wasm (the native call costs more). */
+export const MIN_NATIVE_SIZE = 4096;
+
+/** The kernels of the wasm path for the names the native path replaces: ours where we have one, else the stock one. */
+const WASM_PATH: Record<string, Kernel> = {
+  [tf.Conv2D]: conv2DKernel,
+  [tf.Conv2DBackpropInput]: conv2DBackpropInputKernel,
+  [tf.Conv2DBackpropFilter]: conv2DBackpropFilterKernel,
+  [tf.MaxPoolGrad]: maxPoolGradKernel,
+  [tf.Transpose]: transposeKernel,
+  ...Object.fromEntries(FUSED_KERNELS),
+};
+const STOCK = [tf.Identity, tf.Sum, tf.Mean, tf.Slice, tf.SplitV, tf.Concat, tf.PadV2, tf.GatherV2, tf.Add, tf.Sub, tf.Multiply, tf.RealDiv];
+
+function wasmKernel(name: string): Kernel {
+  const k = WASM_PATH[name] ?? (rememberStock(name)?.kernelFunc as unknown as Kernel | undefined);
+  if (k == null) throw new Error(`@bevzoo/engine: no wasm kernel ${name}`);
+  return k;
+}
+
 /** The wasm kernels that the native path replaces (names). */
-export const NATIVE_KERNEL_NAMES = [tf.Conv2D, tf.Conv2DBackpropInput, tf.Conv2DBackpropFilter, tf.MaxPoolGrad, tf.Sum, tf.Mean, BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD, ADAMW];
+export const NATIVE_KERNEL_NAMES = [...Object.keys(WASM_PATH), ...STOCK];
 
 function install(name: string, fn: Kernel): void {
   const current = tf.getKernel(name, 'wasm');
@@ -194,17 +330,9 @@ let active: boolean | null = null;
  */
 export function useNativeKernels(on: boolean): string[] {
   if (active === on) return on ? NATIVE_KERNEL_NAMES.slice() : [];
-  for (const name of [tf.Sum, tf.Mean]) rememberStock(name);
+  for (const name of STOCK) rememberStock(name);
   if (!on) {
-    for (const [name, fn] of FUSED_KERNELS) install(name, fn);
-    for (const name of [tf.Sum, tf.Mean]) {
-      const stock = rememberStock(name);
-      if (stock) install(name, stock.kernelFunc as unknown as Kernel);
-    }
-    install(tf.Conv2D, conv2DKernel);
-    install(tf.Conv2DBackpropInput, conv2DBackpropInputKernel);
-    install(tf.Conv2DBackpropFilter, conv2DBackpropFilterKernel);
-    install(tf.MaxPoolGrad, maxPoolGradKernel);
+    for (const name of NATIVE_KERNEL_NAMES) install(name, wasmKernel(name));
     active = false;
     return [];
   }

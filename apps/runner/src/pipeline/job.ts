@@ -165,7 +165,7 @@ async function trainAndEvaluate(spec: JobSpec, log: (s: string) => void, dataset
       const md = m.packaged.metadata;
       [steps, trainSeconds, firstLoss, lastLoss] = [Number(md.train_steps), Number(md.train_seconds), Number(md.first_loss), Number(md.last_loss)];
     } else {
-      log(`${what}: training ${train.steps} steps, batch ${train.batchSize}, ${data.train.length} train samples, backend ${engine.backend}${resumeFrom ? `, resuming from step ${checkpointStep(resumeFrom)}` : ''}`);
+      log(`${what}: training ${train.steps} steps, batch ${train.batchSize}, ${data.train.length} train samples, backend ${engine.backend}${engine.kernels ? ` (${engine.kernels} kernels, ${engine.threads} thread${engine.threads === 1 ? '' : 's'})` : ''}${resumeFrom ? `, resuming from step ${checkpointStep(resumeFrom)}` : ''}`);
       // The trainer's figures (steps, seconds, first and last loss) cover every session of the run: a resumed run
       // carries the earlier ones over in its checkpoint; evaluations during training (onStep) are not training time.
       const res = await trainLoop({
@@ -187,7 +187,7 @@ async function trainAndEvaluate(spec: JobSpec, log: (s: string) => void, dataset
       await writeSafetensors(checkpoint, model.stateDict(), {
         format: 'bevzoo-model', model: m.trained.name, preset: m.trained.preset, data: datasetId(data),
         config: JSON.stringify({ ...(m.trained.config as Record<string, unknown>), train }), // with the steps run (--steps)
-        train_steps: String(res.step), train_seconds: String(round(trainSeconds, 1)), first_loss: String(firstLoss), last_loss: String(lastLoss), backend: engine.backend,
+        train_steps: String(res.step), train_seconds: String(round(trainSeconds, 1)), first_loss: String(firstLoss), last_loss: String(lastLoss), backend: engine.backend, ...(engine.kernels ? { kernels: engine.kernels } : {}),
       });
     }
     const t1 = performance.now();
@@ -207,6 +207,7 @@ async function trainAndEvaluate(spec: JobSpec, log: (s: string) => void, dataset
       train: {
         steps, seconds: round(trainSeconds, 1), steps_per_s: round(steps / trainSeconds, 3), samples_per_s: round((steps * train.batchSize) / trainSeconds, 3),
         first_loss: firstLoss, last_loss: lastLoss, backend: m.packaged?.metadata.backend ?? engine.backend,
+        ...(m.packaged ? (m.packaged.metadata.kernels ? { kernels: m.packaged.metadata.kernels } : {}) : engine.kernels ? { kernels: engine.kernels, threads: engine.threads } : {}),
         ...(resumedFrom ? { resumed_from: resumedFrom } : {}),
         ...(m.packaged ? { packaged: { file: m.packaged.file, command: m.packaged.command } } : m.init ? { init: m.init } : {}),
         ...(m.setup ? { setup: m.setup } : {}),

@@ -17,6 +17,8 @@ export interface JobResult {
   metrics: Record<string, unknown>;
   train: {
     steps: number; seconds: number; steps_per_s: number; samples_per_s: number; first_loss: number; last_loss: number; backend: string;
+    /** The engine's kernel path ('native' libtorch or 'wasm') and its threads, where the backend has that choice. */
+    kernels?: string; threads?: number;
     /** Set when the weights are the package's checkpoint (the figures are those recorded when it was trained). */
     packaged?: { file: string; command: string };
     /** The starting weights loaded before training (the plugin's `initWeights`), if any. */

@@ -116,11 +116,20 @@ function conv2d(c: Ctx, depthwise: boolean, fused: boolean): string {
   const [pt, pb, pl, pr] = windowPads(c, inH!, inW!, [kh!, kw!], s, d, outH!, outW!);
   let x = `${c.in('x')}.permute(0, 3, 1, 2)`;
   let padding = '0';
-  if (pt === pb && pl === pr) padding = tuple([pt, pl]);
-  else x = `F.pad(${x}, ${tuple([pl, pr, pt, pb])})`;
+  let stride = s;
+  // A strided 1×1 convolution as the stride-1 convolution of its subsample, as @bevzoo/engine's native kernels run it:
+  // libtorch 1.13's weight gradient of a strided 1×1 convolution corrupts its heap when the input has rows past the
+  // last window (packages/engine/README.md, "Native kernels").
+  const subsample = kh === 1 && kw === 1 && (s[0] > 1 || s[1] > 1);
+  if (pt === pb && pl === pr && !subsample) padding = tuple([pt, pl]);
+  else if (pt || pb || pl || pr) x = `F.pad(${x}, ${tuple([pl, pr, pt, pb])})`;
+  if (subsample) {
+    x = `${x}[:, :, :${(outH! - 1) * s[0] + 1}:${s[0]}, :${(outW! - 1) * s[1] + 1}:${s[1]}]`;
+    stride = [1, 1];
+  }
   const w = depthwise ? `${c.in('filter')}.permute(2, 3, 0, 1).reshape(${inC! * mult!}, 1, ${kh}, ${kw})` : `${c.in('filter')}.permute(3, 2, 0, 1)`;
   const bias = fused && c.has('bias') ? `${c.in('bias')}.reshape(-1)` : 'None';
-  const y = `F.conv2d(${x}, ${w}, ${bias}, ${tuple(s)}, ${padding}, ${tuple(d)}${depthwise ? `, ${inC}` : ''}).permute(0, 2, 3, 1)`;
+  const y = `F.conv2d(${x}, ${w}, ${bias}, ${tuple(stride)}, ${padding}, ${tuple(d)}${depthwise ? `, ${inC}` : ''}).permute(0, 2, 3, 1)`;
   return fused ? activation(c, y) : y;
 }
 

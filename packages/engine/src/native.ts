@@ -81,36 +81,28 @@ function convInfo(xShape: number[], wShape: number[], a: ConvAttrs) {
 }
 
 function nativeKernels(n: NativeAddon): [string, Kernel][] {
-  const conv: Kernel = (args) => {
-    const { x, filter } = args.inputs as { x: TI; filter: TI };
-    const a = args.attrs as unknown as ConvAttrs;
-    if (a.dataFormat === 'NCHW' || x.dtype !== 'float32') return conv2DKernel(args);
+  // The three convolution kernels: operands p, q (NHWC / HWIO on the heap) → out, with the geometry of the forward
+  // convolution (input shape, filter shape) each of them belongs to.
+  type ConvOperands = { p: TI; q: TI; xShape: number[]; wShape: number[]; outShape: (g: ReturnType<typeof convInfo>['g']) => number[] };
+  const convKernel = (call: 'conv2d' | 'conv2dBackpropInput' | 'conv2dBackpropFilter', wasm: Kernel, operands: (inputs: tf.NamedTensorInfoMap, a: ConvAttrs & Record<string, unknown>) => ConvOperands): Kernel => (args) => {
+    const a = args.attrs as unknown as ConvAttrs & Record<string, unknown>;
+    const { p, q, xShape, wShape, outShape } = operands(args.inputs, a);
+    if (a.dataFormat === 'NCHW' || p.dtype !== 'float32') return wasm(args);
     const b = args.backend as WasmBackend;
-    const c = convInfo(x.shape, filter.shape, a);
-    const y = alloc(b, [c.g.batch, c.g.outH, c.g.outW, c.g.outC]);
-    if (sizeOf(y.shape) > 0) n.conv2d(heap(b), at(b, x), x.shape, at(b, filter), filter.shape, at(b, y), y.shape, c.stride, c.pads, c.dil);
-    return y;
+    const c = convInfo(xShape, wShape, a);
+    const out = alloc(b, outShape(c.g));
+    if (sizeOf(out.shape) > 0) n[call](heap(b), at(b, p), p.shape, at(b, q), q.shape, at(b, out), out.shape, c.stride, c.pads, c.dil);
+    return out;
   };
-  const convInput: Kernel = (args) => {
-    const { dy, filter } = args.inputs as { dy: TI; filter: TI };
-    const a = args.attrs as unknown as ConvAttrs & { inputShape: number[] };
-    if (a.dataFormat === 'NCHW') return conv2DBackpropInputKernel(args);
-    const b = args.backend as WasmBackend;
-    const c = convInfo(a.inputShape, filter.shape, a);
-    const dx = alloc(b, a.inputShape);
-    if (sizeOf(dx.shape) > 0) n.conv2dBackpropInput(heap(b), at(b, dy), dy.shape, at(b, filter), filter.shape, at(b, dx), dx.shape, c.stride, c.pads, c.dil);
-    return dx;
-  };
-  const convFilter: Kernel = (args) => {
-    const { x, dy } = args.inputs as { x: TI; dy: TI };
-    const a = args.attrs as unknown as ConvAttrs & { filterShape: number[] };
-    if (a.dataFormat === 'NCHW') return conv2DBackpropFilterKernel(args);
-    const b = args.backend as WasmBackend;
-    const c = convInfo(x.shape, a.filterShape, a);
-    const dw = alloc(b, a.filterShape);
-    if (sizeOf(dw.shape) > 0) n.conv2dBackpropFilter(heap(b), at(b, x), x.shape, at(b, dy), dy.shape, at(b, dw), dw.shape, c.stride, c.pads, c.dil);
-    return dw;
-  };
+  const conv = convKernel('conv2d', conv2DKernel, (i) => ({ p: i.x!, q: i.filter!, xShape: i.x!.shape, wShape: i.filter!.shape, outShape: (g) => [g.batch, g.outH, g.outW, g.outC] }));
+  const convInput = convKernel('conv2dBackpropInput', conv2DBackpropInputKernel, (i, a) => {
+    const xShape = a.inputShape as number[];
+    return { p: i.dy!, q: i.filter!, xShape, wShape: i.filter!.shape, outShape: () => xShape };
+  });
+  const convFilter = convKernel('conv2dBackpropFilter', conv2DBackpropFilterKernel, (i, a) => {
+    const wShape = a.filterShape as number[];
+    return { p: i.x!, q: i.dy!, xShape: i.x!.shape, wShape, outShape: () => wShape };
+  });
   const maxPoolGrad: Kernel = (args) => {
     const { dy, input } = args.inputs as { dy: TI; input: TI };
     const a = args.attrs as unknown as { filterSize: number | [number, number]; strides: number | [number, number]; pad: ConvAttrs['pad']; dimRoundingMode?: ConvAttrs['dimRoundingMode'] };

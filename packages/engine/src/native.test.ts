@@ -1,8 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ADAMW, BATCH_NORM_TRAINING } from './fused.js';
 import { initEngine } from './index.js';
-import { loadNative, useNativeKernels } from './native.js';
+import { loadNative, loadNativeFrom, useNativeKernels } from './native.js';
 import { evaluate, relErr, rnd, setup, use } from './test_util.js';
 
 /**
@@ -18,6 +20,26 @@ beforeAll(setup);
 it('the native addon is built where CI requires it', () => {
   if (process.env.BEVZOO_REQUIRE_NATIVE === '1') expect(native.why).toMatch(/^libtorch/);
   else expect(typeof native.why).toBe('string');
+});
+
+it('a missing or broken addon is reported with what to do', () => {
+  const missing = loadNativeFrom('/nonexistent/bevzoo_native.node');
+  expect(missing.addon).toBeNull();
+  expect(missing.why).toMatch(/^the native addon is not built \(\/nonexistent\/bevzoo_native\.node missing; apt-get install libtorch-dev, then node .*native\/build\.mjs\)$/);
+  const broken = loadNativeFrom(fileURLToPath(new URL('../package.json', import.meta.url)).replace(/package\.json$/, 'README.md'));
+  expect(broken.addon).toBeNull();
+  expect(broken.why).toMatch(/^the native addon failed to load \(/);
+});
+
+it('the build script never fails an install where it cannot build, says why and how, and fails with --strict', () => {
+  const script = fileURLToPath(new URL('../native/build.mjs', import.meta.url));
+  const env = { ...process.env, BEVZOO_NATIVE_BUILD: '0' };
+  const soft = spawnSync(process.execPath, [script], { env, encoding: 'utf8' });
+  expect(soft.status).toBe(0);
+  expect(soft.stderr).toMatch(/not built \(BEVZOO_NATIVE_BUILD=0\); the engine uses its wasm kernels\. To turn the native kernels on: `apt-get install libtorch-dev`/);
+  const missing = spawnSync(process.execPath, [script, '--strict'], { env: { ...process.env, BEVZOO_LIBTORCH: '/nonexistent' }, encoding: 'utf8' });
+  expect(missing.status).toBe(1);
+  expect(missing.stderr).toMatch(/libtorch headers not found \(\/nonexistent\/include\/ATen\/ATen\.h\)/);
 });
 
 /** Largest relative error between the native and the wasm path over f's value and its input gradients. */

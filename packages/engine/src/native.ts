@@ -46,18 +46,21 @@ export function nativeAddonPath(): string {
 
 let loaded: { addon: NativeAddon | null; why: string } | null = null;
 
-/** Loads the addon once; `why` says what was loaded, or why not (and how to build it). */
+/** Loads the addon once (from nativeAddonPath()); `why` says what was loaded, or why not (and how to build it). */
 export function loadNative(): { addon: NativeAddon | null; why: string } {
-  if (loaded) return loaded;
-  const file = nativeAddonPath();
+  return (loaded ??= loadNativeFrom(nativeAddonPath()));
+}
+
+/** Loads the addon at `file`, without caching. */
+export function loadNativeFrom(file: string): { addon: NativeAddon | null; why: string } {
   const build = `apt-get install libtorch-dev, then node ${path.join(packageDir(), 'native', 'build.mjs')}`;
-  if (!existsSync(file)) return (loaded = { addon: null, why: `the native addon is not built (${file} missing; ${build})` });
+  if (!existsSync(file)) return { addon: null, why: `the native addon is not built (${file} missing; ${build})` };
   try {
     const addon = createRequire(import.meta.url)(file) as NativeAddon;
-    return (loaded = { addon, why: `libtorch through ${path.relative(process.cwd(), file) || file}` });
+    return { addon, why: `libtorch through ${path.relative(process.cwd(), file) || file}` };
   } catch (e) {
     const msg = String((e as Error).message).split('\n')[0]!.slice(0, 200);
-    return (loaded = { addon: null, why: `the native addon failed to load (${msg}; ${build})` });
+    return { addon: null, why: `the native addon failed to load (${msg}; ${build})` };
   }
 }
 

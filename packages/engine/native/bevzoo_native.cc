@@ -340,6 +340,24 @@ Napi::Value Binary(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// reluGrad(heap, dy, x, n, dx): dx = dy where x > 0, else 0
+Napi::Value ReluGrad(const Napi::CallbackInfo& info) {
+  char* h = heapOf(info[0]);
+  const int64_t n = num(info[3]);
+  auto dx = dense(at_(h, info[4]), {n});
+  at::threshold_backward_out(dx, dense(at_(h, info[1]), {n}), dense(at_(h, info[2]), {n}), 0);
+  return info.Env().Undefined();
+}
+
+// relu(heap, x, n, y)
+Napi::Value Relu(const Napi::CallbackInfo& info) {
+  char* h = heapOf(info[0]);
+  const int64_t n = num(info[2]);
+  auto y = dense(at_(h, info[3]), {n});
+  at::clamp_min_out(y, dense(at_(h, info[1]), {n}), 0);
+  return info.Env().Undefined();
+}
+
 // Exceptions from ATen (c10::Error) become JS errors that say which kernel failed.
 template <Napi::Value (*F)(const Napi::CallbackInfo&)>
 Napi::Value guarded(const Napi::CallbackInfo& info) {
@@ -369,6 +387,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("fill", Napi::Function::New(env, guarded<Fill>));
   exports.Set("gather", Napi::Function::New(env, guarded<Gather>));
   exports.Set("binary", Napi::Function::New(env, guarded<Binary>));
+  exports.Set("reluGrad", Napi::Function::New(env, guarded<ReluGrad>));
+  exports.Set("relu", Napi::Function::New(env, guarded<Relu>));
   return exports;
 }
 

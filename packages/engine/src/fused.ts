@@ -12,6 +12,8 @@ import type { TI } from './wasm/util.js';
  *   `epsilon`; outputs `[y, mean, invstd]` over every axis but the last (PyTorch's `native_batch_norm` in training:
  *   biased variance, invstd = 1/√(var + eps)). Its gradient (registered here) flows from `y` only.
  * - `BevzooBatchNormTrainingGrad`: inputs `{ dy, x, scale, mean, invstd }` → `[dx, dscale, doffset]`.
+ * - `BevzooReluGrad`: inputs `{ dy, x }` → dy where x > 0, else 0 (the gradient of Relu in one pass; tfjs-core's is
+ *   step, cast and multiply). The Relu gradient registered here uses it where the backend has it.
  * - `BevzooAdamW`: inputs `{ param, m, v, grad }`, attrs `{ beta1, beta2, eps, decay, stepSize, bc2Sqrt }` →
  *   `[param, m, v]` after one update of @bevzoo/core's AdamW: m = b1·m + (1−b1)·g, v = b2·v + (1−b2)·g²,
  *   p = decay·p − stepSize·m / (√v / bc2Sqrt + eps).
@@ -19,6 +21,7 @@ import type { TI } from './wasm/util.js';
 export const BATCH_NORM_TRAINING = 'BevzooBatchNormTraining';
 export const BATCH_NORM_TRAINING_GRAD = 'BevzooBatchNormTrainingGrad';
 export const ADAMW = 'BevzooAdamW';
+export const RELU_GRAD = 'BevzooReluGrad';
 
 type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
 
@@ -125,6 +128,26 @@ export function adamWKernel(args: KernelArgs): TI[] {
   return [pOut, mOut, vOut];
 }
 
+export function reluGradKernel(args: KernelArgs): TI {
+  const { dy, x } = args.inputs as { dy: TI; x: TI };
+  return output(args.backend, x.shape, (out) => {
+    const g = read(args.backend, dy), xv = read(args.backend, x);
+    for (let i = 0; i < out.length; i++) out[i] = xv[i]! > 0 ? g[i]! : 0;
+  });
+}
+
+/** Relu's gradient: the fused kernel where the active backend has it, else tfjs-core's step · dy. */
+export const reluGrad: tf.GradConfig = {
+  kernelName: tf.Relu,
+  inputsToSave: ['x'],
+  gradFunc: (dy, saved) => {
+    const [x] = saved as [tf.Tensor];
+    const d = dy as tf.Tensor;
+    if (x.dtype === 'float32' && tf.getKernel(RELU_GRAD, tf.getBackend()) != null) return { x: () => tf.engine().runKernel(RELU_GRAD, { dy: d, x }, {}) as tf.Tensor };
+    return { x: () => tf.mul(d, tf.cast(tf.step(x), 'float32')) };
+  },
+};
+
 let gradientRegistered = false;
 
 /** The gradient of BevzooBatchNormTraining (from its `y` output; mean and invstd are statistics, not trained through). */
@@ -158,6 +181,7 @@ export const FUSED_KERNELS: [string, (a: KernelArgs) => TI[]][] = [
   [BATCH_NORM_TRAINING, batchNormTrainingKernel],
   [BATCH_NORM_TRAINING_GRAD, batchNormTrainingGradKernel],
   [ADAMW, adamWKernel],
+  [RELU_GRAD, reluGradKernel as unknown as (a: KernelArgs) => TI[]],
 ];
 
 /** Registers the portable versions for one backend where nothing is registered under their names yet. Idempotent. */

@@ -16,6 +16,8 @@ import { depthwiseBackpropFilterKernel, depthwiseBackpropInputKernel } from './w
  *   from a trainable tensor (tf.where(tf.greater(x, 0), ...)) does not stop backpropagation.
  */
 
+import { reluGrad } from './fused.js';
+
 type Grad = tf.GradConfig;
 type T = tf.Tensor;
 
@@ -481,6 +483,7 @@ export function registerTrainingGradients(): void {
     batchMatMulGrad,
     cumsumGrad,
     fusedBatchNormGrad,
+    reluGrad,
   ]) {
     tf.registerGradient(g);
   }

@@ -136,6 +136,19 @@ describe.skipIf(native.addon == null)('native kernels equal the wasm kernels', (
     idx.dispose();
   });
 
+  it('relu and its fused gradient', async () => {
+    expect(await nativeVsWasm([[4, 9, 10, 13]], (t) => tf.relu(tf.sub(t, 0.2)))).toBeLessThan(TOL);
+    // The fused gradient equals tfjs-core's step · dy (evaluated as ops).
+    await use('wasm');
+    const err = tf.tidy(() => {
+      const x = tf.tensor(rnd([4, 9, 10, 13], 9), [4, 9, 10, 13]);
+      const dy = tf.tensor(rnd([4, 9, 10, 13], 10), [4, 9, 10, 13]);
+      const g = tf.grad((t: tf.Tensor) => tf.relu(t))(x, dy);
+      return relErr(g.dataSync(), tf.mul(dy, tf.step(x)).dataSync());
+    });
+    expect(err).toBeLessThan(1e-7);
+  });
+
   it('add, sub, mul, div with broadcasting', async () => {
     for (const [sa, sb] of [[[4, 9, 10, 13], [4, 9, 10, 13]], [[4, 9, 10, 13], [13]], [[4, 1, 10, 1], [9, 1, 13]], [[1], [4, 9, 10, 13]]]) {
       expect(await nativeVsWasm([sa!, sb!], (a, b) => tf.add(tf.mul(a, b), tf.sub(a, b)))).toBeLessThan(TOL);

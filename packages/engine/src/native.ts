@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ADAMW, BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD, FUSED_KERNELS, adamWKernel, batchNormTrainingGradKernel, batchNormTrainingKernel, type AdamWAttrs } from './fused.js';
+import { ADAMW, BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD, FUSED_KERNELS, RELU_GRAD, adamWKernel, batchNormTrainingGradKernel, batchNormTrainingKernel, type AdamWAttrs } from './fused.js';
 import { conv2DBackpropFilterKernel, conv2DBackpropInputKernel, conv2DKernel } from './wasm/conv2d.js';
 import { transposeKernel } from './wasm/matmul.js';
 import { maxPoolGradKernel } from './wasm/portable.js';
@@ -31,6 +31,8 @@ export interface NativeAddon {
   fill(heap: ArrayBuffer, dst: number, n: number, value: number): void;
   gather(heap: ArrayBuffer, x: number, oni: Dims, indices: number, count: number, out: number): void;
   binary(heap: ArrayBuffer, op: 'add' | 'sub' | 'mul' | 'div', a: number, as: Dims, b: number, bs: Dims, out: number, outShape: Dims): void;
+  reluGrad(heap: ArrayBuffer, dy: number, x: number, n: number, dx: number): void;
+  relu(heap: ArrayBuffer, x: number, n: number, y: number): void;
   adamw(heap: ArrayBuffer, n: number, p: number, m: number, v: number, g: number, po: number, mo: number, vo: number, lr: number, b1: number, b2: number, eps: number, decay: number, bc1: number, bc2Sqrt: number): void;
 }
 
@@ -261,7 +263,25 @@ function nativeKernels(n: NativeAddon): [string, Kernel][] {
     copy(b, x, 0, x.shape, st, out, 0, st);
     return out;
   };
+  const relu: Kernel = (args) => {
+    const { x } = args.inputs as { x: TI };
+    if (small(x)) return wasmOf(tf.Relu)(args);
+    const b = args.backend as WasmBackend;
+    const y = alloc(b, x.shape);
+    n.relu(heap(b), at(b, x), sizeOf(x.shape), at(b, y));
+    return y;
+  };
+  const reluGrad: Kernel = (args) => {
+    const { dy, x } = args.inputs as { dy: TI; x: TI };
+    if (small(x) || dy.dtype !== 'float32') return wasmOf(RELU_GRAD)(args);
+    const b = args.backend as WasmBackend;
+    const dx = alloc(b, x.shape);
+    n.reluGrad(heap(b), at(b, dy), at(b, x), sizeOf(x.shape), at(b, dx));
+    return dx;
+  };
   return [
+    [tf.Relu, relu],
+    [RELU_GRAD, reluGrad],
     [tf.Identity, identity],
     [tf.Transpose, transpose],
     [tf.Slice, slice],
@@ -297,7 +317,7 @@ const WASM_PATH: Record<string, Kernel> = {
   [tf.Transpose]: transposeKernel,
   ...Object.fromEntries(FUSED_KERNELS),
 };
-const STOCK = [tf.Identity, tf.Sum, tf.Mean, tf.Slice, tf.SplitV, tf.Concat, tf.PadV2, tf.GatherV2, tf.Add, tf.Sub, tf.Multiply, tf.RealDiv];
+const STOCK = [tf.Relu, tf.Identity, tf.Sum, tf.Mean, tf.Slice, tf.SplitV, tf.Concat, tf.PadV2, tf.GatherV2, tf.Add, tf.Sub, tf.Multiply, tf.RealDiv];
 
 function wasmKernel(name: string): Kernel {
   const k = WASM_PATH[name] ?? (rememberStock(name)?.kernelFunc as unknown as Kernel | undefined);

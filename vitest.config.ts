@@ -14,6 +14,9 @@ export default defineConfig({
     hookTimeout: 300_000,
     pool: 'forks',
     maxWorkers: 2,
+    // Two test files run at once on the 2-core CI machine: one kernel thread each (libtorch's OpenMP threads of two
+    // processes would otherwise compete for the cores). Tests that need more threads ask for them explicitly.
+    env: { BEVZOO_THREADS: '1' },
     reporters: ['default'],
   },
 });

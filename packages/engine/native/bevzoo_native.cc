@@ -121,7 +121,8 @@ ConvInput convInput(at::Tensor x, const at::Tensor& w, const ConvArgs& a, int64_
   return {x, a.stride, pad};
 }
 
-// conv2d(heap, x, xShape, w, wShape, y, yShape, [sh, sw], [top, bottom, left, right], [dh, dw])
+// conv2d(heap, x, xShape, w, wShape, y, yShape, [sh, sw], [top, bottom, left, right], [dh, dw][, bias, relu]):
+// with a bias offset (≥ 0) the bias is added by the convolution, with relu = true the output is rectified in place.
 Napi::Value Conv2d(const Napi::CallbackInfo& info) {
   char* h = heapOf(info[0]);
   ConvArgs a(info);
@@ -129,7 +130,10 @@ Napi::Value Conv2d(const Napi::CallbackInfo& info) {
   auto yShape = shapeOf(info[6]);
   auto y = nhwc(at_(h, info[5]), yShape);
   auto in = convInput(nhwc(at_(h, info[1]), shapeOf(info[2])), w, a, yShape[1], yShape[2]);
-  y.copy_(at::convolution(in.x, w, {}, in.stride, in.pad, a.dil, false, {0, 0}, 1));
+  c10::optional<at::Tensor> bias;
+  if (info.Length() > 10 && num(info[10]) >= 0) bias = dense(at_(h, info[10]), {yShape[3]});
+  y.copy_(at::convolution(in.x, w, bias, in.stride, in.pad, a.dil, false, {0, 0}, 1));
+  if (info.Length() > 11 && info[11].As<Napi::Boolean>().Value()) y.clamp_min_(0);
   return info.Env().Undefined();
 }
 

@@ -1,6 +1,6 @@
 /**
  * Training-step benchmark of the reference net: input 2×64×64×32, conv 3×3 → 64 (+bias, relu),
- * conv 3×3 → 64 (+bias), mean-squared error, Adam. One step on wasm with each kernel path (native
+ * conv 3×3 → 64 (+bias), mean-squared error, Adam (tfjs's tf.train.adam; the convolutions as tf.fused.conv2d). One step on wasm with each kernel path (native
  * libtorch kernels where the addon loads, and our wasm kernels), with 1 and with 2 threads, against the
  * same net in PyTorch CPU with the same threads (where a python3 with torch is found) and the stock cpu
  * backend; and the hand-off cost of one split op of the wasm intra-op pool.
@@ -50,9 +50,10 @@ function makeNet(): Net {
   const w2 = tf.variable(tf.tensor4d(values(K * K * C * C, 4, Math.sqrt(6 / (K * K * C))), [K, K, C, C]));
   const b2 = tf.variable(tf.zeros([C]));
   const opt = tf.train.adam(1e-3);
+  // tf.fused.conv2d: the bias (and the first relu) inside the convolution, as PyTorch's Conv2d computes its bias.
   const loss = () => {
-    const h = tf.relu(tf.add(tf.conv2d(x, w1 as tf.Tensor4D, 1, 'same'), b1));
-    const y = tf.add(tf.conv2d(h as tf.Tensor4D, w2 as tf.Tensor4D, 1, 'same'), b2);
+    const h = tf.fused.conv2d({ x, filter: w1 as tf.Tensor4D, strides: 1, pad: 'same', bias: b1, activation: 'relu' });
+    const y = tf.fused.conv2d({ x: h, filter: w2 as tf.Tensor4D, strides: 1, pad: 'same', bias: b2 });
     return tf.mean(tf.square(tf.sub(y, target))) as tf.Scalar;
   };
   return {

@@ -81,6 +81,15 @@ describe.skipIf(native.addon == null)('native kernels equal the wasm kernels', (
     });
   }
 
+  for (const activation of ['relu', 'linear'] as const) {
+    it(`fused conv2d with bias and ${activation} activation`, async () => {
+      const f = (x: tf.Tensor, w: tf.Tensor, bias: tf.Tensor) => tf.fused.conv2d({ x: x as tf.Tensor4D, filter: w as tf.Tensor4D, strides: 2, pad: 'same', bias, activation });
+      expect(await nativeVsWasm([[2, 10, 12, 5], [3, 3, 5, 7], [7]], f)).toBeLessThan(TOL);
+      const noBias = (x: tf.Tensor, w: tf.Tensor) => tf.fused.conv2d({ x: x as tf.Tensor4D, filter: w as tf.Tensor4D, strides: 1, pad: 1, activation });
+      expect(await nativeVsWasm([[2, 9, 11, 5], [3, 3, 5, 7]], noBias)).toBeLessThan(TOL);
+    });
+  }
+
   const poolCases: { x: number[]; k: number; s: number; p: 'same' | 'valid' | number }[] = [
     { x: [2, 16, 22, 8], k: 3, s: 2, p: 'same' },
     { x: [2, 15, 21, 8], k: 3, s: 2, p: 'same' },

@@ -20,7 +20,7 @@ type Dims = number[];
 export interface NativeAddon {
   setThreads(n: number): number;
   info(): { threads: number; parallel: string };
-  conv2d(heap: ArrayBuffer, x: number, xs: Dims, w: number, ws: Dims, y: number, ys: Dims, stride: Dims, pads: Dims, dil: Dims): void;
+  conv2d(heap: ArrayBuffer, x: number, xs: Dims, w: number, ws: Dims, y: number, ys: Dims, stride: Dims, pads: Dims, dil: Dims, bias?: number, relu?: boolean): void;
   conv2dBackpropInput(heap: ArrayBuffer, dy: number, dys: Dims, w: number, ws: Dims, dx: number, dxs: Dims, stride: Dims, pads: Dims, dil: Dims): void;
   conv2dBackpropFilter(heap: ArrayBuffer, x: number, xs: Dims, dy: number, dys: Dims, dw: number, dws: Dims, stride: Dims, pads: Dims, dil: Dims): void;
   maxPoolGrad(heap: ArrayBuffer, dy: number, dys: Dims, x: number, xs: Dims, dx: number, k: Dims, s: Dims, pads: Dims): void;
@@ -100,6 +100,19 @@ function nativeKernels(n: NativeAddon): [string, Kernel][] {
     return out;
   };
   const conv = convKernel('conv2d', conv2DKernel, (i) => ({ p: i.x!, q: i.filter!, xShape: i.x!.shape, wShape: i.filter!.shape, outShape: (g) => [g.batch, g.outH, g.outW, g.outC] }));
+  // tf.fused.conv2d: the bias inside the convolution, relu on its output; other activations run the wasm kernel.
+  const fusedConv: Kernel = (args) => {
+    const { x, filter, bias, preluActivationWeights } = args.inputs as { x: TI; filter: TI; bias?: TI; preluActivationWeights?: TI };
+    const a = args.attrs as unknown as ConvAttrs & { activation: string };
+    const c0 = bias ? sizeOf(bias.shape) : 0;
+    if (a.dataFormat === 'NCHW' || x.dtype !== 'float32' || preluActivationWeights || !['linear', 'relu'].includes(a.activation) || (bias && c0 !== filter.shape[3]))
+      return wasmKernel(tf.FusedConv2D)(args);
+    const b = args.backend as WasmBackend;
+    const c = convInfo(x.shape, filter.shape, a);
+    const y = alloc(b, [c.g.batch, c.g.outH, c.g.outW, c.g.outC]);
+    if (sizeOf(y.shape) > 0) n.conv2d(heap(b), at(b, x), x.shape, at(b, filter), filter.shape, at(b, y), y.shape, c.stride, c.pads, c.dil, bias ? at(b, bias) : -1, a.activation === 'relu');
+    return y;
+  };
   const convInput = convKernel('conv2dBackpropInput', conv2DBackpropInputKernel, (i, a) => {
     const xShape = a.inputShape as number[];
     return { p: i.dy!, q: i.filter!, xShape, wShape: i.filter!.shape, outShape: () => xShape };
@@ -280,6 +293,7 @@ function nativeKernels(n: NativeAddon): [string, Kernel][] {
     return dx;
   };
   return [
+    [tf.FusedConv2D, fusedConv],
     [tf.Relu, relu],
     [RELU_GRAD, reluGrad],
     [tf.Identity, identity],
@@ -317,7 +331,7 @@ const WASM_PATH: Record<string, Kernel> = {
   [tf.Transpose]: transposeKernel,
   ...Object.fromEntries(FUSED_KERNELS),
 };
-const STOCK = [tf.Relu, tf.Identity, tf.Sum, tf.Mean, tf.Slice, tf.SplitV, tf.Concat, tf.PadV2, tf.GatherV2, tf.Add, tf.Sub, tf.Multiply, tf.RealDiv];
+const STOCK = [tf.FusedConv2D, tf.Relu, tf.Identity, tf.Sum, tf.Mean, tf.Slice, tf.SplitV, tf.Concat, tf.PadV2, tf.GatherV2, tf.Add, tf.Sub, tf.Multiply, tf.RealDiv];
 
 function wasmKernel(name: string): Kernel {
   const k = WASM_PATH[name] ?? (rememberStock(name)?.kernelFunc as unknown as Kernel | undefined);

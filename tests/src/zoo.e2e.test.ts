@@ -38,7 +38,11 @@ describe('packaged weights through createModel', () => {
     model.dispose();
     const meta = { use_camera: false, use_lidar: true, use_radar: false, use_map: false, use_external: false };
     const s = evaluateDetection({ nusc: data.nusc, sampleTokens: data.val, results: { meta, results }, config: data.evalConfig, log: () => {} }).summary;
-    expect(s.mean_ap).toBe(declared.metrics.mean_ap);
-    expect(s.nd_score).toBe(declared.metrics.nd_score);
+    // The packaged figures were measured on the wasm kernels. On the native kernels (libtorch; the default where it
+    // is installed) the same weights give the same detections up to float32 rounding, which moves NDS in its 8th digit.
+    const wasm = (await initEngine({ log: () => {} })).kernels !== 'native';
+    const same = (got: number, want: number) => (wasm ? expect(got).toBe(want) : expect(Math.abs(got - want)).toBeLessThan(1e-6));
+    same(s.mean_ap, declared.metrics.mean_ap);
+    same(s.nd_score, declared.metrics.nd_score);
   }, 600_000); // generates the small dataset (≈ 30 s on an idle machine) and runs the teacher over 48 samples
 });

@@ -161,17 +161,10 @@ export function registerFusedGradients(): void {
     gradFunc: (dys: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
       const [x, scale, mean, invstd] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
       const dy = (Array.isArray(dys) ? dys[0] : dys) ?? tf.zerosLike(x);
-      // The engine calls the three closures, each in its own tidy: the first runs the kernel and keeps the other two
-      // results for the next calls (every closure is called, so nothing is left behind).
-      let grads: tf.Tensor[] | null = null;
-      const take = (i: number) => (): tf.Tensor => {
-        if (grads == null) {
-          grads = tf.engine().runKernel(BATCH_NORM_TRAINING_GRAD, { dy, x, scale, mean, invstd }, {}) as tf.Tensor[];
-          grads.forEach((g, j) => j !== i && tf.keep(g));
-        }
-        return grads[i]!;
-      };
-      return { x: take(0), scale: take(1), offset: take(2) };
+      // One kernel gives all three, computed here, in the scope of the whole backward pass (each closure runs in a
+      // tidy of its own): what no closure returns (the gradient of an input off the path) is freed with that scope.
+      const [dx, dscale, doffset] = tf.engine().runKernel(BATCH_NORM_TRAINING_GRAD, { dy, x, scale, mean, invstd }, {}) as tf.Tensor[];
+      return { x: () => dx!, scale: () => dscale!, offset: () => doffset! };
     },
   });
 }

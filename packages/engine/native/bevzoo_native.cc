@@ -264,8 +264,9 @@ Napi::Value BatchNormTrainGrad(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// adamw(heap, n, param, m, v, g, outParam, outM, outV, lr, beta1, beta2, eps, decay, bc1, bc2Sqrt): the update of
-// @bevzoo/core's AdamW, the same float32 operations in the same order, over n values, on the intra-op threads.
+// adamw(heap, n, param, m, v, g, outParam, outM, outV, stepSize, beta1, beta2, eps, decay, bc2Sqrt): the update of
+// @bevzoo/core's AdamW (fused.ts, BevzooAdamW), the same float32 operations in the same order, over n values, on the
+// intra-op threads.
 Napi::Value AdamW(const Napi::CallbackInfo& info) {
   char* h = heapOf(info[0]);
   const int64_t n = num(info[1]);
@@ -280,8 +281,8 @@ Napi::Value AdamW(const Napi::CallbackInfo& info) {
   const float b2 = static_cast<float>(dbl(info[11]));
   const float eps = static_cast<float>(dbl(info[12]));
   const float decay = static_cast<float>(dbl(info[13]));
-  const float bc2Sqrt = static_cast<float>(dbl(info[15]));
-  const float stepSize = static_cast<float>(dbl(info[9]) / dbl(info[14]));
+  const float bc2Sqrt = static_cast<float>(dbl(info[14]));
+  const float stepSize = static_cast<float>(dbl(info[9]));
   const float c1 = static_cast<float>(1.0 - dbl(info[10]));
   const float c2 = static_cast<float>(1.0 - dbl(info[11]));
   at::parallel_for(0, n, 32768, [&](int64_t begin, int64_t end) {

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { ADAMW, BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD, FUSED_KERNELS, RELU_GRAD, adamWKernel, batchNormTrainingGradKernel, batchNormTrainingKernel, type AdamWAttrs } from './fused.js';
 import { conv2DBackpropFilterKernel, conv2DBackpropInputKernel, conv2DKernel } from './wasm/conv2d.js';
 import { transposeKernel } from './wasm/matmul.js';
+import { install } from './register.js';
 import { maxPoolGradKernel } from './wasm/portable.js';
 import { alloc, geometry, rememberStock, runStock, sizeOf, stridesOf, type TI, type WasmBackend } from './wasm/util.js';
 
@@ -33,7 +34,7 @@ export interface NativeAddon {
   binary(heap: ArrayBuffer, op: 'add' | 'sub' | 'mul' | 'div', a: number, as: Dims, b: number, bs: Dims, out: number, outShape: Dims): void;
   reluGrad(heap: ArrayBuffer, dy: number, x: number, n: number, dx: number): void;
   relu(heap: ArrayBuffer, x: number, n: number, y: number): void;
-  adamw(heap: ArrayBuffer, n: number, p: number, m: number, v: number, g: number, po: number, mo: number, vo: number, lr: number, b1: number, b2: number, eps: number, decay: number, bc1: number, bc2Sqrt: number): void;
+  adamw(heap: ArrayBuffer, n: number, p: number, m: number, v: number, g: number, po: number, mo: number, vo: number, stepSize: number, b1: number, b2: number, eps: number, decay: number, bc2Sqrt: number): void;
 }
 
 /** The package folder (one level above src/ and dist/). */
@@ -85,34 +86,40 @@ function convInfo(xShape: number[], wShape: number[], a: ConvAttrs) {
   return { g, stride: [g.sH, g.sW], pads: [g.top, g.bottom, g.left, g.right], dil: [g.dH, g.dW] };
 }
 
-function nativeKernels(n: NativeAddon): [string, Kernel][] {
-  // The three convolution kernels: operands p, q (NHWC / HWIO on the heap) → out, with the geometry of the forward
-  // convolution (input shape, filter shape) each of them belongs to.
-  type ConvOperands = { p: TI; q: TI; xShape: number[]; wShape: number[]; outShape: (g: ReturnType<typeof convInfo>['g']) => number[] };
-  const convKernel = (call: 'conv2d' | 'conv2dBackpropInput' | 'conv2dBackpropFilter', wasm: Kernel, operands: (inputs: tf.NamedTensorInfoMap, a: ConvAttrs & Record<string, unknown>) => ConvOperands): Kernel => (args) => {
-    const a = args.attrs as unknown as ConvAttrs & Record<string, unknown>;
-    const { p, q, xShape, wShape, outShape } = operands(args.inputs, a);
-    if (a.dataFormat === 'NCHW' || p.dtype !== 'float32') return wasm(args);
+/** The addon the native kernels call (set when they are put in place). */
+let n: NativeAddon;
+
+/** The wasm-path kernel of `name`, looked up when called (the stock ones are remembered before they are replaced). */
+const wasmOf = (name: string): Kernel => (args) => wasmKernel(name)(args);
+
+/** The native kernels by name. */
+function nativeKernels(): [string, Kernel][] {
+  // The convolution kernels: operands p, q (NHWC / HWIO on the heap) → out, with the geometry of the forward
+  // convolution (input shape, filter shape) each of them belongs to; null where the wasm kernel must run. The forward
+  // one may add a bias inside the convolution and rectify its output (tf.fused.conv2d).
+  type ConvOperands = { p: TI; q: TI; xShape: number[]; wShape: number[]; outShape: (g: ReturnType<typeof convInfo>['g']) => number[]; bias?: TI; relu?: boolean };
+  type ConvAttrsOf = ConvAttrs & Record<string, unknown>;
+  const convKernel = (call: 'conv2d' | 'conv2dBackpropInput' | 'conv2dBackpropFilter', wasm: Kernel, operands: (inputs: tf.NamedTensorInfoMap, a: ConvAttrsOf) => ConvOperands | null): Kernel => (args) => {
+    const a = args.attrs as unknown as ConvAttrsOf;
+    const o = operands(args.inputs, a);
+    if (o == null || a.dataFormat === 'NCHW' || o.p.dtype !== 'float32') return wasm(args);
     const b = args.backend as WasmBackend;
-    const c = convInfo(xShape, wShape, a);
-    const out = alloc(b, outShape(c.g));
-    if (sizeOf(out.shape) > 0) n[call](heap(b), at(b, p), p.shape, at(b, q), q.shape, at(b, out), out.shape, c.stride, c.pads, c.dil);
+    const c = convInfo(o.xShape, o.wShape, a);
+    const out = alloc(b, o.outShape(c.g));
+    if (sizeOf(out.shape) === 0) return out;
+    const operandsAt = [heap(b), at(b, o.p), o.p.shape, at(b, o.q), o.q.shape, at(b, out), out.shape, c.stride, c.pads, c.dil] as const;
+    if (call === 'conv2d') n.conv2d(...operandsAt, o.bias ? at(b, o.bias) : -1, o.relu ?? false);
+    else n[call](...operandsAt);
     return out;
   };
-  const conv = convKernel('conv2d', conv2DKernel, (i) => ({ p: i.x!, q: i.filter!, xShape: i.x!.shape, wShape: i.filter!.shape, outShape: (g) => [g.batch, g.outH, g.outW, g.outC] }));
-  // tf.fused.conv2d: the bias inside the convolution, relu on its output; other activations run the wasm kernel.
-  const fusedConv: Kernel = (args) => {
-    const { x, filter, bias, preluActivationWeights } = args.inputs as { x: TI; filter: TI; bias?: TI; preluActivationWeights?: TI };
-    const a = args.attrs as unknown as ConvAttrs & { activation: string };
-    const c0 = bias ? sizeOf(bias.shape) : 0;
-    if (a.dataFormat === 'NCHW' || x.dtype !== 'float32' || preluActivationWeights || !['linear', 'relu'].includes(a.activation) || (bias && c0 !== filter.shape[3]))
-      return wasmKernel(tf.FusedConv2D)(args);
-    const b = args.backend as WasmBackend;
-    const c = convInfo(x.shape, filter.shape, a);
-    const y = alloc(b, [c.g.batch, c.g.outH, c.g.outW, c.g.outC]);
-    if (sizeOf(y.shape) > 0) n.conv2d(heap(b), at(b, x), x.shape, at(b, filter), filter.shape, at(b, y), y.shape, c.stride, c.pads, c.dil, bias ? at(b, bias) : -1, a.activation === 'relu');
-    return y;
-  };
+  const forward = (i: tf.NamedTensorInfoMap): ConvOperands => ({ p: i.x!, q: i.filter!, xShape: i.x!.shape, wShape: i.filter!.shape, outShape: (g) => [g.batch, g.outH, g.outW, g.outC] });
+  const conv = convKernel('conv2d', conv2DKernel, forward);
+  // tf.fused.conv2d: a [C] bias and relu or no activation run natively; other activations run the wasm kernel.
+  const fusedConv = convKernel('conv2d', wasmOf(tf.FusedConv2D), (i, a) => {
+    const { filter, bias, preluActivationWeights } = i as { filter: TI; bias?: TI; preluActivationWeights?: TI };
+    if (preluActivationWeights || !['linear', 'relu'].includes(a.activation as string) || (bias && sizeOf(bias.shape) !== filter.shape[3])) return null;
+    return { ...forward(i), bias, relu: a.activation === 'relu' };
+  });
   const convInput = convKernel('conv2dBackpropInput', conv2DBackpropInputKernel, (i, a) => {
     const xShape = a.inputShape as number[];
     return { p: i.dy!, q: i.filter!, xShape, wShape: i.filter!.shape, outShape: () => xShape };
@@ -172,14 +179,12 @@ function nativeKernels(n: NativeAddon): [string, Kernel][] {
     const b = args.backend as WasmBackend;
     const po = alloc(b, param.shape), mo = alloc(b, m.shape), vo = alloc(b, v.shape);
     const size = sizeOf(param.shape);
-    // The addon takes lr and bc1 and forms stepSize = lr / bc1 itself: pass stepSize as lr with bc1 = 1.
-    if (size > 0) n.adamw(heap(b), size, at(b, param), at(b, m), at(b, v), at(b, grad), at(b, po), at(b, mo), at(b, vo), a.stepSize, a.beta1, a.beta2, a.eps, a.decay, 1, a.bc2Sqrt);
+    if (size > 0) n.adamw(heap(b), size, at(b, param), at(b, m), at(b, v), at(b, grad), at(b, po), at(b, mo), at(b, vo), a.stepSize, a.beta1, a.beta2, a.eps, a.decay, a.bc2Sqrt);
     return [po, mo, vo];
   };
   // Data movement and elementwise ops: native from MIN_NATIVE_SIZE values on (below it the call costs more than the
   // wasm kernel), float32 only; the rest runs the wasm kernel.
   const small = (t: TI) => sizeOf(t.shape) < MIN_NATIVE_SIZE || t.dtype !== 'float32';
-  const wasmOf = (name: string): Kernel => (args) => wasmKernel(name)(args);
   const copy = (b: WasmBackend, src: TI, srcOff: number, sizes: number[], srcStrides: number[], dst: TI, dstOff: number, dstStrides: number[]) => {
     if (sizeOf(sizes) > 0) n.copyStrided(heap(b), at(b, src) + 4 * srcOff, sizes, srcStrides, at(b, dst) + 4 * dstOff, dstStrides);
   };
@@ -331,7 +336,6 @@ const WASM_PATH: Record<string, Kernel> = {
   [tf.Transpose]: transposeKernel,
   ...Object.fromEntries(FUSED_KERNELS),
 };
-const STOCK = [tf.FusedConv2D, tf.Relu, tf.Identity, tf.Sum, tf.Mean, tf.Slice, tf.SplitV, tf.Concat, tf.PadV2, tf.GatherV2, tf.Add, tf.Sub, tf.Multiply, tf.RealDiv];
 
 function wasmKernel(name: string): Kernel {
   const k = WASM_PATH[name] ?? (rememberStock(name)?.kernelFunc as unknown as Kernel | undefined);
@@ -339,18 +343,11 @@ function wasmKernel(name: string): Kernel {
   return k;
 }
 
+const NATIVE_TABLE = nativeKernels();
+
 /** The wasm kernels that the native path replaces (names). */
-export const NATIVE_KERNEL_NAMES = [...Object.keys(WASM_PATH), ...STOCK];
+export const NATIVE_KERNEL_NAMES = NATIVE_TABLE.map(([name]) => name);
 
-function install(name: string, fn: Kernel): void {
-  const current = tf.getKernel(name, 'wasm');
-  if (current?.kernelFunc === (fn as unknown)) return;
-  const { setupFunc, disposeFunc } = current ?? {};
-  if (current != null) tf.unregisterKernel(name, 'wasm');
-  tf.registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc: fn as unknown as tf.KernelFunc, setupFunc, disposeFunc });
-}
-
-let nativeTable: [string, Kernel][] | null = null;
 let active: boolean | null = null;
 
 /**
@@ -359,16 +356,17 @@ let active: boolean | null = null;
  */
 export function useNativeKernels(on: boolean): string[] {
   if (active === on) return on ? NATIVE_KERNEL_NAMES.slice() : [];
-  for (const name of STOCK) rememberStock(name);
+  // The stock kernels we replace, remembered before the first replacement (wasmKernel falls back to them).
+  for (const name of NATIVE_KERNEL_NAMES) if (!(name in WASM_PATH)) rememberStock(name);
   if (!on) {
-    for (const name of NATIVE_KERNEL_NAMES) install(name, wasmKernel(name));
+    for (const name of NATIVE_KERNEL_NAMES) install(name, 'wasm', wasmKernel(name));
     active = false;
     return [];
   }
   const { addon, why } = loadNative();
   if (!addon) throw new Error(`@bevzoo/engine: native kernels requested but ${why}`);
-  nativeTable ??= nativeKernels(addon);
-  for (const [name, fn] of nativeTable) install(name, fn);
+  n = addon;
+  for (const [name, fn] of NATIVE_TABLE) install(name, 'wasm', fn);
   active = true;
-  return nativeTable.map(([name]) => name);
+  return NATIVE_KERNEL_NAMES.slice();
 }

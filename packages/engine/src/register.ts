@@ -13,7 +13,7 @@ import { avgPoolGradKernel, maxPoolGradKernel, resizeBilinearGradKernel } from '
 import { unsortedSegmentSumKernel } from './wasm/segment.js';
 import { rememberStock } from './wasm/util.js';
 
-type Fn = (args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }) => tf.TensorInfo;
+type Fn = (args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }) => tf.TensorInfo | tf.TensorInfo[];
 
 /** What we register for the wasm backend, and why. */
 export const WASM_KERNELS: { name: string; fn: Fn; why: 'missing' | 'wrong' | 'slow' | 'threads' }[] = [
@@ -40,7 +40,8 @@ export const CPU_KERNELS: { name: string; fn: Fn }[] = [
   { name: tf.ResizeBilinearGrad, fn: resizeBilinearGradKernel },
 ];
 
-function install(name: string, backendName: string, fn: Fn): void {
+/** Puts `fn` in place of the kernel `name` of a backend, keeping the setup and dispose functions registered there. */
+export function install(name: string, backendName: string, fn: Fn): void {
   const current = tf.getKernel(name, backendName);
   if (current?.kernelFunc === (fn as unknown)) return;
   // Keep the stock setupFunc: it binds the wasm functions that the stock kernelFunc (still called by

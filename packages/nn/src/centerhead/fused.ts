@@ -88,13 +88,8 @@ function fusedBatchNorm(y: tf.Tensor4D, bns: BatchNorm[]): tf.Tensor4D {
   const widths = bns.map((b) => b.numFeatures);
   const n = y.size / y.shape[3];
   const { y: out, mean, variance } = batchNormTraining(y, gamma, beta, bn0.eps);
-  const m = bn0.momentum;
   const means = tf.split(mean, widths), vars = tf.split(variance, widths);
-  bns.forEach((b, i) => {
-    b.running_mean.assign(tf.add(tf.mul(b.running_mean, 1 - m), tf.mul(means[i]!, m)));
-    b.running_var.assign(tf.add(tf.mul(b.running_var, 1 - m), tf.mul(vars[i]!, (m * n) / (n - 1))));
-    b.num_batches_tracked.assign(tf.add(b.num_batches_tracked, tf.scalar(1, 'int32')));
-  });
+  bns.forEach((b, i) => b.track(means[i]!, vars[i]!, n));
   return out as tf.Tensor4D;
 }
 

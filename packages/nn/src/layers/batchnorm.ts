@@ -78,11 +78,21 @@ export class BatchNorm extends Module {
       const n = x.size / this.numFeatures;
       if (n <= 1) throw new ShapeError(where, 'more than 1 value per channel in training', `shape [${x.shape}]`);
       const { y, mean, variance } = batchNormTraining(x, scale, offset, this.eps);
+      this.track(mean, variance, n);
+      return y;
+    });
+  }
+
+  /**
+   * Running statistics after a training batch of `n` values per channel with this batch `mean` and biased `variance`
+   * (PyTorch: running = (1 − momentum)·running + momentum·batch, the variance made unbiased).
+   */
+  track(mean: tf.Tensor, variance: tf.Tensor, n: number): void {
+    tf.tidy(() => {
       const m = this.momentum;
       this.running_mean.assign(tf.add(tf.mul(this.running_mean, 1 - m), tf.mul(mean, m)));
       this.running_var.assign(tf.add(tf.mul(this.running_var, 1 - m), tf.mul(variance, (m * n) / (n - 1))));
       this.num_batches_tracked.assign(tf.add(this.num_batches_tracked, tf.scalar(1, 'int32')));
-      return y;
     });
   }
 }

@@ -10,6 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { spawnSync } from 'node:child_process';
+import { findTorchPython } from './torch.js';
 import { cpus, loadavg } from 'node:os';
 import { initEngine, loadNative, threadStats, type KernelsRequest } from './index.js';
 import { setMinChunkFlops } from './threads.js';
@@ -130,17 +131,6 @@ async function handoffMicros(): Promise<number | null> {
   return split >= 5000 ? two - one : null;
 }
 
-/** A python3 that imports torch: BEVZOO_PYTHON, then Debian's /usr/bin/python3, then python3 on the PATH. */
-export function findTorchPython(): { python: string | null; why: string } {
-  const tried: string[] = [];
-  for (const py of [process.env.BEVZOO_PYTHON, '/usr/bin/python3', 'python3'].filter((p): p is string => !!p)) {
-    const r = spawnSync(py, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' });
-    if (r.status === 0) return { python: py, why: `${py}, torch ${r.stdout.trim()}` };
-    tried.push(`${py}: ${r.error ? 'not found' : 'no torch'}`);
-  }
-  return { python: null, why: `no python3 with torch (${tried.join('; ')}); apt-get install python3-torch` };
-}
-
 /** The reference net in PyTorch (NCHW, as PyTorch code is written), ms per step (median of all timed steps). */
 const TORCH_NET = `
 import sys, time, json, torch
@@ -185,7 +175,7 @@ async function main(): Promise<void> {
   const wall = new Map<string, number[]>(configs.map((c) => [c.key, []]));
   const cpu = new Map<string, number[]>(configs.map((c) => [c.key, []]));
   const split = new Map<string, { ops: number; chunks: number; workerChunks: number; waitMs: number }>();
-  const torch = process.argv.includes('--skip-torch') ? { python: null, why: '--skip-torch' } : findTorchPython();
+  const torch = process.argv.includes('--skip-torch') ? { why: '--skip-torch' } : findTorchPython();
   const torchWall = new Map<number, number[]>(threadCounts.map((t) => [t, []]));
   for (let r = 0; r < rounds; r++) {
     for (const { kernels, t, key } of configs) {
@@ -208,7 +198,7 @@ async function main(): Promise<void> {
         waitMs: acc.waitMs + s1.waitMs - s0.waitMs,
       });
     }
-    if (torch.python) for (const t of threadCounts) torchWall.get(t)!.push(...torchStep(torch.python, t, steps));
+    if ('python' in torch) for (const t of threadCounts) torchWall.get(t)!.push(...torchStep(torch.python, t, steps));
   }
   const n = steps * rounds;
   for (const { kernels, t, key } of configs) {
@@ -231,9 +221,9 @@ async function main(): Promise<void> {
       console.log(`${kernels} kernels: speed-up ${t1} threads over ${t0}: ${(median(a) / median(b)).toFixed(2)}× (medians), ${(Math.min(...a) / Math.min(...b)).toFixed(2)}× (minima)`);
     }
   }
-  if (!torch.python) console.log(`PyTorch: skipped (${torch.why})`);
+  if (!('python' in torch)) console.log(`PyTorch: skipped (${torch.why})`);
   else {
-    console.log(`PyTorch CPU (${torch.why}), the same net in NCHW, torch.optim.Adam:`);
+    console.log(`PyTorch CPU (${torch.python}, torch ${torch.torch}), the same net in NCHW, torch.optim.Adam:`);
     for (const t of threadCounts) {
       const tw = median(torchWall.get(t)!);
       const ratios = kernelPaths.map((k) => `${k} ${(median(wall.get(`${k}/${t}`)!) / tw).toFixed(2)}×`).join(', ');

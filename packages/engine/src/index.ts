@@ -12,5 +12,6 @@ export { loadNative, nativeAddonPath, useNativeKernels, NATIVE_KERNEL_NAMES } fr
 export { registerWasmTrainingKernels } from './register.js';
 export { EngineError } from './errors.js';
 export { threadStats, type ThreadsRequest } from './threads.js';
+export { findTorchPython } from './torch.js';
 
 registerTrainingGradients();

@@ -16,14 +16,13 @@
  *   node apps/runner/dist/bench-step.js [--models a,b] [--preset small] [--steps 5] [--warmup 2]
  *     [--paths native,wasm] [--threads 2] [--skip-torch] [--data-dir .bevzoo/data] [--plugin <pkg or path>]
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { clipGradNorm, createRng, defaultLossFn, get, list, Trainer, type TrainableModel } from '@bevzoo/core';
-import { initEngine, type Engine } from '@bevzoo/engine';
+import { findTorchPython, initEngine, type Engine } from '@bevzoo/engine';
 import type { Batch } from '@bevzoo/nuscenes';
 import { loadPlugins } from '../discover.js';
 import { datasetId, prepareDataset, type DatasetChoice } from '../pipeline/dataset.js';
@@ -32,7 +31,8 @@ import { buildJobModels } from '../pipeline/models.js';
 import { baselineJob, teacherJob, type PlanOptions } from '../pipeline/plan.js';
 import { kernelCounts, recordForward, type Tensor, type TF } from './record.js';
 import { formatReport, type ChildResult, type ModelReport } from './report.js';
-import { findPython, runTwin, writeTwin } from './twin.js';
+import { runForJson } from './child.js';
+import { runTwin, writeTwin } from './twin.js';
 
 const PATHS = ['native', 'wasm'] as const;
 type KernelPath = (typeof PATHS)[number];
@@ -237,24 +237,10 @@ function parse(argv: string[]) {
 
 /** Run this file as a child for one (model, path); resolves with its JSON line (or why there is none). */
 function runChild(args: string[], path: KernelPath): Promise<ChildResult | { error: string }> {
-  const self = fileURLToPath(import.meta.url);
-  return new Promise((res) => {
-    const p = spawn(process.execPath, [self, '--child', ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, BEVZOO_KERNELS: path } });
-    let out = '';
-    p.stdout.on('data', (d) => (out += d));
-    p.on('error', (e) => res({ error: e.message }));
-    p.on('close', (code, signal) => {
-      const line = out.trim().split('\n').filter((l) => l.startsWith('{')).at(-1);
-      if (code === 0 && line) {
-        try {
-          res(JSON.parse(line) as ChildResult);
-          return;
-        } catch {
-          /* below */
-        }
-      }
-      res({ error: `the child process for path ${path} ended with ${signal ?? `exit code ${code}`}${line ? '' : ' and printed no result'}` });
-    });
+  return runForJson<ChildResult>(process.execPath, [fileURLToPath(import.meta.url), '--child', ...args], {
+    env: { ...process.env, BEVZOO_KERNELS: path },
+    stderr: 'inherit',
+    failed: (exit, _stderr, printed) => `the child process for path ${path} ended with ${exit}${printed ? '' : ' and printed no result'}`,
   });
 }
 
@@ -272,7 +258,7 @@ async function parent(v: ParsedValues): Promise<number> {
   const dataDir = v['data-dir'] ? resolve(v['data-dir']) : undefined;
   // Generate the synthetic dataset once, before any child starts.
   await prepareDataset({ synthPreset: v.preset, synthSeed: 0, dataDir }, log);
-  const python = v['skip-torch'] ? { why: '--skip-torch' } : findPython();
+  const python = v['skip-torch'] ? { why: '--skip-torch' } : findTorchPython();
   const startLoad = loadAvg();
   const out = (s: string) => process.stdout.write(`${s}\n`);
   out(`bench:step — preset ${v.preset}, ${warmup} warm-up + ${steps} timed steps (medians), ${cpus().length} cores; load average at start: ${startLoad}`);

@@ -2,12 +2,12 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initEngine } from '@bevzoo/engine';
+import { findTorchPython, initEngine } from '@bevzoo/engine';
 import { recordForward, type RecordedGraph, type TF, type Tensor, type Variable } from './record.js';
 import { formatReport, median, splitMedians } from './report.js';
-import { findPython, fuseBatchNorms, runTwin, twinForward, UnmappedKernelError, writeTwin } from './twin.js';
+import { fuseBatchNorms, runTwin, twinForward, UnmappedKernelError, writeTwin } from './twin.js';
 
-const python = findPython();
+const python = findTorchPython();
 const settings = { model: 'tiny', lr: 1e-3, betas: [0.9, 0.999] as [number, number], eps: 1e-8, weightDecay: 0.01, clip: 35 };
 
 let tf: TF;

@@ -10,11 +10,11 @@
  * a filter that is a trained variable is stored as an OIHW channels_last Parameter (HWIO views of it elsewhere),
  * so oneDNN's channels-last convolutions run without reorders, as a channels_last PyTorch model would.
  */
-import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KernelCall, RecordedGraph, TensorRef } from './record.js';
 import type { TorchResult } from './report.js';
+import { runForJson } from './child.js';
 
 /** A kernel the twin has no PyTorch mapping for, or a form of a kernel (attributes) it does not handle. */
 export class UnmappedKernelError extends Error {
@@ -693,41 +693,12 @@ export function writeTwin(g: RecordedGraph, dir: string, s: TwinSettings): { unm
   return { script: join(dir, 'twin.py') };
 }
 
-/** A python with torch: BEVZOO_PYTHON, then /usr/bin/python3 (Debian's python3-torch), then python3 on PATH. */
-export function findPython(): { python: string; torch: string } | { why: string } {
-  const tried: string[] = [];
-  const candidates = [process.env.BEVZOO_PYTHON, '/usr/bin/python3', 'python3'].filter((p): p is string => !!p);
-  for (const p of [...new Set(candidates)]) {
-    const r = spawnSync(p, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8', timeout: 60_000 });
-    if (r.status === 0 && r.stdout.trim()) return { python: p, torch: r.stdout.trim() };
-    tried.push(`${p}: ${r.error ? (r.error as NodeJS.ErrnoException).code ?? r.error.message : (r.stderr.trim().split('\n').at(-1) ?? `exit ${r.status}`)}`);
-  }
-  return { why: `no python with torch found (${tried.join('; ')}); install python3-torch or set BEVZOO_PYTHON` };
-}
-
 /** Run a written twin; resolves with its JSON line, or the error. */
 export function runTwin(python: string, dir: string, o: { threads: number; steps: number; warmup: number }): Promise<TorchResult | { error: string }> {
-  return new Promise((res) => {
-    const p = spawn(python, [join(dir, 'twin.py'), String(o.threads), String(o.steps), String(o.warmup)], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, OMP_NUM_THREADS: String(o.threads) },
-    });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d) => (out += d));
-    p.stderr.on('data', (d) => (err += d));
-    p.on('error', (e) => res({ error: e.message }));
-    p.on('close', (code) => {
-      const line = out.trim().split('\n').filter((l) => l.startsWith('{')).at(-1);
-      if (code === 0 && line) {
-        try {
-          res(JSON.parse(line) as TorchResult);
-          return;
-        } catch {
-          /* below */
-        }
-      }
-      res({ error: `${python} ${join(dir, 'twin.py')} exited with ${code}: ${err.trim().split('\n').slice(-3).join(' | ')}` });
-    });
+  const script = join(dir, 'twin.py');
+  return runForJson<TorchResult>(python, [script, String(o.threads), String(o.steps), String(o.warmup)], {
+    env: { ...process.env, OMP_NUM_THREADS: String(o.threads) },
+    stderr: 'capture',
+    failed: (exit, stderrTail) => `${python} ${script} exited with ${exit}: ${stderrTail}`,
   });
 }

@@ -35,6 +35,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   job: () => import('./commands/run.js').then((m) => m.jobCommand as Command),
   ablate: () => import('./commands/ablate.js').then((m) => m.ablateCommand as Command),
   matrix: () => import('./commands/matrix.js').then((m) => m.matrixCommand as Command),
+  worker: () => import('./commands/worker.js').then((m) => m.workerCommand as Command),
 };
 
 /** Run the CLI; returns the exit code (0 done, 1 failed, 2 a mistake in the command line). */

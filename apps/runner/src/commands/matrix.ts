@@ -5,7 +5,8 @@ import { type ParsedArgs, int, optStr, str } from '../args.js';
 import { describeDataset, prepareDataset } from '../pipeline/dataset.js';
 import { commonPlanOptions } from '../pipeline/options.js';
 import { defaultMatrixDistillers, matrixJobs, type PlanOptions } from '../pipeline/plan.js';
-import { runScheduled } from '../pipeline/scheduler.js';
+import { runScheduled, threadsPerRun } from '../pipeline/scheduler.js';
+import { availableParallelism } from 'node:os';
 import { writeReports } from '../pipeline/report.js';
 import { lockFolder } from '../pipeline/lock.js';
 
@@ -17,7 +18,8 @@ export const DEFAULT_SEEDS = 1;
 
 /**
  * `bevzoo matrix [--preset p] [--seeds n] [--out dir]`: every compatible registered combination on the synthetic
- * dataset (or --dataroot), two runs at a time; resumes an interrupted matrix from its finished runs.
+ * dataset (or --dataroot), two runs at a time; resumes an interrupted matrix from its finished runs. With
+ * `--queue redis://host:port` the runs go to a BullMQ queue for `bevzoo worker`s on any machine (pipeline/queue.ts).
  */
 export async function matrixCommand(args: ParsedArgs): Promise<void> {
   if (!list('student').length) {
@@ -27,6 +29,9 @@ export async function matrixCommand(args: ParsedArgs): Promise<void> {
     );
     return;
   }
+  const url = optStr(args, 'queue');
+  const queue = url ? await import('../pipeline/queue.js') : null; // BullMQ loads only for --queue
+  if (url) queue!.redisConnection(url); // a malformed URL is a usage error before anything starts
   const preset = str(args, 'preset', 'small');
   const nSeeds = int(args, 'seeds', DEFAULT_SEEDS);
   const o: PlanOptions = {
@@ -44,12 +49,18 @@ export async function matrixCommand(args: ParsedArgs): Promise<void> {
   log(`bevzoo matrix (${preset}, ${nSeeds} seed(s)): ${jobs.length} runs → ${o.out}`);
   const t0 = Date.now();
   const data = await prepareDataset(o.dataset, log); // generate once, before the child processes start
-  const r = await runScheduled(jobs, { parallel: int(args, 'parallel', 2), log, inProcess: !!args.flags['in-process'] });
+  const parallel = int(args, 'parallel', 2);
+  const threads = args.flags.threads !== undefined ? int(args, 'threads', 1) : undefined;
+  const r = queue && url
+    ? await queue.runQueued(jobs, {
+        url, queueName: str(args, 'queue-name', queue.DEFAULT_QUEUE_NAME), threads: threadsPerRun(parallel, threads) ?? availableParallelism(), attempts: int(args, 'attempts', 3), log,
+      })
+    : await runScheduled(jobs, { parallel, threads, log, inProcess: !!args.flags['in-process'] });
   const results = jobs.map((j) => r.results.get(j.spec.id)).filter((x) => x !== undefined);
   const seconds = (Date.now() - t0) / 1000;
   await writeReports(o.out, results, { command: 'matrix', dataset: describeDataset(data), preset, seeds: o.seeds, wall_seconds: Math.round(seconds), failed: Object.fromEntries(r.failed), skipped: r.skipped, resumed: r.resumed });
   lock.release();
   process.stdout.write(readFileSync(join(o.out, 'results.md'), 'utf8'));
-  process.stdout.write(`\nmatrix: ${results.length}/${jobs.length} runs in ${(seconds / 60).toFixed(1)} min (${r.resumed.length} resumed); reports in ${o.out} (results.json, results.md, results.csv, report.html)\n`);
+  process.stdout.write(`\nmatrix: ${results.length}/${jobs.length} runs in ${(seconds / 60).toFixed(1)} min (${r.resumed.length} resumed); reports in ${o.out}${url ? ` (runs on the queue at ${url})` : ''} (results.json, results.md, results.csv, report.html)\n`);
   if (r.failed.size || r.skipped.length) throw new Error(`${r.failed.size} run(s) failed and ${r.skipped.length} skipped: ${[...r.failed.keys(), ...r.skipped].join(', ')}`);
 }

@@ -21,7 +21,7 @@ function printSummary(r: JobResult): void {
 /** `bevzoo job --spec <file>`: run one job (the matrix starts these in child processes). */
 export async function jobCommand(args: ParsedArgs): Promise<void> {
   const spec = JSON.parse(readFileSync(str(args, 'spec'), 'utf8')) as JobSpec;
-  await runJob(spec, { log });
+  await runJob(spec, { log, queued: !!args.flags.queued });
 }
 
 function planOptions(args: ParsedArgs, defaultOut: string): PlanOptions {

@@ -37,6 +37,7 @@ const TRAINING: OptionTable = {
 const PRESET = { type: 'string', value: '<p>', help: 'the preset of every model (default small)' } as const;
 const OUT = (what: string) => ({ type: 'string', value: '<dir>', help: `output folder (default ${what})` }) as const;
 const TEACHER_CKPT = { type: 'string', value: '<file>', check: 'file', help: 'a trained teacher checkpoint to use instead of training or loading one' } as const;
+const QUEUE_NAME = { type: 'string', value: '<name>', help: 'the BullMQ queue (default bevzoo-matrix)' } as const;
 const SEEDS = { type: 'string', value: '<n>', check: 'int>=1', help: 'seeds per run (default 1)' } as const;
 
 const planSections = (own: OptionTable): CommandSpec['sections'] => [
@@ -117,7 +118,23 @@ export const COMMAND_SPECS: Record<string, CommandSpec> = {
       students: { type: 'string', value: '<a,b>', help: 'only these students' },
       distillers: { type: 'string', value: '<a,b|all>', help: 'these distillers (default: all but the ablation baselines)' },
       'in-process': { type: 'boolean', help: 'run every job in this process (debugging)' },
+      threads: { type: 'string', value: '<n>', check: 'int>=1', help: 'engine threads of each run (default 1 when runs go two at a time)' },
+      queue: { type: 'string', value: '<redis://host:port>', help: 'enqueue the runs on this Redis for `bevzoo worker`s (BullMQ) instead of running them here' },
+      'queue-name': QUEUE_NAME,
+      attempts: { type: 'string', value: '<n>', check: 'int>=1', help: 'with --queue: tries of a failing run before it is reported (default 3)' },
     }),
+  },
+  worker: {
+    name: 'worker', summary: 'run the queued runs of `bevzoo matrix --queue` on this machine (BullMQ over Redis)', maxPositionals: 0, plugins: true,
+    usage: ['worker --queue <redis://host:port> [--concurrency n] [--queue-name name] [--lock-seconds s]'],
+    sections: [{
+      title: 'options', options: {
+        queue: { type: 'string', value: '<redis://host:port>', help: 'the Redis of the matrix (required)' },
+        'queue-name': QUEUE_NAME,
+        concurrency: { type: 'string', value: '<n>', check: 'int>=1', help: 'runs at once, each in a child process (default 1)' },
+        'lock-seconds': { type: 'string', value: '<s>', check: 'int>=1', help: 'a dead worker\'s run is taken over after about this long (default 30)' },
+      },
+    }, { title: 'plugins and help', options: PLUGIN }],
   },
   ablate: {
     name: 'ablate', summary: 'the distiller\'s component ablation on one cell', maxPositionals: 1, plugins: true,
@@ -134,9 +151,14 @@ export const COMMAND_SPECS: Record<string, CommandSpec> = {
   job: {
     name: 'job', summary: 'run one job of a matrix (started by the scheduler in a child process)', maxPositionals: 0, plugins: true,
     usage: ['job --spec <file>'],
-    sections: [{ title: 'options', options: { spec: { type: 'string', value: '<file>', check: 'file', help: 'the job spec (JSON)' } } }, { title: 'plugins and help', options: PLUGIN }],
+    sections: [{
+      title: 'options', options: {
+        spec: { type: 'string', value: '<file>', check: 'file', help: 'the job spec (JSON)' },
+        queued: { type: 'boolean', help: 'started by a queue worker: a folder lock of another host is its stopped predecessor\'s and is taken over' },
+      },
+    }, { title: 'plugins and help', options: PLUGIN }],
   },
 };
 
 /** Commands shown in `bevzoo --help` (job is internal). */
-export const PUBLIC_COMMANDS = ['list', 'data', 'train', 'distill', 'matrix', 'ablate', 'eval'];
+export const PUBLIC_COMMANDS = ['list', 'data', 'train', 'distill', 'matrix', 'worker', 'ablate', 'eval'];

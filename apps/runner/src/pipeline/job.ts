@@ -81,9 +81,10 @@ function exitWithParent(): () => void {
 }
 
 /** Train and evaluate one job; writes `<outDir>/result.json` last. */
-export async function runJob(spec: JobSpec, opts: { log?: (s: string) => void; dataset?: Dataset } = {}): Promise<JobResult> {
+export async function runJob(spec: JobSpec, opts: { log?: (s: string) => void; dataset?: Dataset; queued?: boolean } = {}): Promise<JobResult> {
   const log = opts.log ?? ((s: string) => process.stderr.write(`${s}\n`));
-  const lock = await lockFolder(spec.outDir, `bevzoo run ${spec.id}`, log);
+  // A queue worker owns its run by the queue's lock: a folder lock another host left is its stopped predecessor's.
+  const lock = await lockFolder(spec.outDir, `bevzoo run ${spec.id}`, log, { takeOverOtherHosts: opts.queued });
   const stopWatching = exitWithParent();
   try {
     // What a killed run may have left: temporary files of its unfinished writes (a checkpoint, the log).

@@ -2,9 +2,12 @@
  * A folder a process works in (a matrix's `--out`, a run's folder) is locked while that process owns it: `bevzoo.lock`
  * in the folder holds the owner's pid. It is created atomically (a complete temporary file linked into place, which
  * fails if a lock is there), so two processes never both take a free folder and a lock is never half-written.
- * A lock whose process no longer runs (killed with SIGKILL, say) is stale and is taken over, with a log line.
+ * A lock whose process no longer runs (killed with SIGKILL, say) is stale and is taken over, with a log line. A lock
+ * of another host (a shared file system) cannot be checked from here: it is refused, unless the caller knows its
+ * holder is gone (a queue worker given a run whose previous worker stopped: `takeOverOtherHosts`).
  */
 import { linkSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { BevzooError, fileError, makeDir, pidAlive } from '@bevzoo/core';
 
@@ -16,6 +19,8 @@ export interface LockInfo {
   /** What holds it, e.g. `bevzoo matrix`. */
   command: string;
   started: string;
+  /** The host of the process (absent in locks written before hosts were recorded: this host). */
+  host?: string;
 }
 
 /** The folder is locked by another process that still runs. */
@@ -40,10 +45,11 @@ function readLock(file: string): LockInfo | null {
  * when another running process holds it; a stale lock is taken over and logged. This process taking a folder it holds
  * already (a second in-process run) succeeds.
  */
-export async function lockFolder(dir: string, command: string, log: (s: string) => void): Promise<FolderLock> {
+export async function lockFolder(dir: string, command: string, log: (s: string) => void, opts: { takeOverOtherHosts?: boolean } = {}): Promise<FolderLock> {
   await makeDir(dir);
   const file = join(dir, LOCK_FILE);
-  const info: LockInfo = { pid: process.pid, command, started: new Date().toISOString() };
+  const host = hostname();
+  const info: LockInfo = { pid: process.pid, command, started: new Date().toISOString(), host };
   const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
   try {
     writeFileSync(tmp, `${JSON.stringify(info)}\n`);
@@ -52,9 +58,13 @@ export async function lockFolder(dir: string, command: string, log: (s: string) 
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       const held = readLock(file);
-      if (held && held.pid !== process.pid && pidAlive(held.pid))
+      const elsewhere = held?.host !== undefined && held.host !== host;
+      if (held && elsewhere && !opts.takeOverOtherHosts)
+        throw new LockError(`${dir} is locked by ${held.command} on host ${held.host} (pid ${held.pid}, since ${held.started}); wait for it to finish or stop it, or remove ${file} if that host no longer runs it`, { dir, ...held });
+      if (held && elsewhere) log(`${dir}: taking over the lock of ${held.command} on host ${held.host} (pid ${held.pid}): the queue gave this run to this worker`);
+      else if (held && held.pid !== process.pid && pidAlive(held.pid))
         throw new LockError(`${dir} is locked by ${held.command} (pid ${held.pid}, since ${held.started}); wait for it to finish or stop it (${file})`, { dir, ...held });
-      if (held && held.pid !== process.pid) log(`${dir}: taking over the lock of ${held.command} (pid ${held.pid}), which no longer runs`);
+      else if (held && held.pid !== process.pid) log(`${dir}: taking over the lock of ${held.command} (pid ${held.pid}), which no longer runs`);
       renameSync(tmp, file);
     }
   } catch (e) {
@@ -64,7 +74,8 @@ export async function lockFolder(dir: string, command: string, log: (s: string) 
   }
   const release = (): void => {
     process.off('exit', release);
-    if (readLock(file)?.pid === process.pid) rmSync(file, { force: true });
+    const held = readLock(file);
+    if (held?.pid === process.pid && (held.host ?? host) === host) rmSync(file, { force: true });
   };
   process.on('exit', release);
   return { file, release };

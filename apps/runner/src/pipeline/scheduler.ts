@@ -33,6 +33,19 @@ export interface ScheduleOptions {
   inProcess?: boolean;
   /** Run a job with this function instead of a child process (tests, other executors); `parallel` calls at once. */
   run?: (spec: JobSpec) => Promise<JobResult>;
+  /** The engine threads of each child run (default: 1 when runs go side by side and BEVZOO_THREADS is unset). */
+  threads?: number;
+}
+
+/**
+ * The engine threads of each run of a schedule: the user's choice, else one per run when runs go side by side (they
+ * already use the cores), else the engine's default (undefined). The thread count changes how sums are split, so
+ * runs are bit-identical only with the same count (the queue gives each run the count its matrix planned).
+ */
+export function threadsPerRun(parallel: number, threads?: number): number | undefined {
+  if (threads) return threads;
+  if (process.env.BEVZOO_THREADS) return Number(process.env.BEVZOO_THREADS);
+  return parallel > 1 ? 1 : undefined;
 }
 
 /** How long (ms) the runs get to end after SIGTERM before they are killed (SIGKILL). */
@@ -44,7 +57,7 @@ const STOP_GRACE_MS = 5000;
  * once. (SIGKILL of this process cannot be caught: the runs notice their parent is gone and stop themselves, see
  * `runJob`.) `stopping` says whether a signal came; `remove` removes the handlers.
  */
-function stopChildrenOnSignal(children: Set<ChildProcess>, log: (s: string) => void): { stopping: () => boolean; remove: () => void } {
+export function stopChildrenOnSignal(children: Set<ChildProcess>, log: (s: string) => void): { stopping: () => boolean; remove: () => void } {
   const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -108,7 +121,7 @@ export async function runScheduled(jobs: ScheduledJob[], opts: ScheduleOptions):
         const r = out.results.get(a)!;
         if (r.role === 'teacher' && j.spec.role === 'distill') j.spec.teacherCheckpoint = r.checkpoint;
       }
-      const p = (cli ? runChild(cli, j.spec, opts.log, parallel, children) : opts.run ? opts.run(j.spec) : runJob(j.spec, { log: (s) => opts.log(`[${id}] ${s}`) }))
+      const p = (cli ? runChild(cli, j.spec, { log: opts.log, threads: threadsPerRun(parallel, opts.threads), children }) : opts.run ? opts.run(j.spec) : runJob(j.spec, { log: (s) => opts.log(`[${id}] ${s}`) }))
         .then((r) => void out.results.set(id, r))
         .catch((e: Error) => {
           out.failed.set(id, e.message);
@@ -131,19 +144,30 @@ export async function runScheduled(jobs: ScheduledJob[], opts: ScheduleOptions):
   return out;
 }
 
+/** How `runChild` runs a job. */
+export interface ChildOptions {
+  log: (s: string) => void;
+  /** BEVZOO_THREADS of the run (undefined: this process's environment decides). */
+  threads?: number;
+  /** The running children (the caller stops them on a signal). */
+  children: Set<ChildProcess>;
+  /** Extra arguments of `bevzoo job` (`--queued`). */
+  args?: string[];
+}
+
 /**
  * Run one job in a child process (`bevzoo job --spec <file>`, in `children` while it runs); its output lines are
  * prefixed with the job id. The child stops by itself if this process dies (it gets our pid in BEVZOO_PARENT_PID).
  */
-async function runChild(cli: string, spec: JobSpec, log: (s: string) => void, parallel: number, children: Set<ChildProcess>): Promise<JobResult> {
+export async function runChild(cli: string, spec: JobSpec, o: ChildOptions): Promise<JobResult> {
+  const { log, children } = o;
   const specFile = join(spec.outDir, 'spec.json');
   await writeJsonAtomic(specFile, spec);
   return new Promise((resolve, reject) => {
     const plugins = (spec.plugins ?? []).flatMap((p) => ['--plugin', p]);
-    // Runs side by side already use the cores: each run then keeps the engine to one thread (unless the user said otherwise).
-    const threads = parallel > 1 && !process.env.BEVZOO_THREADS ? { BEVZOO_THREADS: '1' } : {};
+    const threads = o.threads ? { BEVZOO_THREADS: String(o.threads) } : {};
     const env = { ...process.env, ...threads, [PARENT_PID_ENV]: String(process.pid) };
-    const child = spawn(process.execPath, [cli, 'job', '--spec', specFile, ...plugins], { stdio: ['ignore', 'pipe', 'pipe'], env });
+    const child = spawn(process.execPath, [cli, 'job', '--spec', specFile, ...(o.args ?? []), ...plugins], { stdio: ['ignore', 'pipe', 'pipe'], env });
     children.add(child);
     let tail: string[] = [];
     const pipe = (chunk: Buffer) => {
@@ -161,7 +185,10 @@ async function runChild(cli: string, spec: JobSpec, log: (s: string) => void, pa
       children.delete(child);
       const r = readResult(spec.outDir);
       if (code === 0 && r) resolve(r);
-      else reject(new Error(`exit ${code ?? signal}; last lines:\n    ${tail.slice(-8).join('\n    ')}`));
+      else {
+        const why = tail.findLast((l) => l.startsWith('bevzoo ')); // the CLI's error line (`bevzoo job: ...`)
+        reject(new Error(`exit ${code ?? signal}${why ? `: ${why}` : ''}; last lines:\n    ${tail.slice(-8).join('\n    ')}`));
+      }
     });
   });
 }

@@ -79,6 +79,18 @@ describe('the CLI', () => {
     expect(loadedPlugins().length).toBe(before);
   });
 
+  it('refuses a queue that is not a Redis URL, and a worker without one, before anything starts', async () => {
+    const w = await run(['worker']);
+    expect([w.code, w.err]).toEqual([2, 'bevzoo: missing --queue <value>\n']);
+    const bad = await run(['worker', '--queue', 'localhost:6379']);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain('--queue localhost:6379: the scheme must be redis:// or rediss:// (TLS), not localhost:');
+    const m = await run(['matrix', '--queue', 'http://h:1', '--out', join(mkdtempSync(join(tmpdir(), 'bevzoo-q-')), 'm')]);
+    expect(m.code).toBe(2);
+    expect(m.err).toMatch(/^bevzoo: --queue http:\/\/h:1: the scheme must be redis:\/\/ or rediss:\/\/ \(TLS\), not http:\/\//);
+    expect((await run(['worker', '--concurrency', '0', '--queue', 'redis://h'])).err).toMatch(/--concurrency/);
+  });
+
   it('gives each command its own --help, and the version', async () => {
     const m = await run(['matrix', '--help']);
     const t = await run(['train', '-h']);
@@ -91,7 +103,7 @@ describe('the CLI', () => {
     expect((await run(['help', 'distill'])).out).toBe(commandHelp(COMMAND_SPECS.distill!));
     const g = await run(['--help']);
     expect(g.out).toContain('bevzoo <command> --help');
-    for (const c of ['list', 'data', 'train', 'distill', 'matrix', 'ablate', 'eval']) expect(g.out).toContain(`  ${c}`);
+    for (const c of ['list', 'data', 'train', 'distill', 'matrix', 'worker', 'ablate', 'eval']) expect(g.out).toContain(`  ${c}`);
     expect((await run(['--version'])).out).toBe(`bevzoo ${pkg.version} (@bevzoo/runner, node ${process.version})\n`);
   });
 

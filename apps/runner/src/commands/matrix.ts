@@ -22,6 +22,9 @@ export const DEFAULT_SEEDS = 1;
  * `--queue redis://host:port` the runs go to a BullMQ queue for `bevzoo worker`s on any machine (pipeline/queue.ts).
  */
 export async function matrixCommand(args: ParsedArgs): Promise<void> {
+  const url = optStr(args, 'queue');
+  const queue = url ? await import('../pipeline/queue.js') : null; // BullMQ loads only for --queue
+  if (url) queue!.redisConnection(url); // a malformed URL is a usage error before anything starts
   if (!list('student').length) {
     process.stdout.write(
       `bevzoo matrix: no model is registered yet (teachers: ${list('teacher').length}, students: ${list('student').length}, distillers: ${list('distiller').length}).\n` +
@@ -29,9 +32,6 @@ export async function matrixCommand(args: ParsedArgs): Promise<void> {
     );
     return;
   }
-  const url = optStr(args, 'queue');
-  const queue = url ? await import('../pipeline/queue.js') : null; // BullMQ loads only for --queue
-  if (url) queue!.redisConnection(url); // a malformed URL is a usage error before anything starts
   const preset = str(args, 'preset', 'small');
   const nSeeds = int(args, 'seeds', DEFAULT_SEEDS);
   const o: PlanOptions = {

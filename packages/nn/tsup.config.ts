@@ -1,3 +1,5 @@
 import { bevzooBuild } from '../../tsup.config.base';
 
-export default bevzooBuild();
+// dist/bench.js is `pnpm bench:deform` (src/bench.ts); it imports @bevzoo/engine, a dev dependency of this package
+// (kept external: the workspace has it).
+export default bevzooBuild(['src/index.ts', 'src/bench.ts'], { external: ['@bevzoo/engine'] });

@@ -19,3 +19,4 @@ export type { Pair, Triple } from './layers/util.js';
 export * from './centerhead/index.js';
 export * from './lss/index.js';
 export * from './detectors/index.js';
+export * from './attention/ms-deform-attn.js';

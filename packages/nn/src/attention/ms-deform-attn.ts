@@ -1,0 +1,198 @@
+/**
+ * Multi-scale deformable attention (Deformable DETR; the op behind BEVFormer's spatial cross-attention and temporal
+ * self-attention), with the semantics of the reference CUDA op (`ms_deform_attn_im2col_bilinear` in
+ * fundamentalvision/Deformable-DETR and mmcv's `MultiScaleDeformableAttnFunction`):
+ *
+ *   out[b, q, h, :] = Σ_l Σ_p A[b, q, h, l, p] · bilinear(V_l[b, :, :, h, :], loc[b, q, h, l, p])
+ *
+ * with each level's values V_l an H_l × W_l map, locations normalised to [0, 1] (x across the width, y down the
+ * height), sampled at pixel coordinates (x·W − 0.5, y·H − 0.5) — grid_sample with align_corners = false — and zero
+ * padding: a corner outside the map contributes nothing. Gradients flow to the values, the sampling locations and
+ * the attention weights.
+ *
+ * Two implementations with the same results (to float rounding):
+ * - 'host' (default): one fused loop over queries, heads, levels and points, forward and backward (tf.customGrad),
+ *   on backends whose memory is on the host (cpu, wasm): no [queries, points, channels] intermediate.
+ * - 'gather': tfjs ops (a gather of the four corners, weighted sums; gradients by tfjs autodiff), with the corners'
+ *   indices computed from the locations' values — the plain version the host loop is tested against, and the one
+ *   for backends whose memory is elsewhere.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { ConfigurationError, ShapeError } from '../errors.js';
+
+/** The [H, W] of each level, in the order the levels are concatenated along the value's key axis. */
+export type LevelShapes = readonly (readonly [number, number])[];
+
+export interface MSDeformAttnOptions {
+  impl?: 'host' | 'gather';
+}
+
+interface Dims {
+  B: number;
+  K: number;
+  nH: number;
+  D: number;
+  nQ: number;
+  nL: number;
+  nP: number;
+  starts: number[];
+}
+
+/** Checks the shapes; value [B, ΣHW, heads, dims], locations [B, Q, heads, levels, points, 2], weights [B, Q, heads, levels, points]. */
+function dimsOf(value: tf.Tensor, levels: LevelShapes, loc: tf.Tensor, attn: tf.Tensor): Dims {
+  if (value.rank !== 4) throw new ShapeError('msDeformAttn value', '[batch, keys, heads, dims]', `[${value.shape}]`);
+  const [B, K, nH, D] = value.shape as [number, number, number, number];
+  if (!levels.length) throw new ConfigurationError('msDeformAttn: at least one level is needed');
+  const starts: number[] = [];
+  let total = 0;
+  for (const [i, s] of levels.entries()) {
+    if (!(Number.isInteger(s[0]) && Number.isInteger(s[1]) && s[0] > 0 && s[1] > 0)) throw new ConfigurationError(`msDeformAttn: level ${i} has shape [${s}]; expected positive integers [H, W]`);
+    starts.push(total);
+    total += s[0] * s[1];
+  }
+  if (total !== K) throw new ShapeError('msDeformAttn value', `${total} keys (the levels ${levels.map((s) => `${s[0]}×${s[1]}`).join(', ')})`, `${K}`);
+  if (loc.rank !== 6 || loc.shape[0] !== B || loc.shape[2] !== nH || loc.shape[3] !== levels.length || loc.shape[5] !== 2)
+    throw new ShapeError('msDeformAttn sampling locations', `[batch ${B}, queries, heads ${nH}, levels ${levels.length}, points, 2]`, `[${loc.shape}]`);
+  const [, nQ, , nL, nP] = loc.shape as number[];
+  if (attn.rank !== 5 || attn.shape.some((d, i) => d !== loc.shape[i]))
+    throw new ShapeError('msDeformAttn attention weights', `[${loc.shape.slice(0, 5)}] (the locations' shape without the last axis)`, `[${attn.shape}]`);
+  return { B, K, nH, D, nQ: nQ!, nL: nL!, nP: nP!, starts };
+}
+
+/**
+ * Multi-scale deformable attention: `value` [B, ΣH·W, heads, dims] (the levels' maps flattened row-major and
+ * concatenated), `levels` their [H, W], `samplingLocations` [B, Q, heads, levels, points, 2] (x, y in [0, 1]),
+ * `attentionWeights` [B, Q, heads, levels, points] → [B, Q, heads·dims].
+ */
+export function msDeformAttn(value: tf.Tensor, levels: LevelShapes, samplingLocations: tf.Tensor, attentionWeights: tf.Tensor, opts: MSDeformAttnOptions = {}): tf.Tensor3D {
+  const d = dimsOf(value, levels, samplingLocations, attentionWeights);
+  return opts.impl === 'gather' ? msDeformAttnGather(value, levels, samplingLocations, attentionWeights, d) : msDeformAttnHost(value, levels, samplingLocations, attentionWeights, d);
+}
+
+/**
+ * Each sample's corners: the value rows of its four corners (−1 outside the map) and its fractional position in the
+ * cell (lh, lw); computed once per forward and kept for the backward pass. Samples are indexed as the attention
+ * weights: s = (((b·Q + q)·heads + h)·levels + l)·points + p.
+ */
+function corners(lv: ArrayLike<number>, levels: LevelShapes, dims: Dims): { rows: Int32Array; frac: Float32Array } {
+  const { K, nH, D, nQ, nL, nP, starts } = dims;
+  const S = dims.B * nQ * nH * nL * nP;
+  const rows = new Int32Array(S * 4).fill(-1);
+  const frac = new Float32Array(S * 2);
+  for (let s = 0; s < S; s++) {
+    const l = Math.floor(s / nP) % nL, h = Math.floor(s / (nP * nL)) % nH, b = Math.floor(s / (nP * nL * nH * nQ));
+    const [H, W] = levels[l]!;
+    const him = lv[2 * s + 1]! * H - 0.5, wim = lv[2 * s]! * W - 0.5;
+    if (!(him > -1 && wim > -1 && him < H && wim < W)) continue; // no corner inside: the sample is 0
+    const h0 = Math.floor(him), w0 = Math.floor(wim);
+    frac[2 * s] = him - h0;
+    frac[2 * s + 1] = wim - w0;
+    const base = b * K + starts[l]!;
+    for (let c = 0; c < 4; c++) {
+      const y = h0 + (c >> 1), x = w0 + (c & 1);
+      if (y >= 0 && y < H && x >= 0 && x < W) rows[4 * s + c] = ((base + y * W + x) * nH + h) * D;
+    }
+  }
+  return { rows, frac };
+}
+
+function msDeformAttnHost(value: tf.Tensor, levels: LevelShapes, loc: tf.Tensor, attn: tf.Tensor, dims: Dims): tf.Tensor3D {
+  const { B, nH, D, nQ, nL, nP } = dims;
+  const perRow = nL * nP; // samples per output row (b, q, h)
+  const op = tf.customGrad((v, l, a) => {
+    const vv = (v as tf.Tensor).dataSync() as Float32Array;
+    const lv = (l as tf.Tensor).dataSync() as Float32Array;
+    const av = (a as tf.Tensor).dataSync() as Float32Array;
+    const { rows, frac } = corners(lv, levels, dims);
+    const S = av.length;
+    const bilinear = (s: number, c: number) => (c >> 1 ? frac[2 * s]! : 1 - frac[2 * s]!) * (c & 1 ? frac[2 * s + 1]! : 1 - frac[2 * s + 1]!);
+    const out = new Float32Array(B * nQ * nH * D);
+    for (let s = 0; s < S; s++) {
+      const o = Math.floor(s / perRow) * D;
+      for (let c = 0; c < 4; c++) {
+        const r = rows[4 * s + c]!;
+        if (r < 0) continue;
+        const w = av[s]! * bilinear(s, c);
+        for (let d = 0; d < D; d++) out[o + d] += w * vv[r + d]!;
+      }
+    }
+    return {
+      value: tf.tensor3d(out, [B, nQ, nH * D]),
+      gradFunc: (dy: tf.Tensor) => {
+        const g = dy.dataSync() as Float32Array;
+        const gv = new Float32Array(vv.length), gl = new Float32Array(lv.length), ga = new Float32Array(S);
+        const dot = new Float32Array(4); // per corner Σ_d dy·v: the sample's gradient through that corner's value
+        for (let s = 0; s < S; s++) {
+          const o = Math.floor(s / perRow) * D;
+          const w = av[s]!;
+          let sample = 0;
+          for (let c = 0; c < 4; c++) {
+            const r = rows[4 * s + c]!;
+            dot[c] = 0;
+            if (r < 0) continue;
+            const bw = bilinear(s, c), wb = w * bw;
+            let acc = 0;
+            for (let d = 0; d < D; d++) {
+              acc += g[o + d]! * vv[r + d]!;
+              gv[r + d] += wb * g[o + d]!;
+            }
+            dot[c] = acc;
+            sample += bw * acc;
+          }
+          ga[s] = sample;
+          // The bilinear weights' derivatives in w_im and h_im; the locations are scaled by W and H.
+          const [H, W] = levels[Math.floor(s / nP) % nL]!;
+          const lh = frac[2 * s]!, lw = frac[2 * s + 1]!;
+          gl[2 * s] = w * W * ((1 - lh) * (dot[1]! - dot[0]!) + lh * (dot[3]! - dot[2]!));
+          gl[2 * s + 1] = w * H * ((1 - lw) * (dot[2]! - dot[0]!) + lw * (dot[3]! - dot[1]!));
+        }
+        return [tf.tensor(gv, value.shape), tf.tensor(gl, loc.shape), tf.tensor(ga, attn.shape)];
+      },
+    };
+  });
+  return op(value, loc, attn) as tf.Tensor3D;
+}
+
+function msDeformAttnGather(value: tf.Tensor, levels: LevelShapes, loc: tf.Tensor, attn: tf.Tensor, dims: Dims): tf.Tensor3D {
+  const { B, nH, D, nQ, nL, nP, starts } = dims;
+  // The corners' cells and rows are piecewise constant in the locations (no gradient): computed from their values,
+  // as tensors off the tape (tfjs has no stop-gradient, and a gather's int32 index gradient may not flow to floats).
+  const lv = loc.dataSync();
+  const n = B * nQ * nH * nP;
+  return tf.tidy(() => {
+    let acc: tf.Tensor | null = null;
+    levels.forEach(([H, W], l) => {
+      const HW = H * W;
+      // The level's values as a table of rows: [(b·heads + h)·HW + key, dims].
+      const table = tf.reshape(tf.transpose(tf.slice(value, [0, starts[l]!, 0, 0], [B, HW, nH, D]), [0, 2, 1, 3]), [B * nH * HW, D]);
+      const x0 = new Float32Array(n), y0 = new Float32Array(n);
+      const rows = [0, 1, 2, 3].map(() => new Int32Array(n));
+      const inside = [0, 1, 2, 3].map(() => new Float32Array(n));
+      for (let i = 0; i < n; i++) {
+        const p = i % nP, h = Math.floor(i / nP) % nH, b = Math.floor(i / (nP * nQ * nH));
+        const li = ((Math.floor(i / nP) * nL + l) * nP + p) * 2;
+        x0[i] = Math.floor(lv[li]! * W - 0.5);
+        y0[i] = Math.floor(lv[li + 1]! * H - 0.5);
+        [[0, 0], [0, 1], [1, 0], [1, 1]].forEach(([dy, dx], c) => {
+          const xi = x0[i]! + dx!, yi = y0[i]! + dy!;
+          const ok = xi >= 0 && xi < W && yi >= 0 && yi < H;
+          inside[c]![i] = ok ? 1 : 0;
+          rows[c]![i] = (b * nH + h) * HW + (ok ? yi * W + xi : 0);
+        });
+      }
+      const shape = [B, nQ, nH, nP];
+      const ll = tf.squeeze(tf.slice(loc, [0, 0, 0, l, 0, 0], [B, nQ, nH, 1, nP, 2]), [3]); // [B, Q, heads, points, 2]
+      const al = tf.squeeze(tf.slice(attn, [0, 0, 0, l, 0], [B, nQ, nH, 1, nP]), [3]); // [B, Q, heads, points]
+      const [lx, ly] = tf.split(ll, 2, -1).map((t) => tf.squeeze(t, [-1]));
+      const fx = tf.sub(tf.sub(tf.mul(lx!, W), 0.5), tf.tensor(x0, shape)), fy = tf.sub(tf.sub(tf.mul(ly!, H), 0.5), tf.tensor(y0, shape));
+      [[0, 0], [0, 1], [1, 0], [1, 1]].forEach(([dy, dx], c) => {
+        const wx = dx ? fx : tf.sub(1, fx), wy = dy ? fy : tf.sub(1, fy);
+        const weight = tf.mul(tf.mul(tf.mul(wx, wy), tf.tensor(inside[c]!, shape)), al); // [B, Q, heads, points]
+        const sampled = tf.reshape(tf.gather(table, tf.tensor1d(rows[c]!, 'int32')), [B, nQ, nH, nP, D]);
+        const term = tf.sum(tf.mul(sampled, tf.expandDims(weight, -1)), 3); // [B, Q, heads, dims]
+        acc = acc ? tf.add(acc, term) : term;
+      });
+    });
+    return tf.reshape(acc!, [B, nQ, nH * D]) as tf.Tensor3D;
+  });
+}

@@ -34,7 +34,7 @@ describe('bevzoo matrix (tiny)', () => {
     expect(r.code).toBe(0);
     const res = JSON.parse(readFileSync(join(out, 'm', 'results.json'), 'utf8'));
     const kinds = res.rows.map((x: { teacher: string | null; student: string | null; distiller: string | null }) => `${x.teacher}|${x.student}|${x.distiller}`);
-    expect(kinds).toEqual(expect.arrayContaining(['centerpoint|null|null', 'null|bevdet|null', 'centerpoint|bevdet|distillbev', 'null|bevdet4d|null', 'centerpoint|bevdet4d|distillbev', 'null|bevdepth|null', 'centerpoint|bevdepth|distillbev']));
+    expect(kinds).toEqual(expect.arrayContaining(['centerpoint|null|null', 'null|bevdet|null', 'centerpoint|bevdet|distillbev', 'null|bevdet4d|null', 'centerpoint|bevdet4d|distillbev', 'null|bevdepth|null', 'centerpoint|bevdepth|distillbev', 'null|bevformer|null', 'centerpoint|bevformer|distillbev']));
     for (const row of res.rows) {
       expect(row.metrics.mean_ap).toBeGreaterThanOrEqual(0);
       expect(row.metrics.nd_score).toBeGreaterThanOrEqual(0);
@@ -76,7 +76,7 @@ describe('bevzoo matrix (tiny)', () => {
     expect(r.code).toBe(0);
     expect(statSync(teacherResult).mtimeMs).toBe(before);
     expect(existsSync(join(out, 'm', 'runs', 'baseline-bevdet-seed0', 'result.json'))).toBe(true);
-    // teacher, baselines of bevdepth, bevdet, bevdet4d, their three distilled cells: all but the removed one kept.
-    expect(r.stdout).toMatch(/: 7\/7 runs in [\d.]+ min \(6 resumed\)/);
+    // teacher, baselines of bevdepth, bevdet, bevdet4d, bevformer, their four distilled cells: all but the removed one kept.
+    expect(r.stdout).toMatch(/: 9\/9 runs in [\d.]+ min \(8 resumed\)/);
   });
 });

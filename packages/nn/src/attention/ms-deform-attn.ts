@@ -70,81 +70,112 @@ export function msDeformAttn(value: tf.Tensor, levels: LevelShapes, samplingLoca
 }
 
 /**
- * Each sample's corners: the value rows of its four corners (−1 outside the map) and its fractional position in the
- * cell (lh, lw); computed once per forward and kept for the backward pass. Samples are indexed as the attention
- * weights: s = (((b·Q + q)·heads + h)·levels + l)·points + p.
+ * The host loop. The forward pass records, per sample s (indexed as the attention weights: s = (((b·Q + q)·heads +
+ * h)·levels + l)·points + p), the value offsets of its four corners (−1 outside the map; all −1 when the sample
+ * falls wholly outside) and its fractional position in the cell (lh, lw); the backward pass reuses them. The common
+ * case, all four corners inside, runs one fused loop over the channels.
  */
-function corners(lv: ArrayLike<number>, levels: LevelShapes, dims: Dims): { rows: Int32Array; frac: Float32Array } {
-  const { K, nH, D, nQ, nL, nP, starts } = dims;
-  const S = dims.B * nQ * nH * nL * nP;
-  const rows = new Int32Array(S * 4).fill(-1);
-  const frac = new Float32Array(S * 2);
-  for (let s = 0; s < S; s++) {
-    const l = Math.floor(s / nP) % nL, h = Math.floor(s / (nP * nL)) % nH, b = Math.floor(s / (nP * nL * nH * nQ));
-    const [H, W] = levels[l]!;
-    const him = lv[2 * s + 1]! * H - 0.5, wim = lv[2 * s]! * W - 0.5;
-    if (!(him > -1 && wim > -1 && him < H && wim < W)) continue; // no corner inside: the sample is 0
-    const h0 = Math.floor(him), w0 = Math.floor(wim);
-    frac[2 * s] = him - h0;
-    frac[2 * s + 1] = wim - w0;
-    const base = b * K + starts[l]!;
-    for (let c = 0; c < 4; c++) {
-      const y = h0 + (c >> 1), x = w0 + (c & 1);
-      if (y >= 0 && y < H && x >= 0 && x < W) rows[4 * s + c] = ((base + y * W + x) * nH + h) * D;
-    }
+/** One corner of a sample in the backward pass: adds w·dy into the corner's value gradient, returns Σ_d dy·v (0 outside). */
+function corner(g: Float32Array, o: number, vv: Float32Array, gv: Float32Array, r: number, w: number, D: number): number {
+  if (r < 0) return 0;
+  let acc = 0;
+  for (let d = 0; d < D; d++) {
+    acc += g[o + d]! * vv[r + d]!;
+    gv[r + d] += w * g[o + d]!;
   }
-  return { rows, frac };
+  return acc;
 }
 
 function msDeformAttnHost(value: tf.Tensor, levels: LevelShapes, loc: tf.Tensor, attn: tf.Tensor, dims: Dims): tf.Tensor3D {
-  const { B, nH, D, nQ, nL, nP } = dims;
-  const perRow = nL * nP; // samples per output row (b, q, h)
+  const { B, K, nH, D, nQ, nL, nP, starts } = dims;
+  const rowStride = nH * D; // values per key
   const op = tf.customGrad((v, l, a) => {
     const vv = (v as tf.Tensor).dataSync() as Float32Array;
     const lv = (l as tf.Tensor).dataSync() as Float32Array;
     const av = (a as tf.Tensor).dataSync() as Float32Array;
-    const { rows, frac } = corners(lv, levels, dims);
     const S = av.length;
-    const bilinear = (s: number, c: number) => (c >> 1 ? frac[2 * s]! : 1 - frac[2 * s]!) * (c & 1 ? frac[2 * s + 1]! : 1 - frac[2 * s + 1]!);
+    const rows = new Int32Array(S * 4).fill(-1);
+    const frac = new Float32Array(S * 2);
     const out = new Float32Array(B * nQ * nH * D);
-    for (let s = 0; s < S; s++) {
-      const o = Math.floor(s / perRow) * D;
-      for (let c = 0; c < 4; c++) {
-        const r = rows[4 * s + c]!;
-        if (r < 0) continue;
-        const w = av[s]! * bilinear(s, c);
-        for (let d = 0; d < D; d++) out[o + d] += w * vv[r + d]!;
-      }
-    }
+    let s = 0;
+    for (let b = 0; b < B; b++)
+      for (let q = 0; q < nQ; q++)
+        for (let h = 0; h < nH; h++) {
+          const o = ((b * nQ + q) * nH + h) * D;
+          for (let lvl = 0; lvl < nL; lvl++) {
+            const H = levels[lvl]![0], W = levels[lvl]![1];
+            const base = (b * K + starts[lvl]!) * rowStride + h * D;
+            for (let p = 0; p < nP; p++, s++) {
+              const him = lv[2 * s + 1]! * H - 0.5, wim = lv[2 * s]! * W - 0.5;
+              if (!(him > -1 && wim > -1 && him < H && wim < W)) continue;
+              const h0 = Math.floor(him), w0 = Math.floor(wim);
+              const lh = him - h0, lw = wim - w0;
+              frac[2 * s] = lh;
+              frac[2 * s + 1] = lw;
+              const a = av[s]!;
+              const w00 = a * (1 - lh) * (1 - lw), w01 = a * (1 - lh) * lw, w10 = a * lh * (1 - lw), w11 = a * lh * lw;
+              const top = h0 >= 0, bottom = h0 + 1 < H, left = w0 >= 0, right = w0 + 1 < W;
+              const r00 = top && left ? base + (h0 * W + w0) * rowStride : -1;
+              const r01 = top && right ? base + (h0 * W + w0 + 1) * rowStride : -1;
+              const r10 = bottom && left ? base + ((h0 + 1) * W + w0) * rowStride : -1;
+              const r11 = bottom && right ? base + ((h0 + 1) * W + w0 + 1) * rowStride : -1;
+              rows[4 * s] = r00;
+              rows[4 * s + 1] = r01;
+              rows[4 * s + 2] = r10;
+              rows[4 * s + 3] = r11;
+              if (r00 >= 0 && r11 >= 0) {
+                for (let d = 0; d < D; d++) out[o + d] += w00 * vv[r00 + d]! + w01 * vv[r01 + d]! + w10 * vv[r10 + d]! + w11 * vv[r11 + d]!;
+                continue;
+              }
+              if (r00 >= 0) for (let d = 0; d < D; d++) out[o + d] += w00 * vv[r00 + d]!;
+              if (r01 >= 0) for (let d = 0; d < D; d++) out[o + d] += w01 * vv[r01 + d]!;
+              if (r10 >= 0) for (let d = 0; d < D; d++) out[o + d] += w10 * vv[r10 + d]!;
+              if (r11 >= 0) for (let d = 0; d < D; d++) out[o + d] += w11 * vv[r11 + d]!;
+            }
+          }
+        }
     return {
       value: tf.tensor3d(out, [B, nQ, nH * D]),
       gradFunc: (dy: tf.Tensor) => {
         const g = dy.dataSync() as Float32Array;
         const gv = new Float32Array(vv.length), gl = new Float32Array(lv.length), ga = new Float32Array(S);
-        const dot = new Float32Array(4); // per corner Σ_d dy·v: the sample's gradient through that corner's value
-        for (let s = 0; s < S; s++) {
-          const o = Math.floor(s / perRow) * D;
-          const w = av[s]!;
-          let sample = 0;
-          for (let c = 0; c < 4; c++) {
-            const r = rows[4 * s + c]!;
-            dot[c] = 0;
-            if (r < 0) continue;
-            const bw = bilinear(s, c), wb = w * bw;
-            let acc = 0;
-            for (let d = 0; d < D; d++) {
-              acc += g[o + d]! * vv[r + d]!;
-              gv[r + d] += wb * g[o + d]!;
+        const rowCount = B * nQ * nH;
+        for (let row = 0, s = 0; row < rowCount; row++) {
+          const o = row * D;
+          for (let lvl = 0; lvl < nL; lvl++) {
+            const H = levels[lvl]![0], W = levels[lvl]![1];
+            for (let p = 0; p < nP; p++, s++) {
+              const r00 = rows[4 * s]!, r01 = rows[4 * s + 1]!, r10 = rows[4 * s + 2]!, r11 = rows[4 * s + 3]!;
+              if (r00 < 0 && r01 < 0 && r10 < 0 && r11 < 0) continue;
+              const a = av[s]!, lh = frac[2 * s]!, lw = frac[2 * s + 1]!;
+              const b00 = (1 - lh) * (1 - lw), b01 = (1 - lh) * lw, b10 = lh * (1 - lw), b11 = lh * lw;
+              // Per corner Σ_d dy·v (the sample's gradient through that corner's value; 0 for a corner outside).
+              let d00 = 0, d01 = 0, d10 = 0, d11 = 0;
+              if (r00 >= 0 && r11 >= 0) {
+                const w00 = a * b00, w01 = a * b01, w10 = a * b10, w11 = a * b11;
+                for (let d = 0; d < D; d++) {
+                  const gd = g[o + d]!;
+                  d00 += gd * vv[r00 + d]!;
+                  d01 += gd * vv[r01 + d]!;
+                  d10 += gd * vv[r10 + d]!;
+                  d11 += gd * vv[r11 + d]!;
+                  gv[r00 + d] += w00 * gd;
+                  gv[r01 + d] += w01 * gd;
+                  gv[r10 + d] += w10 * gd;
+                  gv[r11 + d] += w11 * gd;
+                }
+              } else {
+                d00 = corner(g, o, vv, gv, r00, a * b00, D);
+                d01 = corner(g, o, vv, gv, r01, a * b01, D);
+                d10 = corner(g, o, vv, gv, r10, a * b10, D);
+                d11 = corner(g, o, vv, gv, r11, a * b11, D);
+              }
+              ga[s] = b00 * d00 + b01 * d01 + b10 * d10 + b11 * d11;
+              // The bilinear weights' derivatives in w_im and h_im; the locations are scaled by W and H.
+              gl[2 * s] = a * W * ((1 - lh) * (d01 - d00) + lh * (d11 - d10));
+              gl[2 * s + 1] = a * H * ((1 - lw) * (d10 - d00) + lw * (d11 - d01));
             }
-            dot[c] = acc;
-            sample += bw * acc;
           }
-          ga[s] = sample;
-          // The bilinear weights' derivatives in w_im and h_im; the locations are scaled by W and H.
-          const [H, W] = levels[Math.floor(s / nP) % nL]!;
-          const lh = frac[2 * s]!, lw = frac[2 * s + 1]!;
-          gl[2 * s] = w * W * ((1 - lh) * (dot[1]! - dot[0]!) + lh * (dot[3]! - dot[2]!));
-          gl[2 * s + 1] = w * H * ((1 - lw) * (dot[2]! - dot[0]!) + lw * (dot[3]! - dot[1]!));
         }
         return [tf.tensor(gv, value.shape), tf.tensor(gl, loc.shape), tf.tensor(ga, attn.shape)];
       },

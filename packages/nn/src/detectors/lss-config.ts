@@ -17,6 +17,27 @@ const perHead = (t: z.ZodDefault<z.ZodNumber>) => z.object({ reg: t, height: t, 
 const int = z.number().int().positive();
 const num = z.number();
 
+/** A camera detector's CenterHead settings (widths, tasks, decoding); the head's grid comes from the detector's BEV grid. */
+export const centerHeadSection = z.object({
+  sharedChannels: int.default(64),
+  headChannels: int.default(64),
+  /** Convolutions per head branch, the output conv included (mmdet3d's num_conv, default 2; 1 = the output conv reads the shared feature). */
+  numConvs: perHead(int.default(2)),
+  /** Negative slope of the LeakyReLU ending each branch's hidden ConvModules (0 = ReLU, mmdet3d's; the default). */
+  leakyRelu: perHead(z.number().min(0).lt(1).default(0)),
+  /** Task groups of class names (CenterPoint's six nuScenes groups). */
+  tasks: z.array(z.array(z.string()).min(1)).min(1).default(NUSCENES_TASKS.map((t) => [...t])),
+  scoreThreshold: num.min(0).max(1).default(0.1),
+  maxPoolNms: z.boolean().default(false),
+  /** Circle NMS (squared-distance radii per task; default CenterPoint's nuScenes radii) or rotated BEV NMS. */
+  nms: z.enum(['circle', 'rotate', 'none']).default('circle'),
+  circleRadii: z.array(num.positive()).nullable().default(null),
+  iouThreshold: num.min(0).max(1).default(0.2),
+  postMaxSize: int.default(83),
+  locWeight: num.min(0).default(0.25),
+}).prefault({});
+export type CenterHeadSection = z.infer<typeof centerHeadSection>;
+
 const lssDetectorFields = z.object({
   /** Cameras per sample. */
   numCameras: int.default(6),
@@ -72,24 +93,7 @@ const lssDetectorFields = z.object({
     /** FPN_LSS's final ×2 upsample (BEVDet: 2, back to the LSS grid); null keeps the pre-head feature and the head at stride 2. */
     extraUpsample: z.literal(2).nullable().default(2),
   }).prefault({}),
-  head: z.object({
-    sharedChannels: int.default(64),
-    headChannels: int.default(64),
-    /** Convolutions per head branch, the output conv included (mmdet3d's num_conv, default 2; 1 = the output conv reads the shared feature). */
-    numConvs: perHead(int.default(2)),
-    /** Negative slope of the LeakyReLU ending each branch's hidden ConvModules (0 = ReLU, mmdet3d's; the default). */
-    leakyRelu: perHead(z.number().min(0).lt(1).default(0)),
-    /** Task groups of class names (CenterPoint's six nuScenes groups). */
-    tasks: z.array(z.array(z.string()).min(1)).min(1).default(NUSCENES_TASKS.map((t) => [...t])),
-    scoreThreshold: num.min(0).max(1).default(0.1),
-    maxPoolNms: z.boolean().default(false),
-    /** Circle NMS (squared-distance radii per task; default CenterPoint's nuScenes radii) or rotated BEV NMS. */
-    nms: z.enum(['circle', 'rotate', 'none']).default('circle'),
-    circleRadii: z.array(num.positive()).nullable().default(null),
-    iouThreshold: num.min(0).max(1).default(0.2),
-    postMaxSize: int.default(83),
-    locWeight: num.min(0).default(0.25),
-  }).prefault({}),
+  head: centerHeadSection,
   /** BatchNorm everywhere (PyTorch defaults). */
   norm: z.object({ eps: num.positive().default(1e-5), momentum: num.min(0).max(1).default(0.1) }).prefault({}),
   /**
@@ -223,18 +227,22 @@ export function lssDetectorFeatures(config: LSSDetectorConfig): FeatureMap {
 
 /** The CenterHead config an LSS detector builds from its config. */
 export function lssHeadConfig(config: LSSDetectorConfig, layout: LSSDetectorLayout = lssDetectorLayout(config)): CenterHeadConfig {
-  const h = config.head;
+  return detHeadConfig(config.head, config.grid.range, config.grid.cellSize, config.bevEncoder.neckChannels, layout.headStride);
+}
+
+/** The CenterHead config of a camera detector: its head settings over a BEV grid (range, cell size) at a stride, reading `inChannels`. */
+export function detHeadConfig(h: CenterHeadSection, range: readonly [number, number, number, number], cellSize: number, inChannels: number, stride: number): CenterHeadConfig {
   const tasks = h.tasks;
   const nms: NmsConfig =
     h.nms === 'circle' ? { type: 'circle', radii: h.circleRadii ?? (tasks.length === NUSCENES_CIRCLE_NMS_RADII.length ? [...NUSCENES_CIRCLE_NMS_RADII] : tasks.map(() => 1)) }
       : h.nms === 'rotate' ? { type: 'rotate', iouThreshold: h.iouThreshold, preMaxSize: 1000 }
         : { type: 'none' };
-  const [xmin, ymin, xmax, ymax] = config.grid.range;
+  const [xmin, ymin, xmax, ymax] = range;
   return centerHeadConfig({
-    inChannels: config.bevEncoder.neckChannels,
+    inChannels,
     classNames: [...NUSCENES_CLASS_NAMES],
     tasks: tasks.map((t) => [...t]),
-    grid: { range: [xmin, ymin, xmax, ymax], cellSize: [config.grid.cellSize, config.grid.cellSize], stride: layout.headStride },
+    grid: { range: [xmin, ymin, xmax, ymax], cellSize: [cellSize, cellSize], stride },
     sharedChannels: h.sharedChannels,
     headChannels: h.headChannels,
     numConvs: h.numConvs,

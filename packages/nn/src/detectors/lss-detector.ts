@@ -49,7 +49,7 @@ export interface LSSDetectorBatch extends CameraFrameLike {
 }
 
 /** A copy of a tensor outside every gradient tape: a gradient of it reaches nothing it was computed from. */
-function detached<T extends tf.Tensor>(t: T): T {
+export function detached<T extends tf.Tensor>(t: T): T {
   const copy = tf.tensor(t.dataSync(), t.shape, t.dtype) as T;
   activeKernelTrace()?.detached(t, copy);
   t.dispose();

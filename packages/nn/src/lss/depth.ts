@@ -6,8 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { ShapeError } from '../errors.js';
-import { mat3Inverse, type Mat3 } from '@bevzoo/core';
-import { cameraTransforms, type CameraGeometry, type Frustum } from './frustum.js';
+import { egoToImage, type CameraGeometry, type Frustum } from './frustum.js';
 
 /** Values per point in a batch's clouds (x, y, z, intensity, Δt) — the loader's layout. */
 const POINT_STRIDE = 5;
@@ -19,7 +18,7 @@ const POINT_STRIDE = 5;
  * (BEVDepth's `get_downsampled_gt_depth`); among the points of a cell the nearest one wins.
  */
 export function depthLabels(points: readonly Float32Array[], geom: CameraGeometry, frustum: Frustum, numCameras = 6): Int32Array {
-  const { toEgo, batch } = cameraTransforms(geom, numCameras);
+  const { batch, project } = egoToImage(geom, numCameras);
   if (points.length !== batch) throw new ShapeError('depthLabels: points', `one cloud per sample (${batch})`, `${points.length}`);
   const { fH, fW, D } = frustum;
   const [start, , step] = frustum.config.depthBins;
@@ -27,22 +26,15 @@ export function depthLabels(points: readonly Float32Array[], geom: CameraGeometr
   const stride = frustum.config.featureStride;
   const cells = fH * fW;
   const nearest = new Float64Array(batch * numCameras * cells).fill(Infinity);
+  const uvd = new Float64Array(3);
   for (let b = 0; b < batch; b++) {
     const pts = points[b]!;
     for (let n = 0; n < numCameras; n++) {
       const k = b * numCameras + n;
-      const T = toEgo.subarray(k * 12, k * 12 + 12);
-      const Minv = mat3Inverse([T[0]!, T[1]!, T[2]!, T[4]!, T[5]!, T[6]!, T[8]!, T[9]!, T[10]!] as Mat3);
-      const P = Array.from({ length: 9 }, (_, i) => (geom.postAug ? geom.postAug[k * 9 + i]! : i % 4 === 0 ? 1 : 0));
       for (let i = 0; i + POINT_STRIDE <= pts.length; i += POINT_STRIDE) {
         if (pts[i + 4] !== 0) continue; // keyframe points only
-        const x = pts[i]! - T[3]!, y = pts[i + 1]! - T[7]!, z = pts[i + 2]! - T[11]!;
-        const d = Minv[6]! * x + Minv[7]! * y + Minv[8]! * z;
-        if (!(d > 1e-3)) continue;
-        const u0 = (Minv[0]! * x + Minv[1]! * y + Minv[2]! * z) / d;
-        const v0 = (Minv[3]! * x + Minv[4]! * y + Minv[5]! * z) / d;
-        const w = P[6]! * u0 + P[7]! * v0 + P[8]!;
-        const u = (P[0]! * u0 + P[1]! * v0 + P[2]!) / w, v = (P[3]! * u0 + P[4]! * v0 + P[5]!) / w;
+        if (!project(k, pts[i]!, pts[i + 1]!, pts[i + 2]!, uvd)) continue;
+        const [u, v, d] = uvd as unknown as [number, number, number];
         if (!(u >= 0 && u < W && v >= 0 && v < H)) continue;
         const c = k * cells + Math.floor(v / stride) * fW + Math.floor(u / stride);
         if (d < nearest[c]!) nearest[c] = d;

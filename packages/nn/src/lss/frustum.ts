@@ -147,6 +147,45 @@ export function cameraTransforms(geom: CameraGeometry, numCameras: number): { to
   return { toEgo, postAugInv, batch: B };
 }
 
+/** Projects ego points into the cameras' augmented images; see `egoToImage`. */
+export interface EgoToImage {
+  /** Samples of the geometry. */
+  batch: number;
+  /**
+   * Point (x, y, z) in the ego frame after bda into camera k = b·N + n: writes [u, v, d] into `out` (pixels of the
+   * augmented image, depth along the optical axis); false when the point is not in front of the camera (d ≤ 1e-3).
+   */
+  project(k: number, x: number, y: number, z: number, out: Float64Array): boolean;
+}
+
+/** The projection of ego points (after bda) into every camera's augmented image: K, the camera pose, postAug and bda. */
+export function egoToImage(geom: CameraGeometry, numCameras: number): EgoToImage {
+  const { toEgo, batch } = cameraTransforms(geom, numCameras);
+  const K = batch * numCameras;
+  const Minv = new Float64Array(K * 9), P = new Float64Array(K * 9);
+  for (let k = 0; k < K; k++) {
+    const T = toEgo.subarray(k * 12, k * 12 + 12);
+    Minv.set(mat3Inverse([T[0]!, T[1]!, T[2]!, T[4]!, T[5]!, T[6]!, T[8]!, T[9]!, T[10]!] as Mat3), k * 9);
+    P.set(geom.postAug ? Array.from({ length: 9 }, (_, i) => geom.postAug![k * 9 + i]!) : [1, 0, 0, 0, 1, 0, 0, 0, 1], k * 9);
+  }
+  return {
+    batch,
+    project(k, px, py, pz, out) {
+      const x = px - toEgo[k * 12 + 3]!, y = py - toEgo[k * 12 + 7]!, z = pz - toEgo[k * 12 + 11]!;
+      const m = k * 9;
+      const d = Minv[m + 6]! * x + Minv[m + 7]! * y + Minv[m + 8]! * z;
+      if (!(d > 1e-3)) return false;
+      const u0 = (Minv[m]! * x + Minv[m + 1]! * y + Minv[m + 2]! * z) / d;
+      const v0 = (Minv[m + 3]! * x + Minv[m + 4]! * y + Minv[m + 5]! * z) / d;
+      const w = P[m + 6]! * u0 + P[m + 7]! * v0 + P[m + 8]!;
+      out[0] = (P[m]! * u0 + P[m + 1]! * v0 + P[m + 2]!) / w;
+      out[1] = (P[m + 3]! * u0 + P[m + 4]! * v0 + P[m + 5]!) / w;
+      out[2] = d;
+      return true;
+    },
+  };
+}
+
 /**
  * Ego coordinates (after bda) of every frustum point of every camera: [B, N, fH, fW, D, 3] flattened, in the
  * frustum's point order per camera. Undoes postAug, un-projects with K⁻¹ scaled by the depth, maps camera →

@@ -1,0 +1,3 @@
+export * from './config.js';
+export * from './attention.js';
+export * from './detector.js';

@@ -1,0 +1,60 @@
+/**
+ * Row gather and scatter-add with host loops (forward and backward, tf.customGrad), for backends whose memory is on
+ * the host (cpu, wasm): tfjs's gather gradient and UnsortedSegmentSum are slow there. An index of −1 reads a zero
+ * row (gather) or drops the row (scatter).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { ShapeError } from '../errors.js';
+
+function check(where: string, x: tf.Tensor, index: Int32Array, rows: number, n?: number): void {
+  if (x.rank !== 2) throw new ShapeError(where, 'x of rank 2 [rows, C]', `[${x.shape}]`);
+  if (rows !== undefined && x.shape[0] !== rows) throw new ShapeError(where, `${rows} rows (one per index)`, `${x.shape[0]}`);
+  if (n !== undefined) for (const i of index) if (i >= n || i < -1) throw new ShapeError(where, `indices in [−1, ${n})`, `${i}`);
+}
+
+/** out[i] = x[index[i]] (a zero row for −1): x [N, C] → [index.length, C]; its gradient scatter-adds into x's rows. */
+export function gatherRows(x: tf.Tensor2D, index: Int32Array): tf.Tensor2D {
+  const [N, C] = x.shape;
+  check('gatherRows', x, index, N, N);
+  const op = tf.customGrad((t) => {
+    const xv = (t as tf.Tensor).dataSync() as Float32Array;
+    const out = new Float32Array(index.length * C);
+    index.forEach((r, i) => {
+      if (r >= 0) out.set(xv.subarray(r * C, r * C + C), i * C);
+    });
+    return {
+      value: tf.tensor2d(out, [index.length, C]),
+      gradFunc: (dy: tf.Tensor) => tf.tensor2d(scatterAdd(dy.dataSync() as Float32Array, index, N, C), [N, C]),
+    };
+  });
+  return op(x) as tf.Tensor2D;
+}
+
+/** out[index[i]] += x[i] (rows with −1 dropped): x [index.length, C] → [n, C]; its gradient gathers. */
+export function scatterAddRows(x: tf.Tensor2D, index: Int32Array, n: number): tf.Tensor2D {
+  const C = x.shape[1];
+  check('scatterAddRows', x, index, index.length, n);
+  const op = tf.customGrad((t) => ({
+    value: tf.tensor2d(scatterAdd((t as tf.Tensor).dataSync() as Float32Array, index, n, C), [n, C]),
+    gradFunc: (dy: tf.Tensor) => {
+      const g = dy.dataSync() as Float32Array;
+      const out = new Float32Array(index.length * C);
+      index.forEach((r, i) => {
+        if (r >= 0) out.set(g.subarray(r * C, r * C + C), i * C);
+      });
+      return tf.tensor2d(out, [index.length, C]);
+    },
+  }));
+  return op(x) as tf.Tensor2D;
+}
+
+function scatterAdd(xv: Float32Array, index: Int32Array, n: number, C: number): Float32Array {
+  const out = new Float32Array(n * C);
+  for (let i = 0; i < index.length; i++) {
+    const r = index[i]!;
+    if (r < 0) continue;
+    const o = r * C, s = i * C;
+    for (let c = 0; c < C; c++) out[o + c] += xv[s + c]!;
+  }
+  return out;
+}

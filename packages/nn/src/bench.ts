@@ -11,46 +11,50 @@ import * as tf from '@tensorflow/tfjs-core';
 import { createRng } from '@bevzoo/core';
 import { msDeformAttn, type LevelShapes } from './attention/ms-deform-attn.js';
 
-const { values: a } = parseArgs({ options: { queries: { type: 'string', default: '1250' }, reps: { type: 'string', default: '5' }, backend: { type: 'string', default: 'wasm' } } });
-const [Q, reps] = [Number(a.queries), Number(a.reps)];
-const { initEngine } = await import('@bevzoo/engine'); // a dev dependency: the benchmark runs in the workspace
-const engine = await initEngine({ backend: a.backend as 'wasm' | 'cpu', log: () => {} });
+async function main(): Promise<void> {
+  const { values: a } = parseArgs({ options: { queries: { type: 'string', default: '1250' }, reps: { type: 'string', default: '5' }, backend: { type: 'string', default: 'wasm' } } });
+  const [Q, reps] = [Number(a.queries), Number(a.reps)];
+  const { initEngine } = await import('@bevzoo/engine'); // a dev dependency: the benchmark runs in the workspace
+  const engine = await initEngine({ backend: a.backend as 'wasm' | 'cpu', log: () => {} });
 
-const levels: LevelShapes = [[16, 44], [8, 22]];
-const [B, H, D, P] = [6, 4, 16, 8];
-const K = levels.reduce((s, [h, w]) => s + h * w, 0);
-const rng = createRng(1);
-const rand = (shape: number[], f: () => number) => tf.tensor(Float32Array.from({ length: shape.reduce((x, y) => x * y, 1) }, f), shape);
-const value = rand([B, K, H, D], () => rng.normal());
-const loc = rand([B, Q, H, levels.length, P, 2], () => rng.uniform(-0.05, 1.05));
-const attn = tf.tidy(() => tf.reshape(tf.softmax(rand([B, Q, H, levels.length * P], () => rng.normal())), [B, Q, H, levels.length, P]));
-const proj = rand([B, Q, H * D], () => rng.normal());
+  const levels: LevelShapes = [[16, 44], [8, 22]];
+  const [B, H, D, P] = [6, 4, 16, 8];
+  const K = levels.reduce((s, [h, w]) => s + h * w, 0);
+  const rng = createRng(1);
+  const rand = (shape: number[], f: () => number) => tf.tensor(Float32Array.from({ length: shape.reduce((x, y) => x * y, 1) }, f), shape);
+  const value = rand([B, K, H, D], () => rng.normal());
+  const loc = rand([B, Q, H, levels.length, P, 2], () => rng.uniform(-0.05, 1.05));
+  const attn = tf.tidy(() => tf.reshape(tf.softmax(rand([B, Q, H, levels.length * P], () => rng.normal())), [B, Q, H, levels.length, P]));
+  const proj = rand([B, Q, H * D], () => rng.normal());
 
-/** Median milliseconds of `f` over `reps` runs after one warm-up. */
-function time(f: () => void): number {
-  f();
-  const t: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    const t0 = performance.now();
+  /** Median milliseconds of `f` over `reps` runs after one warm-up. */
+  function time(f: () => void): number {
     f();
-    t.push(performance.now() - t0);
+    const t: number[] = [];
+    for (let i = 0; i < reps; i++) {
+      const t0 = performance.now();
+      f();
+      t.push(performance.now() - t0);
+    }
+    return t.sort((x, y) => x - y)[Math.floor(t.length / 2)]!;
   }
-  return t.sort((x, y) => x - y)[Math.floor(t.length / 2)]!;
+
+  const rows = (['host', 'gather'] as const).map((impl) => {
+    const fwd = time(() => tf.tidy(() => void msDeformAttn(value, levels, loc, attn, { impl }).dataSync()));
+    const fb = time(() => tf.tidy(() => {
+      const g = tf.grads((v, l, w) => tf.sum(tf.mul(msDeformAttn(v, levels, l, w, { impl }), proj)) as tf.Scalar)([value, loc, attn]);
+      g.forEach((t) => t.dataSync());
+    }));
+    return { impl, fwd, fb };
+  });
+  const [host, gather] = rows as [(typeof rows)[0], (typeof rows)[0]];
+  process.stdout.write(
+    `multi-scale deformable attention, backend ${engine.backend}${engine.kernels ? ` (${engine.kernels} kernels)` : ''}: value [${B}, ${K}, ${H}, ${D}] over levels ${levels.map((l) => l.join('×')).join(', ')}, ` +
+      `${Q} queries × ${H} heads × ${levels.length} levels × ${P} points (${reps} reps, median)\n\n` +
+      `| version | forward ms | forward + backward ms |\n|---|---|---|\n` +
+      rows.map((r) => `| ${r.impl} | ${r.fwd.toFixed(1)} | ${r.fb.toFixed(1)} |`).join('\n') +
+      `\n\ngather / host: forward ${(gather.fwd / host.fwd).toFixed(2)}×, forward + backward ${(gather.fb / host.fb).toFixed(2)}×\n`,
+  );
 }
 
-const rows = (['host', 'gather'] as const).map((impl) => {
-  const fwd = time(() => tf.tidy(() => void msDeformAttn(value, levels, loc, attn, { impl }).dataSync()));
-  const fb = time(() => tf.tidy(() => {
-    const g = tf.grads((v, l, w) => tf.sum(tf.mul(msDeformAttn(v, levels, l, w, { impl }), proj)) as tf.Scalar)([value, loc, attn]);
-    g.forEach((t) => t.dataSync());
-  }));
-  return { impl, fwd, fb };
-});
-const [host, gather] = rows as [(typeof rows)[0], (typeof rows)[0]];
-process.stdout.write(
-  `multi-scale deformable attention, backend ${engine.backend}${engine.kernels ? ` (${engine.kernels} kernels)` : ''}: value [${B}, ${K}, ${H}, ${D}] over levels ${levels.map((l) => l.join('×')).join(', ')}, ` +
-    `${Q} queries × ${H} heads × ${levels.length} levels × ${P} points (${reps} reps, median)\n\n` +
-    `| version | forward ms | forward + backward ms |\n|---|---|---|\n` +
-    rows.map((r) => `| ${r.impl} | ${r.fwd.toFixed(1)} | ${r.fb.toFixed(1)} |`).join('\n') +
-    `\n\ngather / host: forward ${(gather.fwd / host.fwd).toFixed(2)}×, forward + backward ${(gather.fb / host.fb).toFixed(2)}×\n`,
-);
+void main();

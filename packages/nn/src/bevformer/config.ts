@@ -31,7 +31,7 @@ const bevformerFields = z.object({
   bev: z.object({
     range: z.tuple([num, num, num, num]).default([-51.2, -51.2, 51.2, 51.2]),
     cellSize: num.positive().default(0.512),
-    /** Heights of the pillar's reference points: `pillarPoints` cell centres over [zmin, zmax). */
+    /** Heights of the pillar's reference points: `pillarPoints` evenly spaced from zmin + 0.5 to zmax − 0.5 m (the reference's ref_3d). */
     zRange: z.tuple([num, num]).default([-5, 3]),
     pillarPoints: int.default(4),
   }).prefault({}),

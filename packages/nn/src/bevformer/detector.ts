@@ -78,7 +78,8 @@ export class BEVFormerLayer extends Module {
 }
 
 /**
- * Where each camera sees each BEV query: the pillar of every cell (its `pillarPoints` heights) projected into every
+ * Where each camera sees each BEV query: the pillar of every cell (its `pillarPoints` heights, evenly spaced from
+ * 0.5 m above zmin to 0.5 m below zmax, as the reference's `ref_3d`) projected into every
  * camera's augmented image (normalised by the image size); a camera sees a query when a height lands strictly inside
  * its image in front of it (the reference's `bev_mask`). See `CameraHits`.
  */
@@ -95,6 +96,8 @@ export function cameraHits(geom: CameraGeometry, numCameras: number, layout: BEV
   const count = new Float32Array(B * Q);
   const uvd = new Float64Array(3);
   const ref = new Float32Array(Q * Z * 2);
+  // The reference's ref_3d heights: linspace(0.5, Zr − 0.5, Z) metres above zmin, Zr = zmax − zmin.
+  const heights = Array.from({ length: Z }, (_, z) => zmin + 0.5 + (Z > 1 ? (z * (zmax - zmin - 1)) / (Z - 1) : 0));
   for (let k = 0; k < K; k++) {
     const b = Math.floor(k / numCameras);
     const list: number[] = [];
@@ -103,7 +106,7 @@ export function cameraHits(geom: CameraGeometry, numCameras: number, layout: BEV
       let hit = false;
       for (let z = 0; z < Z; z++) {
         const o = (q * Z + z) * 2;
-        if (project(k, x, y, zmin + ((z + 0.5) * (zmax - zmin)) / Z, uvd)) {
+        if (project(k, x, y, heights[z]!, uvd)) {
           const u = uvd[0]! / W, v = uvd[1]! / H;
           [ref[o], ref[o + 1]] = [u, v];
           if (u > 0 && u < 1 && v > 0 && v < 1) hit = true;

@@ -3,7 +3,7 @@
  * create_model), evaluated on the synthetic val split with the nuScenes metrics, reproduce the metrics their
  * package declares; `listModels` shows them.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -11,7 +11,7 @@ import { createModel, disposeForward, listModels, tidyForward, type DetPredictio
 import { initEngine } from '@bevzoo/engine';
 import { egoDetectionsToResults, evaluateDetection, type EvalBox } from '@bevzoo/eval';
 import { createLoader, type Batch } from '@bevzoo/nuscenes';
-import { datasetId, prepareDataset } from '@bevzoo/runner';
+import { datasetId, loadPlugins, prepareDataset, zooMarkdown, zooRows } from '@bevzoo/runner';
 import '@bevzoo/teacher-centerpoint';
 
 describe('packaged weights through createModel', () => {
@@ -45,4 +45,19 @@ describe('packaged weights through createModel', () => {
     same(s.mean_ap, declared.metrics.mean_ap);
     same(s.nd_score, declared.metrics.nd_score);
   }, 600_000); // generates the small dataset (≈ 30 s on an idle machine) and runs the teacher over 48 samples
+});
+
+describe('bevzoo zoo', () => {
+  it("the root README's model zoo table is the one the registry gives (bevzoo zoo --markdown)", async () => {
+    await initEngine({ log: () => {} });
+    // The runner's plugins, as the CLI loads them (this file imported CenterPoint's sources already: its built copy is refused as a duplicate).
+    const { failed } = await loadPlugins([]);
+    expect(failed.map((f) => `${f.name}: ${f.error}`).filter((f) => !f.startsWith('@bevzoo/teacher-centerpoint: register: teacher:centerpoint is already registered'))).toEqual([]);
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const table = /<!-- zoo:start -->\n([\s\S]*?)<!-- zoo:end -->/.exec(readme)?.[1];
+    expect(table, 'README.md has the zoo markers').toBeDefined();
+    const rows = await zooRows();
+    expect(rows.map((r) => r.model)).toEqual(expect.arrayContaining(['centerpoint', 'bevdet', 'bevdet4d', 'bevdepth', 'bevformer']));
+    expect(table, 'README.md is stale: regenerate its table with pnpm bevzoo zoo --markdown').toBe(zooMarkdown(rows));
+  }, 180_000);
 });

@@ -6,3 +6,4 @@ export { listCommand } from './commands/list.js';
 export { runJob, type JobSpec } from './pipeline/job.js';
 export type { JobResult, CurvePoint } from './pipeline/results.js';
 export { prepareDataset, datasetId, type Dataset, type DatasetChoice } from './pipeline/dataset.js';
+export { zooRows, zooMarkdown, type ZooRow } from './commands/zoo.js';

@@ -136,6 +136,11 @@ export const COMMAND_SPECS: Record<string, CommandSpec> = {
       },
     }, { title: 'plugins and help', options: PLUGIN }],
   },
+  zoo: {
+    name: 'zoo', summary: 'the model zoo: each model\'s task, presets, parameters and packaged weights with their metrics', maxPositionals: 0, plugins: true,
+    usage: ['zoo [--markdown]'],
+    sections: [{ title: 'options', options: { markdown: { type: 'boolean', help: 'the table the root README holds' } } }, { title: 'plugins and help', options: PLUGIN }],
+  },
   ablate: {
     name: 'ablate', summary: 'the distiller\'s component ablation on one cell', maxPositionals: 1, plugins: true,
     usage: ['ablate <distiller> [--teacher t] [--student s] [--preset p] [--seeds n] [--out dir]'],
@@ -161,4 +166,4 @@ export const COMMAND_SPECS: Record<string, CommandSpec> = {
 };
 
 /** Commands shown in `bevzoo --help` (job is internal). */
-export const PUBLIC_COMMANDS = ['list', 'data', 'train', 'distill', 'matrix', 'worker', 'ablate', 'eval'];
+export const PUBLIC_COMMANDS = ['list', 'zoo', 'data', 'train', 'distill', 'matrix', 'worker', 'ablate', 'eval'];

@@ -27,7 +27,7 @@ import { get, type TeacherPlugin } from '@bevzoo/core';
 import { UsageError } from '../args.js';
 import type { JobSpec } from './job.js';
 import { readResult, type JobResult } from './results.js';
-import { builtCli, runChild, stopChildrenOnSignal, type ScheduledJob, type ScheduleOutcome } from './scheduler.js';
+import { builtCli, runChild, runProgress, stopChildrenOnSignal, type ScheduledJob, type ScheduleOutcome } from './scheduler.js';
 
 /** The queue's default name (`--queue-name`): one queue can serve one matrix at a time per name. */
 export const DEFAULT_QUEUE_NAME = 'bevzoo-matrix';
@@ -209,6 +209,7 @@ export async function runQueued(jobs: ScheduledJob[], o: CoordinatorOptions): Pr
     const total = planned.size;
     log(`queue ${o.queueName} at ${o.url}: ${open.size} run(s) to go (${how.added} added, ${how.queued} queued already, ${how.retried} retried; ${o.threads} engine thread(s) each); start workers with: bevzoo worker --queue ${o.url}${o.queueName === DEFAULT_QUEUE_NAME ? '' : ` --queue-name ${o.queueName}`}`);
 
+    const progress = runProgress(open.size);
     let lastStatus = '';
     let lastPrint = 0;
     while (open.size) {
@@ -220,7 +221,7 @@ export async function runQueued(jobs: ScheduledJob[], o: CoordinatorOptions): Pr
         if (r) {
           out.results.set(id, r);
           open.delete(id);
-          log(`run ${out.results.size + out.failed.size + out.skipped.length} of ${total} done: ${id} finished`);
+          log(progress.done(id, r.train.seconds + r.eval.seconds));
           continue;
         }
         const q = await queue.getJob(jobId);
@@ -229,6 +230,7 @@ export async function runQueued(jobs: ScheduledJob[], o: CoordinatorOptions): Pr
         else if (state === 'failed') {
           open.delete(id);
           const reason = q!.failedReason ?? 'no reason recorded';
+          progress.gone();
           if (reason.startsWith(DEPENDENCY_FAILED)) {
             out.skipped.push(id);
             log(`skipped ${id}: it ${reason}`);

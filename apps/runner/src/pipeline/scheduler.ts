@@ -101,6 +101,9 @@ export async function runScheduled(jobs: ScheduledJob[], opts: ScheduleOptions):
   const running = new Map<string, Promise<void>>();
   const children = new Set<ChildProcess>();
   const stop = cli ? stopChildrenOnSignal(children, opts.log) : null;
+  const toRun = pending.size;
+  let started = 0;
+  const progress = runProgress(toRun);
   const ready = (j: ScheduledJob) => j.after.every((a) => out.results.has(a));
   const blocked = (j: ScheduledJob) => j.after.some((a) => out.failed.has(a) || out.skipped.includes(a));
   while (pending.size || running.size) {
@@ -109,6 +112,7 @@ export async function runScheduled(jobs: ScheduledJob[], opts: ScheduleOptions):
       if (blocked(j)) {
         pending.delete(id);
         out.skipped.push(id);
+        progress.gone();
         opts.log(`skipped ${id}: it needs ${j.after.join(', ')}, which did not finish`);
       }
     }
@@ -121,11 +125,17 @@ export async function runScheduled(jobs: ScheduledJob[], opts: ScheduleOptions):
         const r = out.results.get(a)!;
         if (r.role === 'teacher' && j.spec.role === 'distill') j.spec.teacherCheckpoint = r.checkpoint;
       }
+      opts.log(`starting ${id} (run ${++started} of ${toRun})`);
+      const t1 = Date.now();
       const p = (cli ? runChild(cli, j.spec, { log: opts.log, threads: threadsPerRun(parallel, opts.threads), children }) : opts.run ? opts.run(j.spec) : runJob(j.spec, { log: (s) => opts.log(`[${id}] ${s}`) }))
-        .then((r) => void out.results.set(id, r))
+        .then((r) => {
+          out.results.set(id, r);
+          opts.log(progress.done(id, (Date.now() - t1) / 1000));
+        })
         .catch((e: Error) => {
           out.failed.set(id, e.message);
           if (!stop?.stopping()) opts.log(`FAILED ${id}: ${e.message}`);
+          progress.gone();
         })
         .finally(() => running.delete(id));
       running.set(id, p);
@@ -153,6 +163,30 @@ export interface ChildOptions {
   children: Set<ChildProcess>;
   /** Extra arguments of `bevzoo job` (`--queued`). */
   args?: string[];
+}
+
+const minutes = (s: number) => (s < 90 ? `${Math.round(s)} s` : `${(s / 60).toFixed(1)} min`);
+
+/**
+ * Progress over the runs a schedule starts (finished ones it resumed left out): `done` gives the line for a run that
+ * finished — `run i of N done: id (its time); k to go, about T left` — with T the wall time so far per finished run
+ * times the runs left (runs going side by side count once: it is wall time); `gone` counts a run that failed or was
+ * skipped as no longer to go.
+ */
+export function runProgress(total: number, now: () => number = Date.now): { done(id: string, seconds: number): string; gone(): void } {
+  const t0 = now();
+  let finished = 0, gone = 0;
+  return {
+    done(id, seconds) {
+      finished++;
+      const left = total - finished - gone;
+      const eta = ((now() - t0) / 1000 / finished) * left;
+      return `run ${finished} of ${total} done: ${id} (${minutes(seconds)}); ${left ? `${left} to go, about ${minutes(eta)} left` : 'none to go'}`;
+    },
+    gone() {
+      gone++;
+    },
+  };
 }
 
 /**

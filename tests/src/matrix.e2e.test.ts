@@ -58,7 +58,7 @@ describe('bevzoo matrix (tiny)', () => {
     const run0 = join(out, 'm', 'runs', 'teacher-centerpoint');
     const data = join(out, 'data', 'synth-tiny-seed0');
     const r = await run(['eval', 'det', '--dataroot', data, '--version', 'v1.0-synth', '--split', 'synth_val', '--results', join(run0, 'eval', 'results.json'),
-      '--config', join(data, 'v1.0-synth', 'detection_config.json'), '--out', join(out, 'reeval')]);
+      '--eval-config', join(data, 'v1.0-synth', 'detection_config.json'), '--out', join(out, 'reeval')]);
     expect(r.code).toBe(0);
     const again = JSON.parse(readFileSync(join(out, 'reeval', 'metrics_summary.json'), 'utf8'));
     const first = JSON.parse(readFileSync(join(run0, 'eval', 'metrics_summary.json'), 'utf8'));

@@ -3,8 +3,10 @@
  * option is a UsageError that names it and suggests the nearest valid one, values are checked (integers, ranges,
  * existing files and folders) before anything runs, and each command's `--help` is generated from its table.
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseArgs as parseNodeArgs, type ParseArgsConfig } from 'node:util';
+import { parse as parseYaml } from 'yaml';
 
 /** What the commands read: positionals (the command first), option values, and the values of repeatable options. */
 export interface ParsedArgs {
@@ -143,7 +145,58 @@ export function parseCommandArgs(spec: CommandSpec, argv: readonly string[]): Pa
     if (o.multiple) out.lists[k] = values.map(String);
     else out.flags[k] = values[0]!;
   }
+  if (typeof out.flags.config === 'string') applyOptionsFile(spec, table, out, out.flags.config);
   return out;
+}
+
+/** Whether an option's value is a path (resolved against an options file's folder). */
+const isPath = (o: OptionSpec) => o.check === 'file' || o.check === 'dir' || o.value === '<dir>' || o.value === '<file>';
+
+/**
+ * `--config <file>`: the command's long options as the keys of a JSON or YAML object (`preset: small`, `seeds: 2`,
+ * `student-set: [train.lr=1e-3]`, `retrain-teachers: true`); what the command line gives wins. Paths in the file are
+ * relative to its folder. An unknown key, a value of the wrong type or one that fails the option's check is a
+ * UsageError naming the file and the key.
+ */
+export function applyOptionsFile(spec: CommandSpec, table: OptionTable, out: ParsedArgs, file: string): void {
+  let doc: unknown;
+  const text = readFileSync(file, 'utf8');
+  try {
+    doc = /\.json$/i.test(file) ? JSON.parse(text) : parseYaml(text);
+  } catch (e) {
+    throw new UsageError(`--config ${file}: not valid ${/\.json$/i.test(file) ? 'JSON' : 'YAML'}: ${(e as Error).message.split('\n')[0]}`);
+  }
+  if (doc === null || doc === undefined) return; // an empty file
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw new UsageError(`--config ${file}: expected an object of options (long option names as keys), found ${Array.isArray(doc) ? 'a list' : typeof doc}`);
+  const dir = dirname(resolve(file));
+  for (const [key, raw] of Object.entries(doc as Record<string, unknown>)) {
+    const where = `--config ${file}: option "${key}"`;
+    const o = table[key];
+    if (!o || key === 'config' || key === 'help') {
+      const guess = nearest(key, Object.keys(table).filter((k) => k !== 'config' && k !== 'help'));
+      throw new UsageError(`--config ${file}: unknown option "${key}" for "bevzoo ${spec.name}"${guess ? ` — did you mean "${guess}"?` : ''} (bevzoo ${spec.name} --help lists its options)`);
+    }
+    if (key in out.flags || key in out.lists) continue; // the command line wins
+    const scalar = (v: unknown): string => {
+      if (typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v))) {
+        let s = String(v);
+        if (isPath(o) || (key === 'plugin' && s.startsWith('.'))) s = isAbsolute(s) ? s : resolve(dir, s);
+        try {
+          checkValue(key, s, o);
+        } catch (e) {
+          throw new UsageError(`${where}: ${(e as Error).message}`);
+        }
+        return s;
+      }
+      throw new UsageError(`${where}: expected ${o.type === 'boolean' ? 'true or false' : 'a string or a number'}, found ${JSON.stringify(v)}`);
+    };
+    if (o.type === 'boolean') {
+      if (typeof raw !== 'boolean') throw new UsageError(`${where}: expected true or false, found ${JSON.stringify(raw)}`);
+      if (raw) out.flags[key] = true;
+    } else if (o.multiple) out.lists[key] = (Array.isArray(raw) ? raw : [raw]).map(scalar);
+    else if (Array.isArray(raw)) throw new UsageError(`${where}: takes one value, found a list`);
+    else out.flags[key] = scalar(raw);
+  }
 }
 
 /** The help text of one command, from its table. */

@@ -67,6 +67,45 @@ describe('options', () => {
   });
 });
 
+describe('--config: options from a JSON or YAML file', () => {
+  it('takes the long options as keys, paths relative to the file; the command line wins', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bevzoo-cfg-'));
+    const json = join(dir, 'm.json');
+    writeFileSync(json, JSON.stringify({ preset: 'tiny', seeds: 2, 'student-set': ['train.lr=1e-3', 'train.steps=5'], 'retrain-teachers': true, out: 'runs/m', students: 'bevdet' }));
+    const a = parse(['matrix', '--config', json, '--seeds', '3']);
+    expect(a.flags).toMatchObject({ preset: 'tiny', seeds: '3', 'retrain-teachers': true, out: join(dir, 'runs', 'm'), students: 'bevdet' });
+    expect(a.lists['student-set']).toEqual(['train.lr=1e-3', 'train.steps=5']);
+    const yaml = join(dir, 'm.yaml');
+    writeFileSync(yaml, 'preset: tiny\nseeds: 2\nstudent-set:\n  - train.lr=1e-3\nqueue: redis://10.0.0.2:6379\n# a comment\n');
+    expect(parse(['matrix', '--config', yaml]).flags).toMatchObject({ preset: 'tiny', seeds: '2', queue: 'redis://10.0.0.2:6379' });
+    expect(parse(['matrix', '--config', yaml, '--student-set', 'x=1']).lists['student-set']).toEqual(['x=1']);
+  });
+
+  it('names the file and the key of what is wrong in it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bevzoo-cfg-'));
+    const f = (name: string, text: string) => {
+      writeFileSync(join(dir, name), text);
+      return join(dir, name);
+    };
+    const bad = (file: string) => {
+      try {
+        parse(['matrix', '--config', file]);
+      } catch (e) {
+        expect(e).toBeInstanceOf(UsageError);
+        return (e as Error).message;
+      }
+      throw new Error('accepted');
+    };
+    expect(bad(f('a.yaml', 'sead: 1\n'))).toBe(`--config ${join(dir, 'a.yaml')}: unknown option "sead" for "bevzoo matrix" — did you mean "seed"? (bevzoo matrix --help lists its options)`.replace('"seed"', '"seeds"'));
+    expect(bad(f('b.json', '{"steps": 0}'))).toBe(`--config ${join(dir, 'b.json')}: option "steps": --steps expects an integer ≥ 1, got "0"`);
+    expect(bad(f('c.json', '{"retrain-teachers": "yes"}'))).toBe(`--config ${join(dir, 'c.json')}: option "retrain-teachers": expected true or false, found "yes"`);
+    expect(bad(f('d.json', '{"preset": ["a", "b"]}'))).toBe(`--config ${join(dir, 'd.json')}: option "preset": takes one value, found a list`);
+    expect(bad(f('e.json', '{"preset": '))).toMatch(/e\.json: not valid JSON: /);
+    expect(bad(f('f.yaml', '- a\n- b\n'))).toMatch(/f\.yaml: expected an object of options \(long option names as keys\), found a list/);
+    expect(bad(f('g.yaml', 'preset: {a: 1}\n'))).toMatch(/option "preset": expected a string or a number, found \{"a":1\}/);
+  });
+});
+
 describe('the CLI', () => {
   it('exits 2 on a mistake in the command line, without loading a plugin', async () => {
     const before = loadedPlugins().length;

@@ -7,7 +7,7 @@ export async function evalCommand(args: ParsedArgs): Promise<void> {
   const log = (line: string) => void process.stdout.write(`${line}\n`);
   const common = { dataroot: str(args, 'dataroot'), version: str(args, 'version', 'v1.0-trainval'), split: str(args, 'split'), log };
   if (sub === 'det') {
-    await runDetEvalCli({ ...common, results: str(args, 'results'), config: optStr(args, 'config'), out: str(args, 'out'), verbose: !!args.flags.verbose });
+    await runDetEvalCli({ ...common, results: str(args, 'results'), config: optStr(args, 'eval-config'), out: str(args, 'out'), verbose: !!args.flags.verbose });
   } else if (sub === 'occ') {
     await runOccEvalCli({ ...common, gts: str(args, 'gts'), predictions: str(args, 'predictions') });
   } else throw new UsageError(`bevzoo eval: expected "det" or "occ", got ${JSON.stringify(sub)}`);

@@ -69,7 +69,7 @@ export const COMMAND_SPECS: Record<string, CommandSpec> = {
   eval: {
     name: 'eval', summary: 'evaluate results files with the nuScenes detection metrics or Occ3D mIoU', maxPositionals: 1, plugins: false,
     usage: [
-      'eval det --dataroot <dir> --version <v> --split <s> --results <file> [--config <json>] --out <dir>',
+      'eval det --dataroot <dir> --version <v> --split <s> --results <file> [--eval-config <json>] --out <dir>',
       'eval occ --dataroot <dir> --version <v> --split <s> --gts <dir> --predictions <dir>',
     ],
     sections: [{
@@ -78,7 +78,7 @@ export const COMMAND_SPECS: Record<string, CommandSpec> = {
         version: { type: 'string', value: '<v>', help: 'dataset version (default v1.0-trainval)' },
         split: { type: 'string', value: '<s>', help: 'the split evaluated' },
         results: { type: 'string', value: '<file>', check: 'file', help: 'det: results.json in the nuScenes submission format' },
-        config: { type: 'string', value: '<json>', check: 'file', help: 'det: an evaluation config (default detection_cvpr_2019)' },
+        'eval-config': { type: 'string', value: '<json>', check: 'file', help: 'det: an evaluation config (the devkit\'s JSON; default detection_cvpr_2019)' },
         out: { type: 'string', value: '<dir>', help: 'det: where metrics_summary.json and metrics_details.json go' },
         gts: { type: 'string', value: '<dir>', check: 'dir', help: 'occ: the Occ3D ground truth folder' },
         predictions: { type: 'string', value: '<dir>', check: 'dir', help: 'occ: one .npz per sample token' },
@@ -164,6 +164,15 @@ export const COMMAND_SPECS: Record<string, CommandSpec> = {
     }, { title: 'plugins and help', options: PLUGIN }],
   },
 };
+
+/**
+ * `--config <file>` on every command: the command's long options as keys of a JSON or YAML file (args.ts,
+ * `applyOptionsFile`); the command line overrides the file.
+ */
+export const CONFIG_OPTION: OptionTable = {
+  config: { type: 'string', value: '<file.json|yaml>', check: 'file', help: 'read options from a JSON or YAML file (the long options as keys; the command line overrides it)' },
+};
+for (const spec of Object.values(COMMAND_SPECS)) spec.sections.push({ title: 'options file', options: CONFIG_OPTION });
 
 /** Commands shown in `bevzoo --help` (job is internal). */
 export const PUBLIC_COMMANDS = ['list', 'zoo', 'data', 'train', 'distill', 'matrix', 'worker', 'ablate', 'eval'];

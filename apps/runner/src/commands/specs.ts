@@ -136,6 +136,18 @@ export const COMMAND_SPECS: Record<string, CommandSpec> = {
       },
     }, { title: 'plugins and help', options: PLUGIN }],
   },
+  predict: {
+    name: 'predict', summary: 'a model\'s predictions on a split as submission files (nuScenes results.json, Occ3D .npz)', maxPositionals: 1, plugins: true,
+    usage: ['predict <model> [--preset p] [--checkpoint f] [--split val|train] --out <dir>'],
+    sections: [{
+      title: 'options', options: {
+        preset: { type: 'string', value: '<p>', help: 'the model preset (default: the checkpoint\'s, else the model\'s default)' },
+        checkpoint: { type: 'string', value: '<file>', check: 'file', help: 'the weights (a run\'s model.safetensors; default: the weights the package ships)' },
+        split: { type: 'string', value: '<s>', choices: ['val', 'train'], help: 'the split of the dataset predicted: val (--val-split) or train (--train-split); default val' },
+        out: { type: 'string', value: '<dir>', help: 'where the files go (required)' },
+      },
+    }, { title: 'data', options: DATA }, { title: 'plugins and help', options: PLUGIN }],
+  },
   zoo: {
     name: 'zoo', summary: 'the model zoo: each model\'s task, presets, parameters and packaged weights with their metrics', maxPositionals: 0, plugins: true,
     usage: ['zoo [--markdown]'],
@@ -175,4 +187,4 @@ export const CONFIG_OPTION: OptionTable = {
 for (const spec of Object.values(COMMAND_SPECS)) spec.sections.push({ title: 'options file', options: CONFIG_OPTION });
 
 /** Commands shown in `bevzoo --help` (job is internal). */
-export const PUBLIC_COMMANDS = ['list', 'zoo', 'data', 'train', 'distill', 'matrix', 'worker', 'ablate', 'eval'];
+export const PUBLIC_COMMANDS = ['list', 'zoo', 'data', 'train', 'distill', 'matrix', 'worker', 'ablate', 'predict', 'eval'];

@@ -35,10 +35,27 @@ export interface Evaluation {
   preview?: JobResult['preview'];
 }
 
+/** What `predict` needs: the model, the batches of the samples to predict, the dataset, where the files go. */
+export interface PredictContext {
+  model: TaskModel<Batch, unknown>;
+  batches: AsyncIterable<Batch>;
+  data: Dataset;
+  /** The samples predicted (every one gets an entry, empty where the model found nothing). */
+  tokens: readonly string[];
+  outDir: string;
+  meta: { use_camera: boolean; use_lidar: boolean };
+  onBatch?: (samples: number) => void;
+}
+
 export interface TaskEvaluator {
   /** What the validation batches must hold beyond what the model reads. */
   data: Partial<DataSettings>;
   evaluate(ctx: EvalContext): Promise<Evaluation>;
+  /**
+   * Write the task's prediction files for `tokens` into `outDir` (no labels needed): detection `results.json` in the
+   * nuScenes submission format, occupancy one Occ3D `<token>.npz` per sample. Returns a line saying what was written.
+   */
+  predict(ctx: PredictContext): Promise<string>;
   /** The devkit-style printout of a finished run's metrics. */
   summary(r: JobResult): string;
 }
@@ -71,20 +88,36 @@ function previewBoxes(batch: Batch, dets: readonly DetPrediction[]): { gt: Previ
   return { gt, pred };
 }
 
+/** The detections of every sample in `tokens`, as nuScenes submission boxes (global frame); the first batch's preview on request. */
+async function detectionResults(ctx: Pick<PredictContext, 'model' | 'batches' | 'data' | 'tokens' | 'onBatch'>, withPreview: boolean): Promise<{ results: Map<string, EvalBox[]>; preview?: JobResult['preview'] }> {
+  const dets = new Map<string, DetPrediction[]>();
+  let preview: JobResult['preview'];
+  await predictBatches<DetPrediction[]>(ctx.model, ctx.batches, (batch, perSample) => {
+    batch.sampleTokens.forEach((t, i) => dets.set(t, perSample[i]!));
+    if (withPreview) preview ??= { sample_token: batch.sampleTokens[0]!, ...previewBoxes(batch, perSample[0]!) };
+    ctx.onBatch?.(batch.sampleTokens.length);
+  });
+  const results = new Map<string, EvalBox[]>();
+  for (const t of ctx.tokens) results.set(t, egoDetectionsToResults(ctx.data.nusc, t, dets.get(t) ?? []));
+  return { results, preview };
+}
+
+const submissionMeta = (m: { use_camera: boolean; use_lidar: boolean }) => ({ ...m, use_radar: false, use_map: false, use_external: false });
+
 const detection: TaskEvaluator = {
   data: {},
+  async predict(ctx) {
+    const { results } = await detectionResults(ctx, false);
+    mkdirSync(ctx.outDir, { recursive: true });
+    const file = join(ctx.outDir, 'results.json');
+    writeResults(file, { meta: submissionMeta(ctx.meta), results });
+    const boxes = [...results.values()].reduce((a, r) => a + r.length, 0);
+    return `${results.size} samples, ${boxes} boxes → ${file} (the nuScenes submission format; bevzoo eval det --results reads it)`;
+  },
   async evaluate(ctx) {
     const { data } = ctx;
-    const dets = new Map<string, DetPrediction[]>();
-    let preview: JobResult['preview'];
-    await predictBatches<DetPrediction[]>(ctx.model, ctx.batches, (batch, perSample) => {
-      batch.sampleTokens.forEach((t, i) => dets.set(t, perSample[i]!));
-      if (ctx.final) preview ??= { sample_token: batch.sampleTokens[0]!, ...previewBoxes(batch, perSample[0]!) };
-      ctx.onBatch?.(batch.sampleTokens.length);
-    });
-    const results = new Map<string, EvalBox[]>();
-    for (const t of data.val) results.set(t, egoDetectionsToResults(data.nusc, t, dets.get(t) ?? []));
-    const meta = { ...ctx.meta, use_radar: false, use_map: false, use_external: false };
+    const { results, preview } = await detectionResults({ ...ctx, tokens: data.val }, ctx.final);
+    const meta = submissionMeta(ctx.meta);
     const outDir = ctx.final ? join(ctx.outDir, 'eval') : undefined;
     if (outDir) {
       mkdirSync(outDir, { recursive: true });
@@ -103,8 +136,30 @@ const detection: TaskEvaluator = {
 
 const VOXELS = OCC_GRID.size[0] * OCC_GRID.size[1] * OCC_GRID.size[2];
 
+/** Throws unless an occupancy prediction holds one label per voxel of the Occ3D grid. */
+function checkOcc(p: OccPrediction, token: string): void {
+  if (p.semantics.length !== VOXELS)
+    throw new Error(`occupancy prediction of sample ${token}: expected ${OCC_GRID.size.join('×')} = ${VOXELS} labels, found ${p.semantics.length}`);
+}
+
+/** An occupancy prediction's .npz file (for `bevzoo eval occ --predictions`). */
+function occFile(p: OccPrediction, token: string, dir: string): Promise<void> {
+  checkOcc(p, token);
+  return writeFileAtomic(join(dir, `${token}.npz`), [writeNpz({ semantics: { data: p.semantics, shape: [...OCC_GRID.size], dtype: 'u1' } })]);
+}
+
 const occupancy: TaskEvaluator = {
   data: { occ: true },
+  async predict(ctx) {
+    mkdirSync(ctx.outDir, { recursive: true });
+    const writes: Promise<void>[] = [];
+    await predictBatches<OccPrediction>(ctx.model, ctx.batches, (batch, perSample) => {
+      perSample.forEach((p, b) => writes.push(occFile(p, batch.sampleTokens[b]!, ctx.outDir)));
+      ctx.onBatch?.(batch.sampleTokens.length);
+    });
+    await Promise.all(writes);
+    return `${writes.length} samples → ${ctx.outDir}/<token>.npz (Occ3D semantics ${OCC_GRID.size.join('×')}; bevzoo eval occ --predictions reads them)`;
+  },
   async evaluate(ctx) {
     if (!ctx.data.gts) throw new Error(`occupancy evaluation needs Occ3D labels: ${ctx.data.dataroot} has no gts/ folder (pass --gts <dir>)`);
     const conf = new OccConfusion();
@@ -116,11 +171,9 @@ const occupancy: TaskEvaluator = {
       if (!occ) throw new Error('occupancy evaluation: the validation batch carries no Occ3D labels (batch.occ)');
       perSample.forEach((p, b) => {
         const token = batch.sampleTokens[b]!;
-        if (p.semantics.length !== VOXELS)
-          throw new Error(`occupancy prediction of sample ${token}: expected ${OCC_GRID.size.join('×')} = ${VOXELS} labels, found ${p.semantics.length}`);
+        checkOcc(p, token);
+        if (outDir) writes.push(occFile(p, token, outDir));
         conf.add(occ.semantics.subarray(b * VOXELS, (b + 1) * VOXELS), p.semantics, occ.maskCamera.subarray(b * VOXELS, (b + 1) * VOXELS), `sample ${token}`);
-        // The Occ3D prediction files, for `bevzoo eval occ --predictions`.
-        if (outDir) writes.push(writeFileAtomic(join(outDir, `${token}.npz`), [writeNpz({ semantics: { data: p.semantics, shape: [...OCC_GRID.size], dtype: 'u1' } })]));
       });
       ctx.onBatch?.(batch.sampleTokens.length);
     });

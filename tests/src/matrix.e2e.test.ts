@@ -7,22 +7,12 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { main } from '@bevzoo/runner';
+import { runCli } from './cli.js';
 
 const out = mkdtempSync(join(tmpdir(), 'bevzoo-e2e-'));
 const args = ['matrix', '--preset', 'tiny', '--seeds', '1', '--steps', '4', '--in-process', '--out', join(out, 'm'), '--data-dir', join(out, 'data'), '--distillers', 'distillbev'];
 
-async function run(argv: string[]): Promise<{ code: number; stdout: string }> {
-  const chunks: string[] = [];
-  const write = process.stdout.write.bind(process.stdout);
-  process.stdout.write = ((s: string | Uint8Array) => (chunks.push(String(s)), true)) as typeof process.stdout.write;
-  try {
-    const code = await main(argv);
-    return { code, stdout: chunks.join('') };
-  } finally {
-    process.stdout.write = write;
-  }
-}
+const run = runCli;
 
 describe('bevzoo matrix (tiny)', () => {
   beforeAll(() => {

@@ -8,22 +8,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { main } from '@bevzoo/runner';
+import { runCli } from './cli.js';
 
 const out = mkdtempSync(join(tmpdir(), 'bevzoo-occ-'));
 const plugin = fileURLToPath(new URL('./fixtures/occ-lite.ts', import.meta.url));
 const data = ['--data-preset', 'tiny', '--data-dir', join(out, 'data')];
 
-async function run(argv: string[]): Promise<{ code: number; stdout: string }> {
-  const chunks: string[] = [];
-  const write = process.stdout.write.bind(process.stdout);
-  process.stdout.write = ((s: string | Uint8Array) => (chunks.push(String(s)), true)) as typeof process.stdout.write;
-  try {
-    return { code: await main(argv), stdout: chunks.join('') };
-  } finally {
-    process.stdout.write = write;
-  }
-}
+const run = runCli;
 
 describe('an occupancy student through the runner', () => {
   beforeAll(() => {

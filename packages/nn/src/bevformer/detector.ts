@@ -19,7 +19,7 @@ import { CenterHead } from '../centerhead/head.js';
 import { boxOutputsRecord } from '../centerhead/fused.js';
 import { centerHeadDetLoss, centerHeadPredict } from '../centerhead/task.js';
 import type { DetBox } from '../centerhead/decode.js';
-import { detached, LSSInputError, type CameraFrameLike, type LSSDetectorBatch } from '../detectors/lss-detector.js';
+import { cameraBatchSize, detached, LSSInputError, type CameraFrameLike, type LSSDetectorBatch } from '../detectors/lss-detector.js';
 import { SpatialCrossAttention, TemporalSelfAttention, type CameraHits } from './attention.js';
 import { bevformerHeadConfig, bevformerLayout, type BEVFormerConfig, type BEVFormerLayout } from './config.js';
 
@@ -179,21 +179,7 @@ export class BEVFormerDetector extends Module implements TaskModel<LSSDetectorBa
 
   /** Samples in a batch, checked against the camera arrays (and the previous frame's with temporal.frames 2). */
   private batchSize(batch: LSSDetectorBatch): number {
-    const N = this.config.numCameras;
-    const [H, W] = this.layout.imageSize;
-    const B = batch.intrinsics.length / (N * 9);
-    if (!Number.isInteger(B) || B < 1) this.fail('intrinsics', `[B, ${N}, 3, 3]`, `${batch.intrinsics.length} values`);
-    const images = (field: string, v: Float32Array) => {
-      if (v.length !== B * N * H * W * 3) this.fail(field, `[${B}, ${N}, ${H}, ${W}, 3] = ${B * N * H * W * 3} values (the config's data.imageSize [${H}, ${W}])`, `${v.length} values`);
-    };
-    images('images', batch.images);
-    if (this.config.temporal.frames > 1) {
-      const p = batch.prev;
-      if (!p) this.fail('prev', 'the previous keyframe (temporal.frames 2; set data.withPrev)', 'none');
-      images('prev.images', p.images);
-      if (p.egoMotion.length !== B * 16) this.fail('prev.egoMotion', `[${B}, 4, 4]`, `${p.egoMotion.length} values`);
-    }
-    return B;
+    return cameraBatchSize(this.modelName, batch, this.config.numCameras, this.layout.imageSize, this.config.temporal.frames > 1);
   }
 
   /** The BEV embedding [B, Q, C] of one keyframe, given the aligned previous BEV (null: the queries stand in). */

@@ -48,6 +48,33 @@ export interface LSSDetectorBatch extends CameraFrameLike {
   prev?: CameraFrameLike & { egoMotion: Float32Array };
 }
 
+/**
+ * The samples of a camera batch, checked against every camera array (a batchSize field, the images at the
+ * config's size) and, for a temporal model, the previous keyframe's; a mismatch throws an LSSInputError naming the
+ * model and the field.
+ */
+export function cameraBatchSize(model: string, batch: LSSDetectorBatch, N: number, imageSize: readonly [number, number], temporal: boolean): number {
+  const fail = (field: string, expected: string, found: string): never => {
+    throw new LSSInputError(model, field, expected, found);
+  };
+  const [H, W] = imageSize;
+  const B = batch.intrinsics.length / (N * 9);
+  if (!Number.isInteger(B) || B < 1) fail('intrinsics', `[B, ${N}, 3, 3]`, `${batch.intrinsics.length} values`);
+  if (batch.batchSize !== undefined && batch.batchSize !== B) fail('batchSize', `${B} (from intrinsics)`, `${batch.batchSize}`);
+  const images = (field: string, v: Float32Array) => {
+    if (v.length !== B * N * H * W * 3) fail(field, `[${B}, ${N}, ${H}, ${W}, 3] = ${B * N * H * W * 3} values (the config's data.imageSize [${H}, ${W}])`, `${v.length} values`);
+  };
+  images('images', batch.images);
+  if (temporal) {
+    const p = batch.prev;
+    if (!p) return fail('prev', 'the previous keyframe (temporal.frames 2; set data.withPrev)', 'none');
+    images('prev.images', p.images);
+    if (p.intrinsics.length !== B * N * 9) fail('prev.intrinsics', `[${B}, ${N}, 3, 3]`, `${p.intrinsics.length} values`);
+    if (p.egoMotion.length !== B * 16) fail('prev.egoMotion', `[${B}, 4, 4]`, `${p.egoMotion.length} values`);
+  }
+  return B;
+}
+
 /** A copy of a tensor outside every gradient tape: a gradient of it reaches nothing it was computed from. */
 export function detached<T extends tf.Tensor>(t: T): T {
   const copy = tf.tensor(t.dataSync(), t.shape, t.dtype) as T;
@@ -109,23 +136,7 @@ export class LSSDetector extends Module implements TaskModel<LSSDetectorBatch, D
 
   /** Samples in a batch (checked against every camera array, and the previous frame's where the model reads it). */
   private batchSize(batch: LSSDetectorBatch): number {
-    const N = this.config.numCameras;
-    const [H, W] = this.layout.imageSize;
-    const B = batch.intrinsics.length / (N * 9);
-    if (!Number.isInteger(B) || B < 1) this.fail('intrinsics', `[B, ${N}, 3, 3]`, `${batch.intrinsics.length} values`);
-    if (batch.batchSize !== undefined && batch.batchSize !== B) this.fail('batchSize', `${B} (from intrinsics)`, `${batch.batchSize}`);
-    const images = (field: string, v: Float32Array) => {
-      if (v.length !== B * N * H * W * 3) this.fail(field, `[${B}, ${N}, ${H}, ${W}, 3] = ${B * N * H * W * 3} values (the config's data.imageSize [${H}, ${W}])`, `${v.length} values`);
-    };
-    images('images', batch.images);
-    if (this.config.temporal.frames > 1) {
-      const p = batch.prev;
-      if (!p) this.fail('prev', 'the previous keyframe (temporal.frames 2; set data.withPrev)', 'none');
-      images('prev.images', p.images);
-      if (p.intrinsics.length !== B * N * 9) this.fail('prev.intrinsics', `[${B}, ${N}, 3, 3]`, `${p.intrinsics.length} values`);
-      if (p.egoMotion.length !== B * 16) this.fail('prev.egoMotion', `[${B}, 4, 4]`, `${p.egoMotion.length} values`);
-    }
-    return B;
+    return cameraBatchSize(this.modelName, batch, this.config.numCameras, this.layout.imageSize, this.config.temporal.frames > 1);
   }
 
   /** One keyframe's BEV map [B, Y, X, C] (after pre_process_net in a temporal model) and its depth distribution. */

@@ -1,0 +1,13 @@
+/** The CLI in this process (`main` of @bevzoo/runner), its stdout captured: what the end-to-end tests run. */
+import { main } from '@bevzoo/runner';
+
+export async function runCli(argv: string[]): Promise<{ code: number; stdout: string }> {
+  const chunks: string[] = [];
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = ((s: string | Uint8Array) => (chunks.push(String(s)), true)) as typeof process.stdout.write;
+  try {
+    return { code: await main(argv), stdout: chunks.join('') };
+  } finally {
+    process.stdout.write = write;
+  }
+}

@@ -23,7 +23,7 @@ import { constants, hostname } from 'node:os';
 import { basename, join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { DelayedError, Queue, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
-import { get, type TeacherPlugin } from '@bevzoo/core';
+import { get, getModelPlugin, resolveConfig, runSettings, type TeacherPlugin } from '@bevzoo/core';
 import { UsageError } from '../args.js';
 import type { JobSpec } from './job.js';
 import { readResult, type JobResult } from './results.js';
@@ -152,6 +152,17 @@ function stepOf(outDir: string): number {
   }
 }
 
+/** The training steps a run plans (`--steps`, else its trained model's config), undefined where they cannot be told. */
+function plannedSteps(spec: JobSpec): number | undefined {
+  if (spec.steps) return spec.steps;
+  const c = spec.role === 'teacher' ? spec.teacher : spec.student;
+  try {
+    return c ? runSettings(resolveConfig(getModelPlugin(c.name, spec.role === 'teacher' ? 'teacher' : 'student'), { preset: c.preset, overrides: c.overrides }).config).train.steps : undefined;
+  } catch {
+    return undefined; // a plugin this process has not loaded: the step alone is shown
+  }
+}
+
 /**
  * Enqueue the planned runs and follow them until each has finished or failed for good; a run whose result.json is
  * there already is kept. Returns what `runScheduled` returns, so the matrix writes the same reports. Rerunning the
@@ -241,7 +252,10 @@ export async function runQueued(jobs: ScheduledJob[], o: CoordinatorOptions): Pr
         } else if (state === 'completed') {
           open.delete(id); // completed without a result: cannot happen (the worker returns after the run wrote it)
           out.failed.set(id, `its job completed but ${join(job.spec.outDir, 'result.json')} is missing`);
-        } else if (state === 'active') running.push(`${id} step ${stepOf(job.spec.outDir)}${job.spec.steps ? `/${job.spec.steps}` : ''}`);
+        } else if (state === 'active') {
+          const steps = plannedSteps(job.spec);
+          running.push(`${id} step ${stepOf(job.spec.outDir)}${steps ? `/${steps}` : ''}`);
+        }
         else waiting++;
       }
       outage.ok();

@@ -300,7 +300,7 @@ export async function runWorker(o: WorkerOptions): Promise<{ close: () => Promis
   const outage = outageLog('worker', log);
   deps.on('error', outage.onError);
   const told = new Set<string>();
-  const stop = stopChildrenOnSignal(children, log);
+  const stop = stopChildrenOnSignal(children, log, `their jobs go back to the queue after about ${o.lockSeconds} s, to resume from their checkpoints on a worker`);
 
   const processRun = async (job: Job<QueuedRun, QueuedReturn>, token?: string): Promise<QueuedReturn> => {
     const { spec, needs, threads } = job.data;

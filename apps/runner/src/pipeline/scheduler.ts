@@ -57,7 +57,7 @@ const STOP_GRACE_MS = 5000;
  * once. (SIGKILL of this process cannot be caught: the runs notice their parent is gone and stop themselves, see
  * `runJob`.) `stopping` says whether a signal came; `remove` removes the handlers.
  */
-export function stopChildrenOnSignal(children: Set<ChildProcess>, log: (s: string) => void): { stopping: () => boolean; remove: () => void } {
+export function stopChildrenOnSignal(children: Set<ChildProcess>, log: (s: string) => void, after = 'rerun the same command to resume'): { stopping: () => boolean; remove: () => void } {
   const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -67,7 +67,7 @@ export function stopChildrenOnSignal(children: Set<ChildProcess>, log: (s: strin
       process.exit(128 + constants.signals[signal]);
     }
     stopping = true;
-    log(`${signal}: stopping ${alive.length} run(s)${alive.length ? ` (pid ${alive.map((c) => c.pid).join(', ')})` : ''}; rerun the same command to resume`);
+    log(`${signal}: stopping ${alive.length} run(s)${alive.length ? ` (pid ${alive.map((c) => c.pid).join(', ')})` : ''}; ${after}`);
     for (const c of alive) c.kill('SIGTERM');
     const force = setTimeout(() => alive.forEach((c) => c.kill('SIGKILL')), STOP_GRACE_MS);
     void Promise.all(alive.map((c) => new Promise((res) => (c.exitCode !== null || c.signalCode !== null ? res(null) : c.once('exit', res))))).then(() => {

@@ -3,7 +3,7 @@
  * and the layout (grid cells, strides, channels) every other part derives from the config.
  */
 import { z } from 'zod';
-import { bevGrid, ConfigError, dataSettings, trainSettings, type DeepPartial, type FeatureMap, type GridSpec } from '@bevzoo/core';
+import { bevGrid, checkedSchema, ConfigError, dataSettings, trainSettings, type DeepPartial, type FeatureMap, type GridSpec } from '@bevzoo/core';
 import { NUSCENES_TASKS } from '@bevzoo/nn';
 
 const int = z.number().int().positive();
@@ -47,14 +47,8 @@ const oftFields = z.object({
 export type OftConfig = z.infer<typeof oftFields>;
 
 /** The config schema: the fields above plus the checks of `oftLayout`. */
-export const oftConfigSchema = oftFields.superRefine((cfg, ctx) => {
-  try {
-    oftLayout(cfg);
-  } catch (e) {
-    if (!(e instanceof ConfigError)) throw e;
-    for (const i of e.issues) ctx.addIssue({ code: 'custom', path: i.path.split('.'), message: i.message });
-  }
-});
+export const oftConfigSchema = checkedSchema(oftFields, oftLayout);
+
 
 /** Presets on the grids of the bevdet student's presets of the same name (tiny: 32×32 at 3.2 m, small: 64×64 at 1.6 m). */
 export const oftPresets: Record<'tiny' | 'small', DeepPartial<OftConfig>> = {

@@ -1,3 +1,4 @@
+import type { z } from 'zod';
 import { ConfigError } from './errors.js';
 import type { AnyPlugin } from './plugin.js';
 
@@ -115,4 +116,20 @@ export function resolveConfig<C>(plugin: AnyPlugin, opts: { preset?: string; ove
 
 function formatIssues(issues: readonly { path: readonly PropertyKey[]; message: string }[]): { path: string; message: string }[] {
   return issues.map((i) => ({ path: i.path.map(String).join('.') || '(root)', message: i.message }));
+}
+
+/**
+ * A config schema whose parsed configs also pass `check`, a function that derives what a model builds from its config
+ * (its layout) and throws a ConfigError on what does not fit: each of the error's issues becomes a schema issue at
+ * its dotted path. Other errors propagate.
+ */
+export function checkedSchema<S extends z.ZodType>(schema: S, check: (config: z.output<S>) => unknown): S {
+  return schema.superRefine((config, ctx) => {
+    try {
+      check(config);
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      for (const i of e.issues) ctx.addIssue({ code: 'custom', path: i.path.split('.'), message: i.message });
+    }
+  }) as S;
 }

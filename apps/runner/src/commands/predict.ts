@@ -13,7 +13,7 @@ import { createLoader, type Batch } from '@bevzoo/nuscenes';
 import { type ParsedArgs, optStr, str, UsageError } from '../args.js';
 import { describeDataset, prepareDataset } from '../pipeline/dataset.js';
 import { datasetChoice } from '../pipeline/options.js';
-import { TASK_EVALUATORS } from '../pipeline/tasks.js';
+import { sensorsOf, TASK_EVALUATORS } from '../pipeline/tasks.js';
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
@@ -49,7 +49,7 @@ export async function predictCommand(args: ParsedArgs): Promise<void> {
     const bar = createProgress({ total: tokens.length, label: `predict ${plugin.name}`, unit: 'samples' });
     const line = await TASK_EVALUATORS[created.task].predict({
       model: created.model, batches: loader.epoch(0), data, tokens, outDir: out,
-      meta: { use_camera: d.images && plugin.kind === 'student', use_lidar: plugin.kind === 'teacher' }, onBatch: (n) => bar.tick(n),
+      meta: sensorsOf(plugin.kind, d.images), onBatch: (n) => bar.tick(n),
     });
     bar.done();
     process.stdout.write(`${line}\n`);

@@ -18,7 +18,7 @@ import { objectSampleOption } from './gt-paste.js';
 import { lockFolder } from './lock.js';
 import { buildJobModels, type JobModels } from './models.js';
 import { writeJsonAtomic, resultPath, type CurvePoint, type JobResult } from './results.js';
-import { TASK_EVALUATORS, type Evaluation } from './tasks.js';
+import { sensorsOf, TASK_EVALUATORS, type Evaluation } from './tasks.js';
 
 
 export interface ComponentSpec {
@@ -139,7 +139,7 @@ async function trainAndEvaluate(spec: JobSpec, log: (s: string) => void, dataset
     // Evaluation on the validation split: no augmentation, every sample once, what the trained model reads.
     const evalLoader = createLoader({ ...loaderOpts, occGts: m.data.occ || evaluator.data.occ ? data.gts : undefined, withPrev: own.data.withPrev, points: own.data.points, sampleTokens: data.val, batchSize: train.batchSize, augment: false, shuffle: false, seed: spec.seed });
     const what = `${spec.role} ${[spec.teacher?.name, spec.student?.name, spec.distiller?.name].filter(Boolean).join(' × ')} (seed ${spec.seed})`;
-    const meta = { use_camera: m.data.images && m.trained.kind === 'student', use_lidar: m.trained.kind === 'teacher' };
+    const meta = sensorsOf(m.trained.kind, m.data.images);
     const evaluate = async (final: boolean): Promise<Evaluation> => {
       const bar = createProgress({ total: data.val.length, label: `eval ${what}`, unit: 'samples' });
       const ev = await evaluator.evaluate({ model, batches: evalLoader.epoch(0), data, final, outDir: spec.outDir, meta, log, onBatch: (n) => bar.tick(n) });

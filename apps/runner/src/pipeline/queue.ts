@@ -26,8 +26,9 @@ import { DelayedError, Queue, UnrecoverableError, Worker, type ConnectionOptions
 import { get, getModelPlugin, resolveConfig, runSettings, type TeacherPlugin } from '@bevzoo/core';
 import { UsageError } from '../args.js';
 import type { JobSpec } from './job.js';
+import { trainedComponent } from './models.js';
 import { readResult, type JobResult } from './results.js';
-import { builtCli, runChild, runProgress, stopChildrenOnSignal, type ScheduledJob, type ScheduleOutcome } from './scheduler.js';
+import { builtCli, keepFinished, runChild, runProgress, stopChildrenOnSignal, type ScheduledJob, type ScheduleOutcome } from './scheduler.js';
 
 /** The queue's default name (`--queue-name`): one queue can serve one matrix at a time per name. */
 export const DEFAULT_QUEUE_NAME = 'bevzoo-matrix';
@@ -155,9 +156,9 @@ function stepOf(outDir: string): number {
 /** The training steps a run plans (`--steps`, else its trained model's config), undefined where they cannot be told. */
 function plannedSteps(spec: JobSpec): number | undefined {
   if (spec.steps) return spec.steps;
-  const c = spec.role === 'teacher' ? spec.teacher : spec.student;
   try {
-    return c ? runSettings(resolveConfig(getModelPlugin(c.name, spec.role === 'teacher' ? 'teacher' : 'student'), { preset: c.preset, overrides: c.overrides }).config).train.steps : undefined;
+    const c = trainedComponent(spec);
+    return runSettings(resolveConfig(getModelPlugin(c.name, c.kind), { preset: c.preset, overrides: c.overrides }).config).train.steps;
   } catch {
     return undefined; // a plugin this process has not loaded: the step alone is shown
   }
@@ -170,8 +171,9 @@ function plannedSteps(spec: JobSpec): number | undefined {
  */
 export async function runQueued(jobs: ScheduledJob[], o: CoordinatorOptions): Promise<ScheduleOutcome> {
   const log = o.log;
-  const out: ScheduleOutcome = { results: new Map(), failed: new Map(), skipped: [], resumed: [] };
-  const planned = new Map(jobs.map((j) => [j.spec.id, { job: j, jobId: queueJobId(j.spec, o.threads) }]));
+  const { out, open } = keepFinished(jobs, log);
+  // Each run's job id, and its planned steps (for the progress line).
+  const planned = new Map(jobs.map((j) => [j.spec.id, { job: j, jobId: queueJobId(j.spec, o.threads), steps: plannedSteps(j.spec) }]));
   const queue = new Queue<QueuedRun, QueuedReturn>(o.queueName, { connection: redisConnection(o.url) });
   const outage = outageLog('coordinator', log);
   queue.on('error', outage.onError);
@@ -205,15 +207,6 @@ export async function runQueued(jobs: ScheduledJob[], o: CoordinatorOptions): Pr
       return 'added';
     };
 
-    const open = new Set<string>();
-    for (const [id, { job }] of planned) {
-      const done = readResult(job.spec.outDir);
-      if (done) {
-        out.results.set(id, done);
-        out.resumed.push(id);
-      } else open.add(id);
-    }
-    if (out.resumed.length) log(`resuming: ${out.resumed.length} finished run(s) kept (${out.resumed.join(', ')})`);
     const how = { added: 0, queued: 0, retried: 0 };
     for (const id of open) how[await enqueue(id)]++;
     outage.ok();
@@ -227,7 +220,7 @@ export async function runQueued(jobs: ScheduledJob[], o: CoordinatorOptions): Pr
       const running: string[] = [];
       let waiting = 0;
       for (const id of [...open]) {
-        const { job, jobId } = planned.get(id)!;
+        const { job, jobId, steps } = planned.get(id)!;
         const r = readResult(job.spec.outDir);
         if (r) {
           out.results.set(id, r);
@@ -252,10 +245,7 @@ export async function runQueued(jobs: ScheduledJob[], o: CoordinatorOptions): Pr
         } else if (state === 'completed') {
           open.delete(id); // completed without a result: cannot happen (the worker returns after the run wrote it)
           out.failed.set(id, `its job completed but ${join(job.spec.outDir, 'result.json')} is missing`);
-        } else if (state === 'active') {
-          const steps = plannedSteps(job.spec);
-          running.push(`${id} step ${stepOf(job.spec.outDir)}${steps ? `/${steps}` : ''}`);
-        }
+        } else if (state === 'active') running.push(`${id} step ${stepOf(job.spec.outDir)}${steps ? `/${steps}` : ''}`);
         else waiting++;
       }
       outage.ok();

@@ -80,22 +80,32 @@ export function stopChildrenOnSignal(children: Set<ChildProcess>, log: (s: strin
 }
 
 /**
+ * The outcome a schedule starts from: the runs whose folder holds a result.json already are kept (resumed, logged)
+ * and not run again; `open` are the ids of the others.
+ */
+export function keepFinished(jobs: readonly ScheduledJob[], log: (s: string) => void): { out: ScheduleOutcome; open: Set<string> } {
+  const out: ScheduleOutcome = { results: new Map(), failed: new Map(), skipped: [], resumed: [] };
+  const open = new Set<string>();
+  for (const j of jobs) {
+    const done = readResult(j.spec.outDir);
+    if (!done) open.add(j.spec.id);
+    else {
+      out.results.set(j.spec.id, done);
+      out.resumed.push(j.spec.id);
+    }
+  }
+  if (out.resumed.length) log(`resuming: ${out.resumed.length} finished run(s) kept (${out.resumed.join(', ')})`);
+  return { out, open };
+}
+
+/**
  * Run jobs with at most `parallel` at once, each in its own process (the wasm backend is single-threaded, so two
  * processes use both cores). Finished jobs (result.json present) are not run again: an interrupted matrix resumes.
  * A signal (SIGINT, SIGTERM, SIGHUP) stops the child runs before this process ends.
  */
 export async function runScheduled(jobs: ScheduledJob[], opts: ScheduleOptions): Promise<ScheduleOutcome> {
-  const out: ScheduleOutcome = { results: new Map(), failed: new Map(), skipped: [], resumed: [] };
-  const pending = new Map(jobs.map((j) => [j.spec.id, j]));
-  for (const j of jobs) {
-    const done = readResult(j.spec.outDir);
-    if (done) {
-      out.results.set(j.spec.id, done);
-      out.resumed.push(j.spec.id);
-      pending.delete(j.spec.id);
-    }
-  }
-  if (out.resumed.length) opts.log(`resuming: ${out.resumed.length} finished run(s) kept (${out.resumed.join(', ')})`);
+  const { out, open } = keepFinished(jobs, opts.log);
+  const pending = new Map(jobs.filter((j) => open.has(j.spec.id)).map((j) => [j.spec.id, j]));
   const cli = opts.inProcess || opts.run ? null : builtCli();
   const parallel = cli || opts.run ? Math.max(1, opts.parallel) : 1;
   const running = new Map<string, Promise<void>>();

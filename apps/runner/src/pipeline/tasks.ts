@@ -102,6 +102,11 @@ async function detectionResults(ctx: Pick<PredictContext, 'model' | 'batches' | 
   return { results, preview };
 }
 
+/** The sensors a model's predictions come from, as a submission's meta names them: students read the cameras (where their data has images), teachers the LiDAR. */
+export function sensorsOf(kind: 'teacher' | 'student', readsImages: boolean): { use_camera: boolean; use_lidar: boolean } {
+  return { use_camera: readsImages && kind === 'student', use_lidar: kind === 'teacher' };
+}
+
 const submissionMeta = (m: { use_camera: boolean; use_lidar: boolean }) => ({ ...m, use_radar: false, use_map: false, use_external: false });
 
 const detection: TaskEvaluator = {

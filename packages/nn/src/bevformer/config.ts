@@ -7,7 +7,7 @@
  * package gives its presets (data) over it.
  */
 import { z } from 'zod';
-import { bevGrid, ConfigError, dataSettings, trainSettings, type FeatureMap, type GridSpec } from '@bevzoo/core';
+import { bevGrid, checkedSchema, ConfigError, dataSettings, trainSettings, type FeatureMap, type GridSpec } from '@bevzoo/core';
 import type { CenterHeadConfig } from '../centerhead/config.js';
 import { centerHeadSection, detHeadConfig } from '../detectors/lss-config.js';
 
@@ -58,14 +58,8 @@ const bevformerFields = z.object({
 export type BEVFormerConfig = z.infer<typeof bevformerFields>;
 
 /** The schema: the fields plus the checks of `bevformerLayout`. */
-export const bevformerSchema = bevformerFields.superRefine((config, ctx) => {
-  try {
-    bevformerLayout(config);
-  } catch (e) {
-    if (!(e instanceof ConfigError)) throw e;
-    for (const i of e.issues) ctx.addIssue({ code: 'custom', path: i.path.split('.'), message: i.message });
-  }
-});
+export const bevformerSchema = checkedSchema(bevformerFields, bevformerLayout);
+
 
 export interface BEVFormerLayout {
   imageSize: [number, number];

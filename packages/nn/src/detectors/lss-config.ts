@@ -6,7 +6,7 @@
  * Each student package gives its presets (data) over it.
  */
 import { z } from 'zod';
-import { bevGrid, ConfigError, dataSettings, scaleGrid, trainSettings, type FeatureMap, type GridSpec } from '@bevzoo/core';
+import { bevGrid, checkedSchema, ConfigError, dataSettings, scaleGrid, trainSettings, type FeatureMap, type GridSpec } from '@bevzoo/core';
 import { NUSCENES_CIRCLE_NMS_RADII, NUSCENES_CLASS_NAMES, NUSCENES_TASKS, centerHeadConfig, type CenterHeadConfig, type NmsConfig } from '../centerhead/config.js';
 import { depthBinCount } from '../lss/frustum.js';
 import type { BevPoolGrid } from '../lss/bevpool.js';
@@ -117,14 +117,8 @@ const lssDetectorFields = z.object({
 export type LSSDetectorConfig = z.infer<typeof lssDetectorFields>;
 
 /** The config schema: the fields above plus the checks of `lssDetectorLayout` (strides, grid divisibility, …). */
-export const lssDetectorSchema = lssDetectorFields.superRefine((config, ctx) => {
-  try {
-    lssDetectorLayout(config);
-  } catch (e) {
-    if (!(e instanceof ConfigError)) throw e;
-    for (const i of e.issues) ctx.addIssue({ code: 'custom', path: i.path.split('.'), message: i.message });
-  }
-});
+export const lssDetectorSchema = checkedSchema(lssDetectorFields, lssDetectorLayout);
+
 
 /** What the model builds from a config: grid cells, strides, the LSS grid, derived channels. */
 export interface LSSDetectorLayout {

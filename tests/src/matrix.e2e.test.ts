@@ -35,8 +35,11 @@ describe('bevzoo matrix (tiny)', () => {
     expect(md).toMatch(/\| bevdet \| [\d.]+ \/ [\d.]+ \| [\d.]+ \/ [\d.]+ \| [+-][\d.]+ \/ [+-][\d.]+ \|/);
     expect(readFileSync(join(out, 'm', 'results.csv'), 'utf8').split('\n')[0]).toBe('task,student,teacher,distiller,seeds,metric,mean,std,delta');
     const html = readFileSync(join(out, 'm', 'report.html'), 'utf8');
-    expect(html).toContain('<polyline');
-    expect(html).toContain('<polygon');
+    expect(html).toContain('<strong>Dataset:</strong> synthetic tiny, split synth_val');
+    expect(html).toContain('<h3>bevdet</h3>'); // its curves: loss, mAP and NDS against step (tests/src/report.e2e.test.ts opens a report in Chromium)
+    expect(html).toContain('bevdet: training loss');
+    expect(html).toContain('id="det-per-class-ap"');
+    expect(html).toContain('class="scale-bar"');
     expect(r.stdout).toContain('| student | baseline |');
     // Each run left its weights, log and the devkit's metric files.
     const run0 = join(out, 'm', 'runs', 'baseline-bevdet-seed0');

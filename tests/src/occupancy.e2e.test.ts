@@ -65,7 +65,8 @@ describe('an occupancy student through the runner', () => {
     const csv = readFileSync(join(m, 'results.csv'), 'utf8');
     expect(csv).toContain(`occ,occ-lite,,,1,mIoU,${occ[0].metrics.miou.toFixed(6)},0.000000,`);
     const html = readFileSync(join(m, 'report.html'), 'utf8');
-    expect(html).toContain('<h2>Occupancy (synthetic tiny, split synth_val; mIoU in %, mean over seeds; Δ against the baseline)</h2>');
+    expect(html).toContain('<h3>Occupancy (synthetic tiny, split synth_val; mIoU in %, mean over seeds; Δ against the baseline)</h3>');
+    expect(html).toContain('id="occ-per-class-iou"');
     expect(html).toContain('occ-lite baseline (seed 0)');
     expect(existsSync(join(m, 'runs', 'baseline-occ-lite-seed0', 'eval', 'occ'))).toBe(true);
   });

@@ -125,10 +125,7 @@ export async function loadPlugin(spec: string, cwd = process.cwd()): Promise<voi
   if (spec.startsWith('.') || isAbsolute(spec)) {
     const p = resolve(cwd, spec);
     if (!existsSync(p)) throw new Error(`--plugin ${spec}: ${p} does not exist`);
-    if (statSync(p).isFile()) {
-      await import(pathToFileURL(p).href);
-      return;
-    }
+    if (statSync(p).isFile()) return importPlugin(spec, p, dirname(p));
     dir = p;
   } else {
     for (const base of [cwd, dirname(new URL(import.meta.url).pathname)]) {
@@ -144,7 +141,31 @@ export async function loadPlugin(spec: string, cwd = process.cwd()): Promise<voi
   if (!existsSync(join(dir, 'package.json'))) throw new Error(`--plugin ${spec}: ${dir} has no package.json`);
   const entry = packageEntry(dir);
   if (!existsSync(entry)) throw new Error(`--plugin ${spec}: its entry ${entry} does not exist (is the package built?)`);
-  await import(pathToFileURL(entry).href);
+  await importPlugin(spec, entry, dir);
+}
+
+async function importPlugin(spec: string, file: string, dir: string): Promise<void> {
+  try {
+    await import(pathToFileURL(file).href);
+  } catch (e) {
+    throw unresolvedPeer(spec, dir, e);
+  }
+}
+
+/**
+ * A plugin whose own imports (its peer dependencies: @bevzoo/core, tfjs-core...) do not resolve: Node looks for them
+ * in node_modules folders from the plugin's folder upwards, so the plugin must sit inside the project that installs
+ * them (or have them installed beside it). Other errors pass through.
+ */
+function unresolvedPeer(spec: string, dir: string, e: unknown): unknown {
+  const err = e as NodeJS.ErrnoException;
+  const missing = err?.code === 'ERR_MODULE_NOT_FOUND' ? /Cannot find package '([^']+)'/.exec(err.message)?.[1] : undefined;
+  if (!missing) return e;
+  return new Error(
+    `--plugin ${spec}: it imports ${missing}, which Node cannot find from ${dir} upwards. A plugin's peer dependencies ` +
+      `(@bevzoo/core, @tensorflow/tfjs-core, ...) come from the project that runs it: \`npm install ${missing}\` in your project, ` +
+      `and keep the plugin's folder inside that project (e.g. ./my-student), or install the plugin into it (npm install ./path/to/plugin).`,
+  );
 }
 
 /**

@@ -5,5 +5,6 @@ export { findInstalledPlugins, loadedPlugins, loadPlugin, loadPlugins, type Plug
 export { listCommand } from './commands/list.js';
 export { runJob, type JobSpec } from './pipeline/job.js';
 export type { JobResult, CurvePoint } from './pipeline/results.js';
+export { reportHtml, writeReports, type ReportMeta } from './pipeline/report.js';
 export { prepareDataset, datasetId, type Dataset, type DatasetChoice } from './pipeline/dataset.js';
 export { zooRows, zooMarkdown, type ZooRow } from './commands/zoo.js';

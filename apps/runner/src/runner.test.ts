@@ -6,6 +6,7 @@ import { list, unregister } from '@bevzoo/core';
 import { findInstalledPlugins, loadPlugin, loadPlugins } from './discover.js';
 import { listCommand } from './commands/list.js';
 import { csvField, paperTable, resultsCsv, resultsMarkdown, reportHtml, toRows, writeReports } from './pipeline/report.js';
+import { lineChartSvg, readLossLog, smoothLoss } from './pipeline/charts.js';
 import type { JobResult } from './pipeline/results.js';
 
 describe('plugin discovery', () => {
@@ -89,10 +90,12 @@ describe('reports', () => {
     expect(csv[3]).toBe('det,cam-s,lidar-t,dist-d,2,mAP,0.260000,0.014142,0.050000');
     expect(csv[4]).toBe('det,cam-s,lidar-t,dist-d,2,NDS,0.360000,0.014142,0.050000');
     const html = reportHtml(results, 'x');
-    expect(html.match(/<table>/g)).toHaveLength(2); // the paper table and the teachers' table
+    expect(html.match(/<table>/g)).toHaveLength(2); // the paper table and the teachers' table (no per-class metrics here)
     expect(html).toContain('<th>student</th><th>baseline</th>');
     expect(html).toContain('<td>cam-s</td><td>21.0 / 31.0</td>');
-    expect(html.match(/<polygon/g)).toHaveLength(10);
+    expect(html.match(/<polygon points="[^"]*" fill="none"/g)).toHaveLength(10); // one GT and one predicted box per run
+    expect(html).toContain('<strong>Dataset:</strong> not recorded');
+    expect(html).toContain('No run left a training log or validation curve.');
   });
   it('writes results.json with one row per run', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'bevzoo-rep-'));
@@ -120,9 +123,77 @@ describe('reports', () => {
     expect(md).toMatch(/\| occnet baseline \| 32\.0 \| — \| — \| — \| — \| 60\.0 \| — \|/);
     const csv = resultsCsv(rows);
     expect(csv).toContain('occ,occnet,,,2,mIoU,0.320000,0.028284,\n');
-    const html = reportHtml(all, 'x', 'synthetic small, split synth_val');
-    expect(html).toContain('<h2>Occupancy (synthetic small, split synth_val; mIoU in %');
-    expect(html).toContain('<h3>occnet baseline (seed 1)</h3><p>mIoU 34.0 ·');
+    const html = reportHtml(all, 'x', { dataset: 'synthetic small, split synth_val', preset: 'small', seeds: [0, 1], failed: { 'run-a': 'the loss became NaN at step 2' }, skipped: ['run-b'] });
+    expect(html).toContain('<strong>Dataset:</strong> synthetic small, split synth_val · preset small · seeds 0, 1 · 7 runs');
+    expect(html).toContain('<li>run-a failed: the loss became NaN at step 2</li><li>run-b skipped</li>');
+    expect(html).toContain('<h3>Occupancy (synthetic small, split synth_val; mIoU in %');
+    expect(html).toContain('<h3>occnet baseline (seed 1)</h3><p>mIoU 34.0 over 4 frames ·');
+    expect(html).toMatch(/<div class="table" id="occ-per-class-iou"><h3>Occupancy per-class IoU \(%\)<\/h3>/);
+  });
+
+  it('tables the per-class AP and TP errors of detection runs, and each run as the devkit prints it', () => {
+    const aps = (v: number) => ({ '0.5': v / 2, '1.0': v, '2.0': v, '4.0': 1.5 * v });
+    const det = (seed: number, car: number): JobResult => ({
+      ...res('baseline', 'cam-s', null, seed, car / 10, 0.3),
+      metrics: {
+        mean_ap: car / 10, nd_score: 0.3, tp_errors: { trans_err: 0.5, scale_err: 0.25, orient_err: 0.75, vel_err: 1, attr_err: seed ? null : 0.2 },
+        label_aps: { car: aps(car), barrier: aps(0) }, mean_dist_aps: { car, barrier: 0 },
+        label_tp_errors: { car: { trans_err: 0.4, scale_err: 0.2, orient_err: 0.1, vel_err: 0.9, attr_err: 0.3 }, barrier: { trans_err: 0.6, scale_err: 0.3, orient_err: 1.4, vel_err: null, attr_err: null } },
+      },
+    });
+    const rows = toRows([det(0, 0.5), det(1, 0.7)]);
+    const md = resultsMarkdown(rows);
+    expect(md).toContain('## Detection per-class AP (%, mean over the distance thresholds)\n\n| run | mAP | car | truck |');
+    expect(md).toMatch(/\| cam-s baseline \| 6\.0 \| 60\.0 \| — \|/); // truck: not in the metrics
+    // attr_err: NaN (null) in one seed: the mean of the others.
+    expect(md).toContain('| run | NDS (%) | mATE (m) | mASE (1−IoU) | mAOE (rad) | mAVE (m/s) | mAAE (1−acc) |\n|---|---|---|---|---|---|---|\n| cam-s baseline | 30.0 | 0.500 | 0.250 | 0.750 | 1.000 | 0.200 |');
+    const html = reportHtml([det(0, 0.5)], 'x');
+    expect(html).toContain('<th>class</th><th>AP</th><th>AP@0.5 m</th><th>AP@1.0 m</th><th>AP@2.0 m</th><th>AP@4.0 m</th><th>ATE</th>');
+    expect(html).toContain('<tr><td>car</td><td>0.500</td><td>0.250</td><td>0.500</td><td>0.500</td><td>0.750</td><td>0.400</td><td>0.200</td><td>0.100</td><td>0.900</td><td>0.300</td></tr>');
+    expect(html).toContain('<td>barrier</td><td>0.000</td><td>0.000</td><td>0.000</td><td>0.000</td><td>0.000</td><td>0.600</td><td>0.300</td><td>1.400</td><td>—</td><td>—</td></tr>');
+    expect(html).toContain('mAP 0.050 · mATE 0.500 · mASE 0.250 · mAOE 0.750 · mAVE 1.000 · mAAE 0.200 · NDS 0.300');
+  });
+
+  it('charts the training loss and validation curves of each student, baseline and distilled runs overlaid', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bevzoo-curves-'));
+    const withLog = (r: JobResult, losses: number[]): JobResult => {
+      const log = join(dir, `${r.id}.jsonl`);
+      writeFileSync(log, losses.map((loss, i) => JSON.stringify({ step: i + 1, loss })).join('\n') + '\n{"step": 9, "lo'); // a torn last line
+      return { ...r, log, curve: [{ step: 2, train_seconds: 1, mean_ap: 0.1, nd_score: 0.2 }, { step: 4, train_seconds: 2, mean_ap: 0.2, nd_score: 0.3 }] };
+    };
+    const html = reportHtml([withLog(results[1]!, [5, 4, 3, 2]), withLog(results[3]!, [6, 5, 4, 3]), results[0]!], 'x');
+    const curves = html.slice(html.indexOf('<section id="curves">'), html.indexOf('<section id="runs">'));
+    expect(curves.match(/<svg /g)).toHaveLength(3); // cam-s: loss, mAP, NDS (the teacher has no log and no curve)
+    for (const t of ['cam-s: training loss', 'cam-s: validation mAP', 'cam-s: validation NDS', '>step<', '>loss (moving average)<', '>mAP (%)<', '>NDS (%)<', '>baseline<', '>← lidar-t (dist-d)<'])
+      expect(curves).toContain(t);
+    expect(curves).not.toMatch(/<script|<image|href=/); // plain inline SVG: nothing to load
+    expect(curves).not.toContain('No validation curve');
+    const lossOnly = reportHtml([{ ...withLog(results[1]!, [5, 4]), curve: undefined }], 'x');
+    expect(lossOnly.match(/<svg /g)).toHaveLength(2); // the loss chart and the BEV picture
+    expect(lossOnly).toContain('No validation curve: a run records one with <code>--set train.evalEvery=&lt;steps&gt;</code>.');
+  });
+
+  it('reads and smooths loss logs; draws a chart with titled axes', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bevzoo-loss-'));
+    const log = join(dir, 'train.jsonl');
+    writeFileSync(log, ['{"step":1,"loss":4}', '', '{"step":2,"loss":null}', 'not json', '{"step":3,"loss":2}'].join('\n'));
+    expect(readLossLog(log)).toEqual([{ step: 1, loss: 4 }, { step: 3, loss: 2 }]);
+    expect(readLossLog(join(dir, 'missing.jsonl'))).toEqual([]);
+    // 200 steps: a moving average over 4 steps, every step kept; 1000 steps: over 20 (fewer at the start), thinned to
+    // every 4th step and the last.
+    const pts = (n: number) => Array.from({ length: n }, (_, i) => ({ step: i + 1, loss: i % 2 }));
+    const s200 = smoothLoss(pts(200));
+    expect(s200).toHaveLength(200);
+    expect(s200[0]).toEqual([1, 0]);
+    expect(s200[1]).toEqual([2, 0.5]);
+    expect(s200[10]).toEqual([11, 0.5]);
+    const s1000 = smoothLoss(pts(1000));
+    expect(s1000).toHaveLength(251);
+    expect(s1000[1]).toEqual([5, 0.4]);
+    expect(s1000.at(-1)).toEqual([1000, 0.5]);
+    const svg = lineChartSvg({ title: 'a <b> title', xName: 'step', yName: 'loss', series: [{ name: 'run & co', points: [[0, 1], [10, 0.5]] }] });
+    expect(svg).toMatch(/^<svg [^>]*width="380"/);
+    for (const t of ['>a &lt;b&gt; title<', '>step<', '>loss<', '>run &amp; co<']) expect(svg).toContain(t);
   });
 
   it('escapes what the formats need: | in markdown cells, RFC 4180 quoting in CSV, HTML entities', () => {

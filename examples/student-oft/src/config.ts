@@ -2,8 +2,7 @@
  * OFT-lite's configuration: a zod schema whose defaults give a complete model, presets (data only) that shrink it,
  * and the layout (grid cells, strides, channels) every other part derives from the config.
  */
-import { z } from 'zod';
-import { bevGrid, checkedSchema, ConfigError, dataSettings, trainSettings, type DeepPartial, type FeatureMap, type GridSpec } from '@bevzoo/core';
+import { bevGrid, checkedSchema, ConfigError, dataSettings, trainSettings, z, type DeepPartial, type FeatureMap, type GridSpec } from '@bevzoo/core';
 import { NUSCENES_TASKS } from '@bevzoo/nn';
 
 const int = z.number().int().positive();

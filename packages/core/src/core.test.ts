@@ -209,4 +209,28 @@ describe('progress', () => {
     expect(out[2]).toBe('finished\n');
     expect(formatDuration(3725)).toBe('1:02:05');
   });
+
+  it('draws a cli-progress bar on a TTY, redrawn in place, and ends it with a newline', async () => {
+    const { createProgress } = await import('./progress.js');
+    const out: string[] = [];
+    const p = createProgress({ total: 4, label: 'eval', unit: 'samples', stream: { write: (s: string) => out.push(s), isTTY: true, columns: 200 }, intervalMs: 0 });
+    p.update(2);
+    await new Promise((r) => setTimeout(r, 5));
+    p.update(4, { loss: 0.25 });
+    p.done('finished');
+    const text = out.join('');
+    expect(text).toMatch(/eval \[#{12}\.{12}\] 2\/4 \(50%\) /);
+    expect(text).toMatch(/eval \[#{24}\] 4\/4 \(100%\) .* samples\/s .* eta 0:00 loss 0\.2500\u001b\[0K\nfinished\n$/);
+    expect(text.match(/\n/g)).toHaveLength(2); // one line, redrawn in place, then the message
+    expect(text).not.toMatch(/\u001b[78]/); // no cursor save/restore
+  });
+
+  it('prints nothing when silent', async () => {
+    const { createProgress } = await import('./progress.js');
+    const out: string[] = [];
+    const p = createProgress({ total: 2, label: 'x', silent: true, stream: { write: (s: string) => out.push(s), isTTY: true } });
+    p.tick();
+    p.done('bye');
+    expect(out).toEqual([]);
+  });
 });

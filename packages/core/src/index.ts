@@ -14,3 +14,5 @@ export * from './distillation.js';
 export * from './train/index.js';
 export * from './settings.js';
 export * from './trace.js';
+/** The zod that core's schemas are built with: plugins build their config schemas with it (no zod of their own). */
+export { z } from 'zod';

@@ -1,7 +1,11 @@
 /**
- * A progress bar on stderr: a redrawn line on a TTY, plain periodic lines otherwise (CI logs).
- * Shows done/total, rate, ETA and any extra fields (e.g. the loss).
+ * A progress display on stderr: on a TTY a cli-progress bar redrawn in place; otherwise (CI logs, a child run whose
+ * stderr the matrix captures) a plain line every `intervalMs`. cli-progress's own non-TTY mode prints from a timer
+ * only, which a synchronous training or evaluation loop never lets run, so those lines are written here on update.
+ * Both show done/total, rate, elapsed, ETA and any extra fields (e.g. the loss).
  */
+import cliProgress from 'cli-progress';
+
 export interface ProgressOptions {
   total: number;
   label: string;
@@ -18,7 +22,7 @@ export interface Progress {
   /** Set the number done (absolute) and optional fields such as `{ loss: 0.42 }`. */
   update(done: number, fields?: Record<string, string | number>): void;
   tick(n?: number, fields?: Record<string, string | number>): void;
-  /** Final line (always printed). */
+  /** Final line (always printed; on a TTY it also stops the bar's redraw timer, so call it in a `finally`). */
   done(message?: string): void;
 }
 
@@ -36,45 +40,80 @@ function fmtField(v: string | number): string {
 }
 
 export function createProgress(opts: ProgressOptions): Progress {
+  if (opts.silent) return { update() {}, tick() {}, done() {} };
   const stream = opts.stream ?? process.stderr;
-  const tty = !!stream.isTTY;
-  const interval = opts.intervalMs ?? (tty ? 100 : 10_000);
+  const interval = opts.intervalMs ?? (stream.isTTY ? 100 : 10_000);
   const start = Date.now();
-  let last = 0;
   let done = 0;
   let fields: Record<string, string | number> = {};
-  let printedDone = -1;
-  const line = (): string => {
+  const stats = (): string => {
     const el = (Date.now() - start) / 1000;
     const rate = el > 0 ? done / el : 0;
     const eta = done >= opts.total ? 0 : rate > 0 ? (opts.total - done) / rate : Infinity;
-    const frac = opts.total > 0 ? Math.min(1, done / opts.total) : 1;
-    const width = 24;
-    const bar = tty ? `[${'#'.repeat(Math.round(frac * width)).padEnd(width, '.')}] ` : '';
+    const pct = opts.total > 0 ? Math.min(100, (100 * done) / opts.total) : 100;
     const extra = Object.entries(fields).map(([k, v]) => ` ${k} ${fmtField(v)}`).join('');
-    return `${opts.label} ${bar}${done}/${opts.total} (${(frac * 100).toFixed(0)}%) ${rate.toFixed(rate < 10 ? 2 : 0)} ${opts.unit ?? 'it'}/s elapsed ${formatDuration(el)} eta ${formatDuration(eta)}${extra}`;
+    return `${done}/${opts.total} (${pct.toFixed(0)}%) ${rate.toFixed(rate < 10 ? 2 : 0)} ${opts.unit ?? 'it'}/s elapsed ${formatDuration(el)} eta ${formatDuration(eta)}${extra}`;
   };
-  const draw = (force: boolean) => {
-    if (opts.silent) return;
-    const now = Date.now();
-    if (!force && now - last < interval) return;
-    last = now;
-    printedDone = done;
-    stream.write(tty ? `\r\x1b[2K${line()}` : `${line()}\n`);
+  const set = (d: number, f?: Record<string, string | number>) => {
+    done = d;
+    if (f) fields = { ...fields, ...f };
+  };
+
+  if (stream.isTTY) {
+    // The text changes on update only: cli-progress's timer then redraws nothing while another bar (an evaluation
+    // inside a training) draws. Its cursor save/restore (ESC 7, ESC 8) is dropped: the bar is one line, and a
+    // restore to screen coordinates is wrong once other output scrolled the screen.
+    let shown = stats();
+    const bar = new cliProgress.SingleBar({
+      stream: {
+        isTTY: true,
+        get columns() {
+          return stream.columns;
+        },
+        write: (s: string) => s === '\x1b7' || s === '\x1b8' || stream.write(s),
+      } as unknown as NodeJS.WritableStream,
+      fps: 1000 / Math.max(1, interval),
+      barsize: 24,
+      barCompleteChar: '#',
+      barIncompleteChar: '.',
+      linewrap: true, // cut the line at the terminal width (no wrap-off escape codes that a killed process would leave behind)
+      format: (o, p) => `${opts.label} [${cliProgress.Format.BarFormat(p.progress, o)}] ${shown}`,
+    });
+    bar.start(opts.total, 0);
+    return {
+      update(d, f) {
+        set(d, f);
+        shown = stats();
+        bar.update(d);
+      },
+      tick(n = 1, f) {
+        this.update(done + n, f);
+      },
+      done(message) {
+        shown = stats();
+        bar.stop();
+        if (message) stream.write(`${message}\n`);
+      },
+    };
+  }
+
+  let last = 0;
+  let printed = -1;
+  const line = () => {
+    last = Date.now();
+    printed = done;
+    stream.write(`${opts.label} ${stats()}\n`);
   };
   return {
     update(d, f) {
-      done = d;
-      if (f) fields = { ...fields, ...f };
-      draw(d >= opts.total);
+      set(d, f);
+      if (d >= opts.total || Date.now() - last >= interval) line();
     },
     tick(n = 1, f) {
       this.update(done + n, f);
     },
     done(message) {
-      if (opts.silent) return;
-      if (tty) stream.write(`\r\x1b[2K${line()}\n`);
-      else if (printedDone !== done) stream.write(`${line()}\n`);
+      if (printed !== done) line();
       if (message) stream.write(`${message}\n`);
     },
   };

@@ -50,8 +50,7 @@ export async function predictCommand(args: ParsedArgs): Promise<void> {
     const line = await TASK_EVALUATORS[created.task].predict({
       model: created.model, batches: loader.epoch(0), data, tokens, outDir: out,
       meta: sensorsOf(plugin.kind, d.images), onBatch: (n) => bar.tick(n),
-    });
-    bar.done();
+    }).finally(() => bar.done());
     process.stdout.write(`${line}\n`);
   } finally {
     created.model.dispose?.();

@@ -75,8 +75,7 @@ export async function generateWithProgress(o: { preset: string; seed: number; ou
       bar ??= createProgress({ total, label: `synthetic dataset (${o.preset})`, unit: 'samples' });
       bar.update(done);
     },
-  });
-  bar?.done();
+  }).finally(() => bar?.done());
   if (!res.reused) log(`generated the synthetic dataset (${o.preset}, seed ${o.seed}) at ${res.out}: ${res.scenes} scenes, ${res.samples} samples in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   return { dataroot: res.out, version: res.version, scenes: res.scenes, samples: res.samples, reused: res.reused };
 }

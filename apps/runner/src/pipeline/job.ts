@@ -142,9 +142,7 @@ async function trainAndEvaluate(spec: JobSpec, log: (s: string) => void, dataset
     const meta = sensorsOf(m.trained.kind, m.data.images);
     const evaluate = async (final: boolean): Promise<Evaluation> => {
       const bar = createProgress({ total: data.val.length, label: `eval ${what}`, unit: 'samples' });
-      const ev = await evaluator.evaluate({ model, batches: evalLoader.epoch(0), data, final, outDir: spec.outDir, meta, log, onBatch: (n) => bar.tick(n) });
-      bar.done();
-      return ev;
+      return evaluator.evaluate({ model, batches: evalLoader.epoch(0), data, final, outDir: spec.outDir, meta, log, onBatch: (n) => bar.tick(n) }).finally(() => bar.done());
     };
 
     const logPath = join(spec.outDir, 'train.jsonl');

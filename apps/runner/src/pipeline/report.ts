@@ -1,12 +1,15 @@
 /**
  * The matrix's outputs: results.json (one row per run, with its task), results.md and results.csv with one table
  * per task in the layout of the papers' tables (students as rows; baseline, then each teacher's distilled result
- * with its Δ), and report.html with the tables, loss curves and BEV pictures of predictions against ground truth.
+ * with its Δ) and the per-class tables, and report.html: the dataset, the tables, training-loss and validation
+ * curves (charts.ts), and per run the devkit-style per-class figures and a BEV picture of predictions against
+ * ground truth. report.html is one self-contained file (inline SVG and CSS, no script): it opens offline.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { writeFileAtomic, type Task } from '@bevzoo/core';
 import { DETECTION_CLASSES, OCC_CLASSES } from '@bevzoo/nuscenes';
+import { lineChartSvg, readLossLog, smoothLoss, type LineSeries } from './charts.js';
 import type { JobResult, PreviewBox } from './results.js';
 
 export interface ResultRow {
@@ -27,11 +30,14 @@ export const TASK_METRICS: Record<Task, { title: string; metrics: { key: string;
 };
 const TASKS = Object.keys(TASK_METRICS) as Task[];
 
-export function toRows(results: JobResult[]): ResultRow[] {
+/** Runs in table order: by task, then teachers, baselines, distilled runs, then by id. */
+function sortResults(results: JobResult[]): JobResult[] {
   const order = { teacher: 0, baseline: 1, distill: 2 } as const;
-  return [...results]
-    .sort((a, b) => TASKS.indexOf(a.task) - TASKS.indexOf(b.task) || order[a.role] - order[b.role] || a.id.localeCompare(b.id))
-    .map((r) => ({ task: r.task, teacher: r.teacher, student: r.student, distiller: r.distiller, seed: r.seed, metrics: r.metrics, train: r.train, id: r.id }));
+  return [...results].sort((a, b) => TASKS.indexOf(a.task) - TASKS.indexOf(b.task) || order[a.role] - order[b.role] || a.id.localeCompare(b.id));
+}
+
+export function toRows(results: JobResult[]): ResultRow[] {
+  return sortResults(results).map((r) => ({ task: r.task, teacher: r.teacher, student: r.student, distiller: r.distiller, seed: r.seed, metrics: r.metrics, train: r.train, id: r.id }));
 }
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -75,10 +81,10 @@ export function paperTable(all: ResultRow[], task: Task) {
 }
 
 /** A table: a title, a header and rows of cells (plain text; each output format escapes what it must). */
-interface Table { title: string; header: string[]; rows: string[][]; note?: string }
+interface Table { id: string; title: string; header: string[]; rows: string[][]; note?: string; perClass?: boolean }
 
-/** The tables of results.md and report.html: per task, the paper table, the teachers, and the per-class table. */
-export function resultTables(rows: ResultRow[], dataset = 'val'): Table[] {
+/** The tables of results.md and report.html: per task, the paper table, the teachers, and the per-class tables. */
+export function resultTables(rows: ResultRow[], dataset?: string): Table[] {
   const tables: Table[] = [];
   for (const task of TASKS) {
     if (!rows.some((r) => r.task === task)) continue;
@@ -89,31 +95,68 @@ export function resultTables(rows: ResultRow[], dataset = 'val'): Table[] {
     const delta = (c: CellSummary | null, b: CellSummary | null) => (c && b ? c.mean.map((v, i) => signed(v - b.mean[i]!)).join(' / ') : '—');
     const seeds = Math.max(0, ...t.body.map((r) => r.base?.seeds ?? 0));
     tables.push({
-      title: `${spec.title} (${dataset}; ${units} in %, mean over seeds; Δ against the baseline)`,
+      id: `${task}-paper`,
+      title: `${spec.title} (${dataset ? `${dataset}; ` : ''}${units} in %, mean over seeds; Δ against the baseline)`,
       header: ['student', 'baseline', ...t.columns.flatMap((c) => [`+ ${c.teacher} (${c.distiller})`, 'Δ'])],
       rows: t.body.map((r) => [r.student, fmt(r.base), ...r.cells.flatMap((c) => [fmt(c), delta(c, r.base)])]),
       note: seeds > 1 ? `Seeds per cell: ${seeds}; standard deviations are in results.csv.` : undefined,
     });
     if (t.teachers.length)
-      tables.push({ title: `${spec.title} teachers`, header: ['teacher', units], rows: t.teachers.map((x) => [`${x.teacher}${x.packaged ? ' (packaged weights)' : ''}`, fmt(x)]) });
-    if (task === 'occ') tables.push(occPerClassTable(rows.filter((r) => r.task === 'occ')));
+      tables.push({ id: `${task}-teachers`, title: `${spec.title} teachers`, header: ['teacher', units], rows: t.teachers.map((x) => [`${x.teacher}${x.packaged ? ' (packaged weights)' : ''}`, fmt(x)]) });
+    const own = rows.filter((r) => r.task === task);
+    if (task === 'occ') tables.push(occPerClassTable(own));
+    if (task === 'det' && own.some((r) => r.metrics.mean_dist_aps)) tables.push(...detPerClassTables(own));
   }
   return tables;
 }
 
+/** A run group's name in the per-class tables (seeds of one group are averaged). */
+const groupName = (r: Pick<ResultRow, 'student' | 'teacher' | 'distiller'>) =>
+  r.student ? (r.distiller ? `${r.student} ← ${r.teacher} (${r.distiller})` : `${r.student} baseline`) : `teacher ${r.teacher}`;
+
+function groupBy<T>(xs: T[], key: (x: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const x of xs) groups.set(key(x), [...(groups.get(key(x)) ?? []), x]);
+  return groups;
+}
+
+/** The mean over runs of a metric that may be missing or NaN (null in JSON) in some of them; undefined when none has it. */
+function meanOf(rs: ResultRow[], get: (m: Record<string, unknown>) => unknown): number | undefined {
+  const v = rs.map((r) => get(r.metrics)).filter((x): x is number => typeof x === 'number' && Number.isFinite(x));
+  return v.length ? mean(v) : undefined;
+}
+const pctOr = (v: number | undefined) => (v === undefined ? '—' : pct(v));
+const fixedOr = (v: number | undefined, d = 3) => (v === undefined ? '—' : v.toFixed(d));
+const field = (key: string, sub: string) => (m: Record<string, unknown>) => (m[key] as Record<string, unknown> | undefined)?.[sub];
+
 /** Per-class IoU (%) of each occupancy run group (student or teacher, teacher, distiller), mean over seeds. */
 function occPerClassTable(rows: ResultRow[]): Table {
   const classes = OCC_CLASSES.slice(0, OCC_CLASSES.length - 1);
-  const groups = new Map<string, ResultRow[]>();
-  for (const r of rows) {
-    const name = r.student ? (r.distiller ? `${r.student} ← ${r.teacher} (${r.distiller})` : `${r.student} baseline`) : `teacher ${r.teacher}`;
-    groups.set(name, [...(groups.get(name) ?? []), r]);
-  }
-  const cell = (rs: ResultRow[], c: string) => {
-    const v = rs.map((r) => (r.metrics.iou as Record<string, number | null> | undefined)?.[c]).filter((x): x is number => typeof x === 'number');
-    return v.length ? pct(mean(v)) : '—';
+  return {
+    id: 'occ-per-class-iou', title: 'Occupancy per-class IoU (%)', perClass: true, header: ['run', 'mIoU', ...classes],
+    rows: [...groupBy(rows, groupName)].map(([name, rs]) => [name, pctOr(meanOf(rs, (m) => m.miou)), ...classes.map((c) => pctOr(meanOf(rs, field('iou', c))))]),
   };
-  return { title: 'Occupancy per-class IoU (%)', header: ['run', 'mIoU', ...classes], rows: [...groups].map(([name, rs]) => [name, pct(mean(rs.map((r) => metricOf(r, 'miou')))), ...classes.map((c) => cell(rs, c))]) };
+}
+
+/** The devkit's true-positive errors: metric key, table label, unit. */
+const TP_ERRORS = [
+  ['trans_err', 'ATE', 'm'], ['scale_err', 'ASE', '1−IoU'], ['orient_err', 'AOE', 'rad'], ['vel_err', 'AVE', 'm/s'], ['attr_err', 'AAE', '1−acc'],
+] as const;
+
+/** Per-class AP (%) and the mean TP errors of each detection run group, mean over seeds. */
+function detPerClassTables(rows: ResultRow[]): Table[] {
+  const groups = [...groupBy(rows, groupName)];
+  return [
+    {
+      id: 'det-per-class-ap', title: 'Detection per-class AP (%, mean over the distance thresholds)', perClass: true, header: ['run', 'mAP', ...DETECTION_CLASSES],
+      rows: groups.map(([name, rs]) => [name, pctOr(meanOf(rs, (m) => m.mean_ap)), ...DETECTION_CLASSES.map((c) => pctOr(meanOf(rs, field('mean_dist_aps', c))))]),
+    },
+    {
+      id: 'det-tp-errors', title: 'Detection true-positive errors (mean over classes; lower is better)', perClass: true,
+      header: ['run', 'NDS (%)', ...TP_ERRORS.map(([, label, unit]) => `m${label} (${unit})`)],
+      rows: groups.map(([name, rs]) => [name, pctOr(meanOf(rs, (m) => m.nd_score)), ...TP_ERRORS.map(([key]) => fixedOr(meanOf(rs, field('tp_errors', key))))]),
+    },
+  ];
 }
 
 const mdCell = (s: string) => s.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
@@ -154,24 +197,10 @@ export function resultsCsv(rows: ResultRow[]): string {
 }
 
 const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
-const COLORS = ['#e6194b', '#3cb44b', '#4363d8', '#f58231', '#911eb4', '#42d4f4', '#f032e6', '#bfef45', '#9a6324', '#808000'];
-
-/** Loss curve (total loss per step, smoothed) from a train.jsonl log, as an SVG polyline. */
-export function lossCurveSvg(logFile: string, title: string): string {
-  if (!existsSync(logFile)) return '';
-  const pts = readFileSync(logFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { step: number; loss: number }).filter((r) => Number.isFinite(r.loss));
-  if (pts.length < 2) return '';
-  const k = Math.max(1, Math.floor(pts.length / 50));
-  const sm = pts.map((_, i) => ({ step: pts[i]!.step, loss: mean(pts.slice(Math.max(0, i - k + 1), i + 1).map((p) => p.loss)) }));
-  const W = 360, H = 160, pad = 30;
-  const maxS = sm[sm.length - 1]!.step, lo = Math.min(...sm.map((p) => p.loss)), hi = Math.max(...sm.map((p) => p.loss));
-  const x = (s: number) => pad + ((W - pad - 5) * s) / maxS, y = (v: number) => H - pad + ((v - lo) / (hi - lo || 1)) * -(H - pad - 10);
-  const poly = sm.filter((_, i) => i % Math.max(1, Math.floor(sm.length / 300)) === 0).map((p) => `${x(p.step).toFixed(1)},${y(p.loss).toFixed(1)}`).join(' ');
-  return `<figure><svg width="${W}" height="${H}" viewBox="0 0 ${W} ${H}"><rect width="${W}" height="${H}" fill="#fff" stroke="#ccc"/>
-<polyline fill="none" stroke="#4363d8" stroke-width="1.5" points="${poly}"/>
-<text x="${pad}" y="12" font-size="10">${hi.toFixed(3)}</text><text x="${pad}" y="${H - pad + 12}" font-size="10">${lo.toFixed(3)}</text>
-<text x="${W - 60}" y="${H - 8}" font-size="10">step ${maxS}</text></svg><figcaption>${esc(title)}</figcaption></figure>`;
-}
+/** BEV colours by DETECTION_CLASSES index (bright on the dark picture). */
+const CLASS_COLORS = ['#e6194b', '#3cb44b', '#4363d8', '#f58231', '#911eb4', '#42d4f4', '#f032e6', '#bfef45', '#9a6324', '#ffe119'];
+/** Chart colours of the runs of one curve group (the same run has the same colour in each of the group's charts). */
+const RUN_COLORS = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'];
 
 function boxPolygon(b: PreviewBox, toScreen: (x: number, y: number) => [number, number]): string {
   const c = Math.cos(b.yaw), s = Math.sin(b.yaw);
@@ -180,51 +209,164 @@ function boxPolygon(b: PreviewBox, toScreen: (x: number, y: number) => [number, 
     .join(' ');
 }
 
-/** BEV picture (ego at the centre, x forward = up, y left = left): ground truth dashed, predictions (score ≥ 0.3) solid, colour by class. */
+/**
+ * BEV picture (ego at the centre, x forward = up, y left = left): ground truth dashed, predictions (score ≥ 0.3)
+ * solid, colour by class; a 10 m scale bar, and a legend of the classes, line styles and ego marker beside it.
+ */
 export function bevSvg(preview: NonNullable<JobResult['preview']>, title: string, range = 51.2): string {
-  const S = 300, sc = S / (2 * range);
-  const toScreen = (x: number, y: number): [number, number] => [S / 2 - y * sc, S / 2 - x * sc];
+  const S = 300, L = 190, sc = S / (2 * range), c = S / 2;
+  const toScreen = (x: number, y: number): [number, number] => [c - y * sc, c - x * sc];
   const poly = (b: PreviewBox, dashed: boolean) =>
-    `<polygon points="${boxPolygon(b, toScreen)}" fill="none" stroke="${COLORS[b.label % 10]}" stroke-width="${dashed ? 1 : 1.6}"${dashed ? ' stroke-dasharray="3,2"' : ''}/>`;
-  return `<figure><svg width="${S}" height="${S}" viewBox="0 0 ${S} ${S}"><rect width="${S}" height="${S}" fill="#111"/>
-<circle cx="${S / 2}" cy="${S / 2}" r="3" fill="#fff"/>
+    `<polygon points="${boxPolygon(b, toScreen)}" fill="none" stroke="${CLASS_COLORS[b.label % CLASS_COLORS.length]}" stroke-width="${dashed ? 1 : 1.6}"${dashed ? ' stroke-dasharray="3,2"' : ''}/>`;
+  const ego = (x: number, y: number, fill: string) => `<polygon points="${x},${y - 6} ${x - 4.5},${y + 5} ${x + 4.5},${y + 5}" fill="${fill}"/>`;
+  const bar = 10 * sc, bx = 14, by = S - 16;
+  const scale = `<g class="scale-bar" stroke="#fff" stroke-width="1.5"><line x1="${bx}" y1="${by}" x2="${(bx + bar).toFixed(1)}" y2="${by}"/>` +
+    `<line x1="${bx}" y1="${by - 4}" x2="${bx}" y2="${by + 4}"/><line x1="${(bx + bar).toFixed(1)}" y1="${by - 4}" x2="${(bx + bar).toFixed(1)}" y2="${by + 4}"/>` +
+    `<text x="${(bx + bar / 2).toFixed(1)}" y="${by - 7}" fill="#fff" stroke="none" font-size="11" text-anchor="middle">10 m</text></g>`;
+  const row = (i: number) => 18 + 17 * i;
+  const item = (i: number, mark: string, label: string) => `${mark}<text x="${S + 40}" y="${row(i) + 4}">${esc(label)}</text>`;
+  const line = (i: number, color: string, dashed: boolean) =>
+    `<line x1="${S + 12}" y1="${row(i)}" x2="${S + 32}" y2="${row(i)}" stroke="${color}" stroke-width="${dashed ? 1.2 : 2}"${dashed ? ' stroke-dasharray="3,2"' : ''}/>`;
+  const legend = [
+    ...DETECTION_CLASSES.map((n, k) => item(k, line(k, CLASS_COLORS[k]!, false), n)),
+    item(DETECTION_CLASSES.length, line(DETECTION_CLASSES.length, '#444', true), 'ground truth'),
+    item(DETECTION_CLASSES.length + 1, line(DETECTION_CLASSES.length + 1, '#444', false), 'prediction (score ≥ 0.3)'),
+    item(DETECTION_CLASSES.length + 2, ego(S + 22, row(DETECTION_CLASSES.length + 2), '#444'), 'ego vehicle (heading up)'),
+  ].join('');
+  return `<figure class="bev"><svg width="${S + L}" height="${S}" viewBox="0 0 ${S + L} ${S}" role="img" aria-label="${esc(title)}">
+<rect width="${S}" height="${S}" fill="#111"/>${ego(c, c, '#fff')}
 ${preview.gt.map((b) => poly(b, true)).join('\n')}
-${preview.pred.map((b) => poly(b, false)).join('\n')}</svg><figcaption>${esc(title)} — dashed: ground truth, solid: predictions ≥ 0.3</figcaption></figure>`;
+${preview.pred.map((b) => poly(b, false)).join('\n')}
+${scale}<text x="${S - 8}" y="16" fill="#bbb" font-size="10" text-anchor="end">±${range} m</text>
+<g class="legend" font-size="11" fill="#222">${legend}</g></svg><figcaption>${esc(title)}</figcaption></figure>`;
 }
 
-function tableHtml(t: Table): string {
-  const head = `<tr>${t.header.map((c) => `<th>${esc(c)}</th>`).join('')}</tr>`;
+function tableHtml(t: Table, heading = 'h3'): string {
+  const head = `<tr>${t.header.map((c) => `<th>${esc(c).replace(/_/g, '_<wbr>')}</th>`).join('')}</tr>`; // long class names may break
   const body = t.rows.map((r) => `<tr>${r.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`).join('\n');
-  return `<h2>${esc(t.title)}</h2><table>${head}\n${body}</table>${t.note ? `<p>${esc(t.note)}</p>` : ''}`;
+  return `<div class="table" id="${t.id}">${heading ? `<${heading}>${esc(t.title)}</${heading}>` : ''}<div class="scroll"><table>${head}\n${body}</table></div>${t.note ? `<p>${esc(t.note)}</p>` : ''}</div>`;
 }
 
 function runName(r: JobResult): string {
   return r.role === 'teacher' ? `teacher ${r.teacher}` : r.role === 'baseline' ? `${r.student} baseline (seed ${r.seed})` : `${r.student} ← ${r.teacher} via ${r.distiller} (seed ${r.seed})`;
 }
 
-export function reportHtml(results: JobResult[], title: string, dataset?: string): string {
-  const rows = toRows(results);
-  const tables = resultTables(rows, dataset).map(tableHtml).join('\n');
-  const legend = `<p class="legend">${DETECTION_CLASSES.map((n, k) => `<span style="color:${COLORS[k]}">■ ${n}</span>`).join(' ')}</p>`;
-  const runs = results
-    .map((r) => {
-      const figures = TASK_METRICS[r.task].metrics.map((m) => `${m.label} ${pct(r.metrics[m.key] as number)}`).join(' · ');
-      const bev = r.preview ? bevSvg(r.preview, `BEV ${r.preview.sample_token.slice(0, 8)}`) : '';
-      return `<section><h3>${esc(runName(r))}</h3><p>${figures} · ${r.train.steps} steps in ${r.train.seconds} s (${r.train.steps_per_s} steps/s, ${r.train.backend})</p>
-<div class="figs">${lossCurveSvg(r.log, 'training loss')}${bev}</div></section>`;
-    })
-    .join('\n');
-  return `<!doctype html><html><head><meta charset="utf-8"><title>${esc(title)}</title><style>
-body{font-family:system-ui,sans-serif;margin:24px;max-width:1100px}table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:4px 8px}
-th{background:#f4f4f4}.legend span{margin-right:10px;font-size:13px}.figs{display:flex;gap:16px;flex-wrap:wrap}figure{margin:0}figcaption{font-size:12px;color:#555}</style></head>
-<body><h1>${esc(title)}</h1>${tables}<h2>Runs</h2>${legend}${runs}</body></html>\n`;
+/** An id for HTML from a run id. */
+const slug = (s: string) => s.replace(/[^A-Za-z0-9_-]+/g, '-');
+const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+
+/** A detection run's per-class TP errors: in its metrics, or (results written before they were) in its eval/metrics_summary.json. */
+function labelTpErrors(r: JobResult): Record<string, Record<string, unknown>> {
+  if (r.metrics.label_tp_errors) return r.metrics.label_tp_errors as Record<string, Record<string, unknown>>;
+  const file = join(dirname(r.log), 'eval', 'metrics_summary.json');
+  try {
+    return existsSync(file) ? ((JSON.parse(readFileSync(file, 'utf8')) as { label_tp_errors?: Record<string, Record<string, unknown>> }).label_tp_errors ?? {}) : {};
+  } catch {
+    return {};
+  }
+}
+
+/** A detection run's figures as the nuScenes devkit's summary prints them: the means, then AP (also per distance threshold) and TP errors per class. */
+function devkitSummaryHtml(r: JobResult): string {
+  const m = r.metrics as { mean_ap?: number; nd_score?: number; tp_errors?: Record<string, unknown>; mean_dist_aps?: Record<string, unknown>; label_aps?: Record<string, Record<string, unknown>> };
+  if (!m.mean_dist_aps) return '';
+  const tp = labelTpErrors(r);
+  const f = (v: unknown) => fixedOr(num(v));
+  const classes = Object.keys(m.mean_dist_aps);
+  const ths = Object.keys(m.label_aps?.[classes[0]!] ?? {}).sort((a, b) => Number(a) - Number(b));
+  const means = [`mAP ${f(m.mean_ap)}`, ...TP_ERRORS.map(([key, label]) => `m${label} ${f(m.tp_errors?.[key])}`), `NDS ${f(m.nd_score)}`].join(' · ');
+  const table: Table = {
+    id: `run-${slug(r.id)}-per-class`, title: 'Per-class results (nuScenes devkit summary)',
+    header: ['class', 'AP', ...ths.map((t) => `AP@${t} m`), ...TP_ERRORS.map(([, label]) => label)],
+    rows: classes.map((c) => [c, f(m.mean_dist_aps![c]), ...ths.map((t) => f(m.label_aps?.[c]?.[t])), ...TP_ERRORS.map(([key]) => f(tp[c]?.[key]))]),
+  };
+  return `<div class="devkit"><h4>Per-class results (nuScenes devkit summary)</h4><p class="means">${esc(means)}</p>${tableHtml(table, '')}</div>`;
+}
+
+/**
+ * Training-loss and validation curves, one group per student (its baseline and distilled runs overlaid; every seed a
+ * line) and one for each task's teachers: loss against step, and each headline metric against step.
+ */
+function curvesHtml(results: JobResult[]): string {
+  const groups = groupBy(sortResults(results), (r) => `${r.task}|${r.student ?? ''}`);
+  const out: string[] = [];
+  for (const rs of groups.values()) {
+    const task = rs[0]!.task;
+    const title = rs[0]!.student ?? `${TASK_METRICS[task].title.toLowerCase()} teachers`;
+    const seeds = new Set(rs.map((r) => r.seed)).size > 1;
+    const name = (r: JobResult) => (r.role === 'teacher' ? r.teacher! : r.role === 'baseline' ? 'baseline' : `← ${r.teacher} (${r.distiller})`) + (seeds ? `, seed ${r.seed}` : '');
+    const series = (points: (r: JobResult) => [number, number][]): LineSeries[] =>
+      rs.map((r, i) => ({ name: name(r), color: RUN_COLORS[i % RUN_COLORS.length], points: points(r) })).filter((s) => s.points.length);
+    const charts: string[] = [];
+    const loss = series((r) => smoothLoss(readLossLog(r.log)));
+    if (loss.length) charts.push(lineChartSvg({ title: `${title}: training loss`, xName: 'step', yName: 'loss (moving average)', series: loss }));
+    for (const m of TASK_METRICS[task].metrics) {
+      const val = series((r) => (r.curve ?? []).filter((p) => num(p[m.key]) !== undefined).map((p) => [p.step, 100 * (p[m.key] as number)]));
+      if (val.length) charts.push(lineChartSvg({ title: `${title}: validation ${m.label}`, xName: 'step', yName: `${m.label} (%)`, series: val }));
+    }
+    const note = rs.some((r) => r.curve?.length) ? '' : '<p class="note">No validation curve: a run records one with <code>--set train.evalEvery=&lt;steps&gt;</code>.</p>';
+    if (charts.length) out.push(`<div class="group"><h3>${esc(title)}</h3>${note}<div class="figs">${charts.map((c) => `<figure class="chart">${c}</figure>`).join('')}</div></div>`);
+  }
+  return out.length ? out.join('\n') : '<p>No run left a training log or validation curve.</p>';
+}
+
+function runHtml(r: JobResult): string {
+  const figures = TASK_METRICS[r.task].metrics.map((m) => `${m.label} ${pctOr(num(r.metrics[m.key]))}`).join(' · ');
+  const frames = r.task === 'occ' && num(r.metrics.frames) !== undefined ? ` over ${r.metrics.frames} frames` : '';
+  const bev = r.preview ? bevSvg(r.preview, `BEV of validation sample ${r.preview.sample_token.slice(0, 8)}: ground truth and predictions`) : '';
+  const train = r.train.packaged ? 'packaged weights' : `${r.train.steps} steps in ${r.train.seconds} s (${r.train.steps_per_s} steps/s, ${r.train.backend})`;
+  return `<section class="run" id="run-${slug(r.id)}"><h3>${esc(runName(r))}</h3><p>${figures}${frames} · ${esc(train)}</p>
+<div class="figs">${r.task === 'det' ? devkitSummaryHtml(r) : ''}${bev}</div></section>`;
+}
+
+/** What report.html says about the matrix above its tables: the dataset as it is, and the run's settings and failures. */
+export interface ReportMeta {
+  dataset?: string;
+  [key: string]: unknown;
+}
+
+function headerHtml(title: string, meta: ReportMeta, runs: number): string {
+  const facts = [`<strong>Dataset:</strong> ${esc(meta.dataset ?? 'not recorded')}`];
+  if (typeof meta.preset === 'string') facts.push(`preset ${esc(meta.preset)}`);
+  if (Array.isArray(meta.seeds)) facts.push(`seeds ${esc(meta.seeds.join(', '))}`);
+  facts.push(`${runs} run${runs === 1 ? '' : 's'}`);
+  if (typeof meta.wall_seconds === 'number') facts.push(`wall time ${(meta.wall_seconds / 60).toFixed(1)} min`);
+  const failed = Object.entries((meta.failed ?? {}) as Record<string, unknown>);
+  const skipped = Array.isArray(meta.skipped) ? (meta.skipped as unknown[]) : [];
+  const problems = [...failed.map(([id, e]) => `${id} failed: ${String(e)}`), ...skipped.map((id) => `${String(id)} skipped`)];
+  return `<header id="summary"><h1>${esc(title)}</h1><p class="meta">${facts.join(' · ')}</p>${problems.length ? `<ul class="problems">${problems.map((p) => `<li>${esc(p)}</li>`).join('')}</ul>` : ''}</header>`;
+}
+
+const STYLE = `body{font-family:system-ui,sans-serif;margin:24px;max-width:1240px;color:#222}
+table{border-collapse:collapse;margin:6px 0;font-size:13px}td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}
+td:first-child,th:first-child{text-align:left}td:first-child{white-space:nowrap}th{background:#f4f4f4}.scroll{overflow-x:auto}
+#per-class table,.devkit table{font-size:12px}#per-class td,#per-class th,.devkit td,.devkit th{padding:2px 5px}
+#occ-per-class-iou table{font-size:11px}#per-class td:first-child{white-space:normal;min-width:11em}.means{font-size:13px;margin:2px 0}.note{font-size:13px;color:#555}
+.meta{font-size:15px}.problems{color:#a00}nav a{margin-right:14px}.run{border-top:1px solid #ddd;margin-top:12px}h4{margin:8px 0 2px}
+.figs{display:flex;gap:16px;flex-wrap:wrap;align-items:flex-start}figure{margin:0}figcaption{font-size:12px;color:#555}`;
+
+export function reportHtml(results: JobResult[], title: string, meta: ReportMeta = {}): string {
+  const tables = resultTables(toRows(results), meta.dataset);
+  const section = (id: string, heading: string, body: string) => `<section id="${id}"><h2>${heading}</h2>\n${body}\n</section>`;
+  const perClass = tables.filter((t) => t.perClass);
+  const sections = [
+    section('results', 'Results', tables.filter((t) => !t.perClass).map((t) => tableHtml(t)).join('\n') || '<p>No finished runs.</p>'),
+    ...(perClass.length ? [section('per-class', 'Per-class results', perClass.map((t) => tableHtml(t)).join('\n'))] : []),
+    section('curves', 'Training and validation curves', curvesHtml(results)),
+    section('runs', 'Runs', sortResults(results).map(runHtml).join('\n')),
+  ];
+  const nav = `<nav>${[['results', 'Results'], ...(perClass.length ? [['per-class', 'Per-class results']] : []), ['curves', 'Curves'], ['runs', 'Runs']].map(([id, t]) => `<a href="#${id}">${t}</a>`).join('')}</nav>`;
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title><style>${STYLE}</style></head>
+<body>${headerHtml(title, meta, results.length)}${nav}
+${sections.join('\n')}
+</body></html>\n`;
 }
 
 /** Write results.json, results.md, results.csv and report.html into `dir` (each atomically). */
-export async function writeReports(dir: string, results: JobResult[], meta: Record<string, unknown> & { dataset?: string }, title = 'bevzoo benchmark matrix'): Promise<void> {
+export async function writeReports(dir: string, results: JobResult[], meta: ReportMeta, title = 'bevzoo benchmark matrix'): Promise<void> {
   const rows = toRows(results);
   await writeFileAtomic(join(dir, 'results.json'), JSON.stringify({ meta, rows }, null, 2) + '\n');
   await writeFileAtomic(join(dir, 'results.md'), resultsMarkdown(rows, meta.dataset));
   await writeFileAtomic(join(dir, 'results.csv'), resultsCsv(rows));
-  await writeFileAtomic(join(dir, 'report.html'), reportHtml(results, title, meta.dataset));
+  await writeFileAtomic(join(dir, 'report.html'), reportHtml(results, title, meta));
 }

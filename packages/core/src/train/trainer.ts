@@ -71,7 +71,7 @@ export interface TrainOptions<B> {
   resume?: string;
   /** On resume, consume the batches the saved run had already used in its current epoch (default true). */
   skipConsumedBatches?: boolean;
-  /** Progress on stderr (default true): a bar on a TTY, plain lines otherwise (see core's createProgress). */
+  /** Progress on stderr (default true): a cli-progress bar on a TTY, plain lines otherwise (see core's createProgress). */
   progress?: boolean | Pick<ProgressOptions, 'stream' | 'intervalMs'>;
   /** Called after each step; the time it takes (an evaluation, say) is not counted as training time. */
   onStep?: (rec: StepRecord) => void | Promise<void>;
@@ -350,10 +350,6 @@ export class Trainer<B> {
     if ((o.skipConsumedBatches ?? true) && this.stepInEpoch > 0) await stream.skip(this.stepInEpoch);
     const startStep = this.step;
     const stop = Math.min(o.until ?? o.steps, o.steps);
-    const progress =
-      o.progress === false || startStep >= stop
-        ? null
-        : createProgress({ total: stop - startStep, label: 'train', unit: 'steps', ...(typeof o.progress === 'object' ? o.progress : {}) });
     let logFd: number | null = null;
     const logFile = o.log;
     if (logFile) {
@@ -376,6 +372,11 @@ export class Trainer<B> {
       savedAt = this.step;
       await this.prune();
     };
+    // Made here, so that the `finally` below always ends it (on a TTY its redraw timer would keep the process alive).
+    const progress =
+      o.progress === false || startStep >= stop
+        ? null
+        : createProgress({ total: stop - startStep, label: 'train', unit: 'steps', ...(typeof o.progress === 'object' ? o.progress : {}) });
     try {
       while (this.step < stop) {
         const b = await stream.next();

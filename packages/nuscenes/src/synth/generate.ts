@@ -1,20 +1,22 @@
 /**
  * generateSynthetic: write a complete nuScenes-format dataset (tables, LiDAR, images, instance segments,
- * Occ3D labels, map masks, splits, eval config) for a preset and seed. Scenes are generated in parallel by
- * worker threads (one job per scene) when the built worker file exists, else in-process; the output is
- * byte-identical either way. The dataset is written to `<out>.tmp-<pid>` and renamed into place; an existing
+ * Occ3D labels, map masks, splits, eval config) for a preset and seed. Scenes are generated in parallel by a
+ * piscina pool of worker threads (one task per scene) when the built worker file exists, else in-process; the
+ * output is byte-identical either way. The dataset is written to `<out>.tmp-<pid>` and renamed into place; an existing
  * complete dataset of the same preset, seed and generator version is reused.
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
+import Piscina from 'piscina';
 import { BevzooError, makeDir } from '@bevzoo/core';
 import { TABLE_NAMES, type TableName } from '../tables.js';
 import { SYNTH_GENERATOR_VERSION, SYNTH_VERSION, VISIBILITY, attributeRecords, categoryRecords, detectionConfig, sensorRecords } from './meta.js';
 import { resolvePreset, type SynthPreset, type SynthPresetName } from './presets.js';
 import { generateScene, type SceneJob, type SceneRecords } from './scene.js';
+import type { SceneTask } from './worker.js';
 
 export interface SynthProgress {
   /** Keyframes generated so far (phase 'generate'); total = all keyframes of the dataset. */
@@ -96,61 +98,39 @@ function workerFile(): URL | null {
   return null;
 }
 
-type WorkerMessage =
-  | { type: 'progress'; scene: number; k: number }
-  | { type: 'result'; scene: number; records: SceneRecords }
-  | { type: 'error'; scene: number; message: string; stack?: string };
-
 async function runScenes(jobs: SceneJob[], workers: number, onSample: () => void): Promise<SceneRecords[]> {
-  const results: SceneRecords[] = new Array(jobs.length);
   const url = workerFile();
   if (!url || workers <= 1 || jobs.length <= 1) {
+    const results: SceneRecords[] = new Array(jobs.length);
     for (let i = 0; i < jobs.length; i++) {
       results[i] = generateScene(jobs[i]!, onSample);
       await new Promise((r) => setImmediate(r));
     }
     return results;
   }
-  const n = Math.min(workers, jobs.length);
-  let next = 0;
-  const pool: Worker[] = [];
+  const threads = Math.min(workers, jobs.length);
+  const pool = new Piscina<SceneTask, SceneRecords>({ filename: url.href, minThreads: threads, maxThreads: threads });
   try {
-    await new Promise<void>((resolvePool, reject) => {
-      let finished = 0;
-      let failed = false;
-      const retired = new Set<Worker>();
-      const start = (w: Worker) => {
-        if (next >= jobs.length) { retired.add(w); void w.terminate(); return; }
-        w.postMessage({ type: 'job', job: jobs[next++] });
-      };
-      for (let i = 0; i < n; i++) {
-        const w = new Worker(url);
-        pool.push(w);
-        w.on('message', (m: WorkerMessage) => {
-          if (failed) return;
-          if (m.type === 'progress') onSample();
-          else if (m.type === 'result') {
-            results[m.scene] = m.records;
-            if (++finished === jobs.length) resolvePool();
-            else start(w);
-          } else {
-            failed = true;
-            const err = new SynthError(`scene generation failed: ${m.message}`, `scene ${m.scene}`);
-            if (m.stack) err.stack = m.stack;
-            reject(err);
-          }
-        });
-        w.on('error', (e) => { if (!failed) { failed = true; reject(e); } });
-        w.on('exit', (code) => {
-          if (!failed && !retired.has(w) && code !== 0 && finished < jobs.length) { failed = true; reject(new SynthError(`worker exited with code ${code}`, 'worker')); }
-        });
-        start(w);
-      }
-    });
+    return await Promise.all(
+      jobs.map(async (job) => {
+        const { port1, port2 } = new MessageChannel();
+        port1.on('message', onSample);
+        try {
+          return await pool.run({ job, progress: port2 }, { transferList: [port2] });
+        } catch (e) {
+          const cause = e as Error; // the task's error, or piscina's when the worker died
+          const err = new SynthError(`scene generation failed: ${cause.message}`, `scene ${job.sceneIndex}`);
+          if (cause.stack) err.stack = cause.stack;
+          throw err;
+        } finally {
+          while (receiveMessageOnPort(port1)) onSample(); // keyframes posted before the result but not yet delivered
+          port1.close();
+        }
+      }),
+    );
   } finally {
-    await Promise.all(pool.map((w) => w.terminate()));
+    await pool.destroy(); // on a failure, the scenes still queued or running are dropped
   }
-  return results;
 }
 
 export async function generateSynthetic(opts: GenerateSyntheticOptions): Promise<GenerateSyntheticResult> {

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -254,12 +255,33 @@ describe('synthetic dataset: files', () => {
     }
   });
 
-  it('is byte-identical for the same seed (1 worker vs 2 workers)', () => {
+  it('is byte-identical for the same seed (workers: 1 vs 2; both in-process from sources)', () => {
     const a = hashTree(dirA), b = hashTree(dirB);
     expect(a.size).toBeGreaterThan(100);
     expect([...b.keys()]).toEqual([...a.keys()]);
     for (const [k, v] of a) expect(b.get(k), k).toBe(v);
   });
+
+  // The piscina pool exists only in the build (dist/synth/worker.js; from sources the scenes run in-process), and it
+  // runs in a plain node process (worker threads of this one would resolve packages to their TypeScript sources).
+  const built = new URL('../../dist/index.js', import.meta.url);
+  it.skipIf(!existsSync(built))('with the built worker pool: the bytes of an in-process run, every keyframe counted, a failing scene named', () => {
+    const script = `
+      import { generateSynthetic, SYNTH_PRESETS } from ${JSON.stringify(built.href)};
+      const done = [];
+      await generateSynthetic({ preset: 'tiny', seed: ${SEED}, out: ${JSON.stringify(join(work, 'pool'))}, workers: 2, onProgress: (p) => p.phase === 'generate' && done.push(p.done) });
+      await generateSynthetic({ preset: 'tiny', seed: ${SEED}, out: ${JSON.stringify(join(work, 'in-process'))}, workers: 1 });
+      const huge = { ...SYNTH_PRESETS.tiny, imageWidth: 2 ** 31 };
+      const error = await generateSynthetic({ preset: huge, seed: ${SEED}, out: ${JSON.stringify(join(work, 'bad'))}, workers: 2 }).then(() => null, (e) => e.message);
+      console.log(JSON.stringify({ done, error }));`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const { done, error } = JSON.parse(r.stdout) as { done: number[]; error: string | null };
+    expect(hashTree(join(work, 'pool'))).toEqual(hashTree(join(work, 'in-process')));
+    expect(done).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(error).toMatch(/^scene [01]: scene generation failed: Invalid typed array length/);
+    expect(readdirSync(work).filter((n) => n.startsWith('bad'))).toEqual([]);
+  }, 60_000);
 
   it('reuses a complete dataset of the same preset and seed, refuses to clobber another one', async () => {
     const t0 = Date.now();

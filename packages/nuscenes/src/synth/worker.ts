@@ -1,22 +1,17 @@
 /**
- * Worker-thread entry of the synthetic generator: receives scene jobs, posts progress per keyframe and the
- * scene's table records. Built as its own tsup entry (dist/synth/worker.js); from TypeScript sources the
- * generator runs in-process instead.
+ * The synthetic generator's piscina task: one scene (its files, and its table records as the result), with a
+ * message per keyframe on the MessagePort sent with the task. Built as its own tsup entry (dist/synth/worker.js);
+ * from TypeScript sources the generator runs in-process instead.
  */
-import { parentPort } from 'node:worker_threads';
-import { generateScene, type SceneJob } from './scene.js';
+import type { MessagePort } from 'node:worker_threads';
+import { generateScene, type SceneJob, type SceneRecords } from './scene.js';
 
-const port = parentPort;
-if (port) {
-  port.on('message', (msg: { type: 'job'; job: SceneJob }) => {
-    if (msg.type !== 'job') return;
-    const scene = msg.job.sceneIndex;
-    try {
-      const records = generateScene(msg.job, (k) => port.postMessage({ type: 'progress', scene, k }));
-      port.postMessage({ type: 'result', scene, records });
-    } catch (e) {
-      const err = e as Error;
-      port.postMessage({ type: 'error', scene, message: err?.message ?? String(e), stack: err?.stack });
-    }
-  });
+export interface SceneTask {
+  job: SceneJob;
+  /** Gets the keyframe index after each keyframe. */
+  progress: MessagePort;
+}
+
+export default function sceneTask({ job, progress }: SceneTask): SceneRecords {
+  return generateScene(job, (k) => progress.postMessage(k));
 }

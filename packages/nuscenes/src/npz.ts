@@ -1,10 +1,10 @@
 /**
  * A small writer and reader of NumPy `.npy` arrays and `.npz` archives (a zip of `.npy` files), as written by
  * `np.save` / `np.savez` / `np.savez_compressed` and read by `np.load`. Used for Occ3D labels
- * (`gts/<scene>/<sample>/labels.npz`). Writing is deterministic: fixed zip timestamps, stable entry order.
+ * (`gts/<scene>/<sample>/labels.npz`). The .npy format is ours; the zip is fflate's. Writing is deterministic:
+ * fixed zip timestamps, stable entry order.
  */
-import { deflateRawSync } from 'node:zlib';
-import { unzipSync } from 'fflate';
+import { unzipSync, zipSync, type Zippable } from 'fflate';
 import { BevzooError } from '@bevzoo/core';
 
 /** NumPy dtype codes without byte-order prefix. */
@@ -119,78 +119,17 @@ export interface WriteNpzOptions {
   level?: 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9;
 }
 
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-/** CRC-32 (zip, PNG) of bytes[start, end). */
-export function crc32(bytes: Uint8Array, start = 0, end = bytes.length): number {
-  let c = 0xffffffff;
-  for (let i = start; i < end; i++) c = CRC_TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-/** DOS date of 1980-01-01 00:00 (fixed zip timestamps make the output byte-stable). */
-const DOS_TIME = 0, DOS_DATE = (0 << 9) | (1 << 5) | 1;
-
 /**
- * Build an .npz archive (entries `<name>.npy` in the order of the object's keys): a plain zip with
- * deflated (or stored) entries, fixed timestamps, no extra fields.
+ * Build an .npz archive (entries `<name>.npy` in the order of the object's keys) with fflate's `zipSync`:
+ * deflated (or stored) entries, no extra fields, and every entry dated 1980-01-01 00:00 (the earliest DOS date;
+ * fflate writes a Date's local-time fields and this one is built from local-time fields, so the bytes do not
+ * depend on the time zone): the same arrays give the same bytes.
  */
 export function writeNpz(arrays: Record<string, NpyArray>, options: WriteNpzOptions = {}): Uint8Array {
-  const compress = options.compress !== false;
-  const entries = Object.entries(arrays).map(([name, arr]) => {
-    const raw = encodeNpy(arr);
-    const data = compress ? new Uint8Array(deflateRawSync(raw, { level: options.level ?? 6 })) : raw;
-    return { name: new TextEncoder().encode(`${name}.npy`), raw, data, crc: crc32(raw) };
-  });
-  let size = 22;
-  for (const e of entries) size += 30 + e.name.length + e.data.length + 46 + e.name.length;
-  const out = new Uint8Array(size);
-  const dv = new DataView(out.buffer);
-  let p = 0;
-  const offsets: number[] = [];
-  const header = (e: (typeof entries)[number], central: boolean, offset: number) => {
-    dv.setUint32(p, central ? 0x02014b50 : 0x04034b50, true); p += 4;
-    if (central) { dv.setUint16(p, 20, true); p += 2; }
-    dv.setUint16(p, 20, true); p += 2; // version needed
-    dv.setUint16(p, 0, true); p += 2; // flags
-    dv.setUint16(p, compress ? 8 : 0, true); p += 2;
-    dv.setUint16(p, DOS_TIME, true); p += 2;
-    dv.setUint16(p, DOS_DATE, true); p += 2;
-    dv.setUint32(p, e.crc, true); p += 4;
-    dv.setUint32(p, e.data.length, true); p += 4;
-    dv.setUint32(p, e.raw.length, true); p += 4;
-    dv.setUint16(p, e.name.length, true); p += 2;
-    dv.setUint16(p, 0, true); p += 2; // extra
-    if (central) {
-      dv.setUint16(p, 0, true); p += 2; // comment
-      dv.setUint16(p, 0, true); p += 2; // disk
-      dv.setUint16(p, 0, true); p += 2; // internal attributes
-      dv.setUint32(p, 0, true); p += 4; // external attributes
-      dv.setUint32(p, offset, true); p += 4;
-    }
-    out.set(e.name, p); p += e.name.length;
-  };
-  for (const e of entries) {
-    offsets.push(p);
-    header(e, false, 0);
-    out.set(e.data, p); p += e.data.length;
-  }
-  const cdStart = p;
-  entries.forEach((e, i) => header(e, true, offsets[i]!));
-  dv.setUint32(p, 0x06054b50, true);
-  dv.setUint16(p + 8, entries.length, true);
-  dv.setUint16(p + 10, entries.length, true);
-  dv.setUint32(p + 12, p - cdStart, true);
-  dv.setUint32(p + 16, cdStart, true);
-  return out;
+  const level = options.compress === false ? 0 : options.level ?? 6;
+  const files: Zippable = {};
+  for (const [name, arr] of Object.entries(arrays)) files[`${name}.npy`] = encodeNpy(arr);
+  return zipSync(files, { level, mtime: new Date(1980, 0, 1, 0, 0, 0) });
 }
 
 /** Read an .npz archive: array name (without `.npy`) → array. */

@@ -32,7 +32,7 @@ export const lssDetectorPresets: Record<'tiny' | 'small' | 'paper', DeepPartial<
     // branch (the teacher's is LeakyReLU, which has no parameters): with LeakyReLU here the distilled student scored
     // mAP / NDS 1.2 / 10.8 % against 1.6 / 14.2 % with ReLU (seed 0, see the README).
     head: { sharedChannels: 16, headChannels: 16 },
-    train: { steps: 600, batchSize: 2, lr: 2e-3, warmupSteps: 30, clip: 35 },
+    train: { steps: 600, batchSize: 2, lr: 2e-3, warmupSteps: 30, clip: 35, evalEvery: 200 }, // validation at steps 200 and 400 (the report's curves)
     data: { imageSize: [128, 352] },
   },
   /** bevdet-r50 as published: ResNet-50, 256×704, 59 bins, BEV 128×128 at 0.8 m, FPN 512, encoder 128/256/512 → 256. */

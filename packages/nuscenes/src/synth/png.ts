@@ -1,11 +1,10 @@
 /**
- * Minimal deterministic PNG codec for the generator's own files: grayscale (8 or 16 bit) or RGB(A) 8 bit,
- * non-interlaced. Decoding handles all five row filters, so PNGs written by other tools also read.
+ * PNG files of the generator (16-bit gray instance segments, 8-bit gray map masks), encoded and decoded by pngjs.
+ * This wrapper gives them our `PngImage` shape (samples as Uint8Array / Uint16Array, the file's own channel count)
+ * and errors that name the file.
  */
-import { deflateSync } from 'node:zlib';
-import { unzlibSync } from 'fflate';
+import { PNG, type ColorType, type PNGWithMetadata } from 'pngjs';
 import { BevzooError } from '@bevzoo/core';
-import { crc32 } from '../npz.js';
 
 export interface PngImage {
   width: number;
@@ -23,106 +22,51 @@ export class PngFormatError extends BevzooError {
   }
 }
 
+const COLOR_TYPE: Record<PngImage['channels'], ColorType> = { 1: 0, 3: 2, 4: 6 };
 
-const COLOR_TYPE: Record<number, number> = { 1: 0, 3: 2, 4: 6 };
-
-/** Encode with row filter "Up" (good for label images) and a fixed deflate level (node:zlib): same input, same bytes. */
+/**
+ * Encode with row filter "Up" (good for label images) and a fixed deflate level: same input, same bytes.
+ * 16-bit samples are written big-endian as PNG requires (pngjs does the byte order).
+ */
 export function encodePng(img: PngImage, level: 1 | 6 | 9 = 6): Uint8Array {
   const { width: W, height: H, channels: C, bitDepth } = img;
-  const bps = bitDepth / 8;
-  const stride = W * C * bps;
   if (img.data.length !== W * H * C) throw new PngFormatError(`expected ${W * H * C} samples, found ${img.data.length}`, 'encodePng');
-  const raw = new Uint8Array((stride + 1) * H);
-  const row = new Uint8Array(stride), prev = new Uint8Array(stride);
-  for (let y = 0; y < H; y++) {
-    if (bitDepth === 8) row.set((img.data as Uint8Array).subarray(y * W * C, (y + 1) * W * C));
-    else {
-      const d = img.data as Uint16Array;
-      for (let x = 0, o = y * W * C; x < W * C; x++) {
-        row[2 * x] = d[o + x]! >> 8;
-        row[2 * x + 1] = d[o + x]! & 0xff;
-      }
-    }
-    const o = y * (stride + 1);
-    raw[o] = y === 0 ? 0 : 2;
-    for (let x = 0; x < stride; x++) raw[o + 1 + x] = y === 0 ? row[x]! : (row[x]! - prev[x]!) & 0xff;
-    prev.set(row);
+  if ((bitDepth === 16) !== (img.data instanceof Uint16Array)) {
+    throw new PngFormatError(`expected ${bitDepth === 16 ? 'a Uint16Array' : 'a Uint8Array'} for bit depth ${bitDepth}`, 'encodePng');
   }
-  const idat = new Uint8Array(deflateSync(raw, { level }));
-  const out = new Uint8Array(8 + 25 + 12 + idat.length + 12);
-  out.set([137, 80, 78, 71, 13, 10, 26, 10]);
-  let p = 8;
-  const chunk = (type: string, data: Uint8Array) => {
-    const dv = new DataView(out.buffer);
-    dv.setUint32(p, data.length);
-    for (let i = 0; i < 4; i++) out[p + 4 + i] = type.charCodeAt(i);
-    out.set(data, p + 8);
-    dv.setUint32(p + 8 + data.length, crc32(out, p + 4, p + 8 + data.length));
-    p += 12 + data.length;
-  };
-  const ihdr = new Uint8Array(13);
-  const dv = new DataView(ihdr.buffer);
-  dv.setUint32(0, W);
-  dv.setUint32(4, H);
-  ihdr[8] = bitDepth;
-  ihdr[9] = COLOR_TYPE[C]!;
-  chunk('IHDR', ihdr);
-  chunk('IDAT', idat);
-  chunk('IEND', new Uint8Array(0));
-  return out;
+  // pngjs views 16-bit input as `new Uint16Array(data.buffer)`, i.e. from byte 0 of the buffer: hand it its own buffer.
+  const data = bitDepth === 16 && (img.data.byteOffset !== 0 || img.data.buffer.byteLength !== img.data.byteLength) ? img.data.slice() : img.data;
+  const png = { width: W, height: H, data } as unknown as PNG;
+  return PNG.sync.write(png, {
+    colorType: COLOR_TYPE[C], inputColorType: COLOR_TYPE[C], inputHasAlpha: C === 4, bitDepth,
+    filterType: 2, deflateLevel: level, deflateStrategy: 0,
+  });
 }
 
-/** Decode a non-interlaced grayscale / RGB / RGBA PNG of bit depth 8 or 16. */
+/**
+ * Decode a PNG (any color type, bit depth and interlacing pngjs reads). Gray → 1 channel, RGB → 3, gray + alpha and
+ * palette images → RGBA (4). 16-bit files keep their 16-bit samples; 1-, 2- and 4-bit ones are scaled to 8 bit.
+ */
 export function decodePng(bytes: Uint8Array, where = 'png'): PngImage {
-  const sig = [137, 80, 78, 71, 13, 10, 26, 10];
-  if (bytes.length < 33 || sig.some((s, i) => bytes[i] !== s)) throw new PngFormatError('expected the PNG signature', where);
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let p = 8;
-  let W = 0, H = 0, bitDepth = 0, colorType = -1, interlace = 0;
-  const idat: Uint8Array[] = [];
-  while (p + 8 <= bytes.length) {
-    const len = dv.getUint32(p);
-    const type = String.fromCharCode(bytes[p + 4]!, bytes[p + 5]!, bytes[p + 6]!, bytes[p + 7]!);
-    const data = bytes.subarray(p + 8, p + 8 + len);
-    if (type === 'IHDR') {
-      W = dv.getUint32(p + 8); H = dv.getUint32(p + 12);
-      bitDepth = bytes[p + 16]!; colorType = bytes[p + 17]!; interlace = bytes[p + 20]!;
-    } else if (type === 'IDAT') idat.push(data);
-    else if (type === 'IEND') break;
-    p += 12 + len;
+  let png: PNGWithMetadata;
+  // IHDR's bit depth is byte 24 (signature 8, chunk length 4, "IHDR" 4, width 4, height 4).
+  const sixteen = bytes.length > 24 && bytes[24] === 16;
+  try {
+    png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), { skipRescale: sixteen });
+  } catch (e) {
+    throw new PngFormatError(`expected a readable PNG file: ${(e as Error).message}`, where);
   }
-  const channels = colorType === 0 ? 1 : colorType === 2 ? 3 : colorType === 6 ? 4 : 0;
-  if (!channels || (bitDepth !== 8 && bitDepth !== 16) || interlace !== 0) {
-    throw new PngFormatError(`unsupported PNG (color type ${colorType}, bit depth ${bitDepth}, interlace ${interlace}); expected gray/RGB/RGBA, 8 or 16 bit, not interlaced`, where);
+  const { width: W, height: H } = png;
+  // pngjs gives RGBA (Buffer for 8 bit, Uint16Array for 16 bit with skipRescale).
+  const rgba = png.data as Uint8Array | Uint16Array;
+  const channels: PngImage['channels'] = png.colorType === 0 ? 1 : png.colorType === 2 ? 3 : 4;
+  const bitDepth = sixteen ? 16 : 8;
+  if (rgba.length !== W * H * 4) throw new PngFormatError(`expected ${W * H * 4} decoded samples, found ${rgba.length}`, where);
+  let data: Uint8Array | Uint16Array;
+  if (channels === 4) data = bitDepth === 16 ? Uint16Array.from(rgba) : new Uint8Array(rgba);
+  else {
+    data = bitDepth === 16 ? new Uint16Array(W * H * channels) : new Uint8Array(W * H * channels);
+    for (let p = 0, o = 0; p < W * H; p++) for (let c = 0; c < channels; c++) data[o++] = rgba[p * 4 + c]!;
   }
-  const total = idat.reduce((a, b) => a + b.length, 0);
-  const z = new Uint8Array(total);
-  let o = 0;
-  for (const c of idat) { z.set(c, o); o += c.length; }
-  const raw = unzlibSync(z);
-  const bpp = channels * (bitDepth / 8);
-  const stride = W * bpp;
-  if (raw.length < (stride + 1) * H) throw new PngFormatError(`expected ${(stride + 1) * H} bytes of image data, found ${raw.length}`, where);
-  const cur = new Uint8Array(stride), prev = new Uint8Array(stride);
-  const out = bitDepth === 8 ? new Uint8Array(W * H * channels) : new Uint16Array(W * H * channels);
-  for (let y = 0; y < H; y++) {
-    const f = raw[y * (stride + 1)]!;
-    const src = raw.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1));
-    for (let x = 0; x < stride; x++) {
-      const a = x >= bpp ? cur[x - bpp]! : 0, b = prev[x]!, c = x >= bpp ? prev[x - bpp]! : 0;
-      let v = src[x]!;
-      if (f === 1) v += a;
-      else if (f === 2) v += b;
-      else if (f === 3) v += (a + b) >> 1;
-      else if (f === 4) {
-        const pp = a + b - c, pa = Math.abs(pp - a), pb = Math.abs(pp - b), pc = Math.abs(pp - c);
-        v += pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
-      } else if (f !== 0) throw new PngFormatError(`row ${y}: unknown filter ${f}`, where);
-      cur[x] = v & 0xff;
-    }
-    if (bitDepth === 8) (out as Uint8Array).set(cur, y * stride);
-    else for (let x = 0; x < W * channels; x++) (out as Uint16Array)[y * W * channels + x] = (cur[2 * x]! << 8) | cur[2 * x + 1]!;
-    prev.set(cur);
-  }
-  return { width: W, height: H, channels: channels as 1 | 3 | 4, bitDepth: bitDepth as 8 | 16, data: out };
+  return { width: W, height: H, channels, bitDepth, data };
 }

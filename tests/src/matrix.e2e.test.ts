@@ -25,10 +25,17 @@ describe('bevzoo matrix (tiny)', () => {
     const res = JSON.parse(readFileSync(join(out, 'm', 'results.json'), 'utf8'));
     const kinds = res.rows.map((x: { teacher: string | null; student: string | null; distiller: string | null }) => `${x.teacher}|${x.student}|${x.distiller}`);
     expect(kinds).toEqual(expect.arrayContaining(['centerpoint|null|null', 'null|bevdet|null', 'centerpoint|bevdet|distillbev', 'null|bevdet4d|null', 'centerpoint|bevdet4d|distillbev', 'null|bevdepth|null', 'centerpoint|bevdepth|distillbev', 'null|bevformer|null', 'centerpoint|bevformer|distillbev']));
+    // The occupancy students have no teacher yet: their baselines only, scored with Occ3D mIoU.
+    expect(res.rows.filter((x: { task: string }) => x.task === 'occ').map((x: { student: string }) => x.student).sort()).toEqual(['bevdet-occ', 'flashocc']);
     for (const row of res.rows) {
-      expect(row.metrics.mean_ap).toBeGreaterThanOrEqual(0);
-      expect(row.metrics.nd_score).toBeGreaterThanOrEqual(0);
-      expect(row.metrics.nd_score).toBeLessThanOrEqual(1);
+      if (row.task === 'occ') {
+        expect(row.metrics.miou).toBeGreaterThanOrEqual(0);
+        expect(row.metrics.miou).toBeLessThanOrEqual(1);
+      } else {
+        expect(row.metrics.mean_ap).toBeGreaterThanOrEqual(0);
+        expect(row.metrics.nd_score).toBeGreaterThanOrEqual(0);
+        expect(row.metrics.nd_score).toBeLessThanOrEqual(1);
+      }
       expect(row.train.steps).toBe(4);
     }
     const md = readFileSync(join(out, 'm', 'results.md'), 'utf8');
@@ -69,7 +76,7 @@ describe('bevzoo matrix (tiny)', () => {
     expect(r.code).toBe(0);
     expect(statSync(teacherResult).mtimeMs).toBe(before);
     expect(existsSync(join(out, 'm', 'runs', 'baseline-bevdet-seed0', 'result.json'))).toBe(true);
-    // teacher, baselines of bevdepth, bevdet, bevdet4d, bevformer, their four distilled cells: all but the removed one kept.
-    expect(r.stdout).toMatch(/: 9\/9 runs in [\d.]+ min \(8 resumed\)/);
+    // teacher, baselines of bevdepth, bevdet, bevdet4d, bevformer, bevdet-occ, flashocc, the four distilled cells: all but the removed one kept.
+    expect(r.stdout).toMatch(/: 11\/11 runs in [\d.]+ min \(10 resumed\)/);
   });
 });

@@ -23,3 +23,4 @@ export * from './lss/index.js';
 export * from './detectors/index.js';
 export * from './attention/ms-deform-attn.js';
 export * from './bevformer/index.js';
+export * from './occ/index.js';

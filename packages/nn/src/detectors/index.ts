@@ -2,3 +2,4 @@ export * from './lss-config.js';
 export * from './lss-detector.js';
 export * from './rig-batch.js';
 export * from './lss-presets.js';
+export * from './camera-branch.js';

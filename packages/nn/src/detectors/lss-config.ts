@@ -38,42 +38,79 @@ export const centerHeadSection = z.object({
 }).prefault({});
 export type CenterHeadSection = z.infer<typeof centerHeadSection>;
 
-const lssDetectorFields = z.object({
-  /** Cameras per sample. */
-  numCameras: int.default(6),
-  /** Image backbone (torchvision/mmdet ResNet names `img_backbone.layer1.0.conv1.weight`). */
-  backbone: z.object({
-    block: z.enum(['basic', 'bottleneck']).default('bottleneck'),
-    /** Blocks per stage (ResNet-50: [3, 4, 6, 3]). */
-    layers: z.array(int).min(2).default([3, 4, 6, 3]),
-    /** Planes per stage (a bottleneck stage outputs 4×). */
-    widths: z.array(int).min(2).default([64, 128, 256, 512]),
-    stemWidth: int.default(64),
-    /** The two stages fed to the neck (C4, C5 = [2, 3]); the first one's stride is the LSS feature stride. */
-    outIndices: z.tuple([z.number().int().min(0), z.number().int().min(0)]).default([2, 3]),
-  }).prefault({}),
-  /** FPNForBEVDet: one output map at the stride of the first backbone output. */
-  neck: z.object({ outChannels: int.default(512) }).prefault({}),
-  viewTransform: z.object({
-    /** BEVDet's numC_Trans. */
-    contextChannels: int.default(64),
-    /** [start, stop, step] metres (torch.arange). */
-    depthBins: z.tuple([num.positive(), num.positive(), num.positive()]).default([1, 60, 1]),
-    pixelMode: z.enum(['center', 'linspace']).default('center'),
-    poolImpl: z.enum(['host', 'tensor']).default('host'),
-    /**
-     * 'conv': BEVDet's depthnet, one 1×1 conv to depth + context; 'camera-aware': BEVDepth's DepthNet (camera
-     * parameters through MLPs into SE gates, residual depth branch, optional ASPP), keys `depth_net.*`.
-     */
-    depthNet: z.object({
-      type: z.enum(['conv', 'camera-aware']).default('conv'),
-      /** Width of the camera-aware net (BEVDepth: 512). */
-      midChannels: int.default(512),
-      /** Residual blocks of its depth branch (BEVDepth: 3). */
-      blocks: z.number().int().min(0).default(3),
-      aspp: z.boolean().default(true),
+/** Defaults of the camera branch fields that differ between model families (BEVDet's r50 configuration by default). */
+export interface CameraBranchDefaults {
+  /** FPNForBEVDet output channels (BEVDet 512, BEVDet-Occ/FlashOcc 256). */
+  neckChannels?: number;
+  /** BEVDet's numC_Trans (BEVDet 64, BEVDet-Occ 32). */
+  contextChannels?: number;
+  /** [start, stop, step] metres (BEVDet [1, 60, 1], BEVDet-Occ [1, 45, 0.5]). */
+  depthBins?: [number, number, number];
+}
+
+/**
+ * The camera branch of the LSS family (image backbone → FPNForBEVDet → LSS view transform with BEVPool), BEVDepth's
+ * depth supervision, BatchNorm settings: the zod fields shared by the LSS detectors and the LSS occupancy models
+ * (spread them into a `z.object`).
+ */
+export function cameraBranchFields(d: CameraBranchDefaults = {}) {
+  return {
+    /** Cameras per sample. */
+    numCameras: int.default(6),
+    /** Image backbone (torchvision/mmdet ResNet names `img_backbone.layer1.0.conv1.weight`). */
+    backbone: z.object({
+      block: z.enum(['basic', 'bottleneck']).default('bottleneck'),
+      /** Blocks per stage (ResNet-50: [3, 4, 6, 3]). */
+      layers: z.array(int).min(2).default([3, 4, 6, 3]),
+      /** Planes per stage (a bottleneck stage outputs 4×). */
+      widths: z.array(int).min(2).default([64, 128, 256, 512]),
+      stemWidth: int.default(64),
+      /** The two stages fed to the neck (C4, C5 = [2, 3]); the first one's stride is the LSS feature stride. */
+      outIndices: z.tuple([z.number().int().min(0), z.number().int().min(0)]).default([2, 3]),
     }).prefault({}),
-  }).prefault({}),
+    /** FPNForBEVDet: one output map at the stride of the first backbone output. */
+    neck: z.object({ outChannels: int.default(d.neckChannels ?? 512) }).prefault({}),
+    viewTransform: z.object({
+      /** BEVDet's numC_Trans. */
+      contextChannels: int.default(d.contextChannels ?? 64),
+      /** [start, stop, step] metres (torch.arange). */
+      depthBins: z.tuple([num.positive(), num.positive(), num.positive()]).default(d.depthBins ?? [1, 60, 1]),
+      pixelMode: z.enum(['center', 'linspace']).default('center'),
+      poolImpl: z.enum(['host', 'tensor']).default('host'),
+      /**
+       * 'conv': BEVDet's depthnet, one 1×1 conv to depth + context; 'camera-aware': BEVDepth's DepthNet (camera
+       * parameters through MLPs into SE gates, residual depth branch, optional ASPP), keys `depth_net.*`.
+       */
+      depthNet: z.object({
+        type: z.enum(['conv', 'camera-aware']).default('conv'),
+        /** Width of the camera-aware net (BEVDepth: 512). */
+        midChannels: int.default(512),
+        /** Residual blocks of its depth branch (BEVDepth: 3). */
+        blocks: z.number().int().min(0).default(3),
+        aspp: z.boolean().default(true),
+      }).prefault({}),
+    }).prefault({}),
+    /** BatchNorm everywhere (PyTorch defaults). */
+    norm: z.object({ eps: num.positive().default(1e-5), momentum: num.min(0).max(1).default(0.1) }).prefault({}),
+    /**
+     * BEVDepth's depth supervision of the view transform (keyframe LiDAR projected into the images; BCE on the depth
+     * distribution), weighted; 0 = none (the default). Needs `data.points`.
+     */
+    depthSupervision: z.object({ weight: num.min(0).default(0) }).prefault({}),
+  };
+}
+
+const cameraBranchObject = z.object({ ...cameraBranchFields(), data: dataSettings.prefault({}) });
+/** The camera branch part of a config (what `cameraBranchLayout` and `createCameraBranch` read). */
+export type CameraBranchConfig = z.infer<typeof cameraBranchObject>;
+
+const camera = cameraBranchFields();
+// The keys in their historical order (a config's JSON is compared with a packaged checkpoint's metadata).
+const lssDetectorFields = z.object({
+  numCameras: camera.numCameras,
+  backbone: camera.backbone,
+  neck: camera.neck,
+  viewTransform: camera.viewTransform,
   /** The BEV grid of the LSS output, the pre-head feature and the head (ego frame after bda). */
   grid: z.object({
     /** [xmin, ymin, xmax, ymax] metres. */
@@ -94,8 +131,7 @@ const lssDetectorFields = z.object({
     extraUpsample: z.literal(2).nullable().default(2),
   }).prefault({}),
   head: centerHeadSection,
-  /** BatchNorm everywhere (PyTorch defaults). */
-  norm: z.object({ eps: num.positive().default(1e-5), momentum: num.min(0).max(1).default(0.1) }).prefault({}),
+  norm: camera.norm,
   /**
    * BEVDet4D's temporal fusion: `frames` 2 adds the previous keyframe, its BEV map computed without gradient, both
    * maps through `pre_process_net` (CustomResNet, one stride-1 stage of `preProcessBlocks` BasicBlocks), the
@@ -105,11 +141,7 @@ const lssDetectorFields = z.object({
     frames: z.union([z.literal(1), z.literal(2)]).default(1),
     preProcessBlocks: z.number().int().min(0).default(2),
   }).prefault({}),
-  /**
-   * BEVDepth's depth supervision of the view transform (keyframe LiDAR projected into the images; BCE on the depth
-   * distribution), weighted; 0 = plain BEVDet (the default). Needs `data.points`.
-   */
-  depthSupervision: z.object({ weight: num.min(0).default(0) }).prefault({}),
+  depthSupervision: camera.depthSupervision,
   train: trainSettings.prefault({}),
   data: dataSettings.prefault({}),
 });
@@ -119,6 +151,45 @@ export type LSSDetectorConfig = z.infer<typeof lssDetectorFields>;
 /** The config schema: the fields above plus the checks of `lssDetectorLayout` (strides, grid divisibility, …). */
 export const lssDetectorSchema = checkedSchema(lssDetectorFields, lssDetectorLayout);
 
+
+/** A ConfigError naming the field. */
+export function configFail(path: string, message: string): never {
+  throw new ConfigError(`${path}: ${message}`, [{ path, message }]);
+}
+
+/** What the camera branch builds from a config. */
+export interface CameraBranchLayout {
+  imageSize: [number, number];
+  /** Image pixels per LSS feature cell (stem 4 × the backbone stage strides up to outIndices[0]). */
+  featureStride: number;
+  /** [fH, fW] of the image feature map. */
+  featureSize: [number, number];
+  depthBins: number;
+  /** Image backbone channels of the two stages fed to the neck. */
+  backboneChannels: [number, number];
+}
+
+/** Derive and check the camera branch of a config (throws a ConfigError naming the field). */
+export function cameraBranchLayout(config: CameraBranchConfig): CameraBranchLayout {
+  const fail = configFail;
+  const [H, W] = config.data.imageSize;
+  const b = config.backbone;
+  if (b.widths.length !== b.layers.length) fail('backbone.widths', `one width per stage (${b.layers.length}), found ${b.widths.length}`);
+  const [i0, i1] = b.outIndices;
+  if (!(i1 === i0 + 1 && i1 < b.layers.length)) fail('backbone.outIndices', `two consecutive stages below ${b.layers.length}, found [${i0}, ${i1}]`);
+  const featureStride = 4 * 2 ** i0; // stem (conv s2 + maxpool s2), then stride 2 per stage after the first
+  if (H % featureStride !== 0 || W % featureStride !== 0)
+    fail('data.imageSize', `[H, W] divisible by the LSS feature stride ${featureStride}, found [${H}, ${W}]`);
+  const depthBins = (() => {
+    try {
+      return depthBinCount(config.viewTransform.depthBins);
+    } catch (e) {
+      return fail('viewTransform.depthBins', (e as Error).message);
+    }
+  })();
+  const exp = b.block === 'bottleneck' ? 4 : 1;
+  return { imageSize: [H, W], featureStride, featureSize: [H / featureStride, W / featureStride], depthBins, backboneChannels: [b.widths[i0]! * exp, b.widths[i1]! * exp] };
+}
 
 /** What the model builds from a config: grid cells, strides, the LSS grid, derived channels. */
 export interface LSSDetectorLayout {
@@ -148,24 +219,8 @@ export interface LSSDetectorLayout {
 
 /** Derive and check the layout of a config (throws a ConfigError naming the field). */
 export function lssDetectorLayout(config: LSSDetectorConfig): LSSDetectorLayout {
-  const fail = (path: string, message: string): never => {
-    throw new ConfigError(`${path}: ${message}`, [{ path, message }]);
-  };
-  const [H, W] = config.data.imageSize;
-  const b = config.backbone;
-  if (b.widths.length !== b.layers.length) fail('backbone.widths', `one width per stage (${b.layers.length}), found ${b.widths.length}`);
-  const [i0, i1] = b.outIndices;
-  if (!(i1 === i0 + 1 && i1 < b.layers.length)) fail('backbone.outIndices', `two consecutive stages below ${b.layers.length}, found [${i0}, ${i1}]`);
-  const featureStride = 4 * 2 ** i0; // stem (conv s2 + maxpool s2), then stride 2 per stage after the first
-  if (H % featureStride !== 0 || W % featureStride !== 0)
-    fail('data.imageSize', `[H, W] divisible by the LSS feature stride ${featureStride}, found [${H}, ${W}]`);
-  const depthBins = (() => {
-    try {
-      return depthBinCount(config.viewTransform.depthBins);
-    } catch (e) {
-      return fail('viewTransform.depthBins', (e as Error).message);
-    }
-  })();
+  const fail = configFail;
+  const { imageSize: [H, W], featureStride, featureSize, depthBins, backboneChannels } = cameraBranchLayout(config);
   const [xmin, ymin, xmax, ymax] = config.grid.range;
   const cs = config.grid.cellSize;
   const X = Math.round((xmax - xmin) / cs), Y = Math.round((ymax - ymin) / cs);
@@ -178,20 +233,19 @@ export function lssDetectorLayout(config: LSSDetectorConfig): LSSDetectorLayout 
   const C = config.viewTransform.contextChannels;
   const stageChannels = (config.bevEncoder.channels ?? [2 * C, 4 * C, 8 * C]) as [number, number, number];
   const bevChannels = C * config.temporal.frames;
-  const exp = b.block === 'bottleneck' ? 4 : 1;
   const taskSizes = config.head.tasks.map((t) => t.length);
   if (config.head.circleRadii && config.head.circleRadii.length !== taskSizes.length)
     fail('head.circleRadii', `one radius per task (${taskSizes.length}), found ${config.head.circleRadii.length}`);
   return {
     imageSize: [H, W],
     featureStride,
-    featureSize: [H / featureStride, W / featureStride],
+    featureSize,
     depthBins,
     cells: [X, Y],
     lssGrid: { xbound: [xmin, xmax, cs], ybound: [ymin, ymax, cs], zbound: [zmin, zmax, zmax - zmin] },
     stageChannels,
     bevChannels,
-    backboneChannels: [b.widths[i0]! * exp, b.widths[i1]! * exp],
+    backboneChannels,
     taskSizes,
     grid: bevGrid([xmin, ymin, xmax, ymax], X, Y),
     headStride: config.bevEncoder.extraUpsample === null ? 2 : 1,

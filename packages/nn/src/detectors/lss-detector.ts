@@ -8,17 +8,17 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { activeKernelTrace, BevzooError, type ForwardOutput, type LossOutput, type Rng, type TaskModel } from '@bevzoo/core';
 import { Module } from '../module.js';
-import { ResNet } from '../layers/resnet.js';
-import { FPNForBEVDet } from '../lss/img-neck.js';
-import { LSSViewTransform } from '../lss/view-transform.js';
+import type { ResNet } from '../layers/resnet.js';
+import type { FPNForBEVDet } from '../lss/img-neck.js';
+import type { LSSViewTransform } from '../lss/view-transform.js';
 import { CustomResNet, FPNLSS } from '../lss/bev-encoder.js';
 import { depthLabels, depthLoss } from '../lss/depth.js';
 import { alignPrevBev } from '../lss/temporal.js';
-import type { CameraGeometry } from '../lss/frustum.js';
 import { CenterHead } from '../centerhead/head.js';
 import { boxOutputsRecord } from '../centerhead/fused.js';
 import { centerHeadDetLoss, centerHeadPredict, type BatchBoxesLike } from '../centerhead/task.js';
 import type { DetBox } from '../centerhead/decode.js';
+import { createCameraBranch, liftCameras } from './camera-branch.js';
 import { lssDetectorLayout, lssHeadConfig, type LSSDetectorConfig, type LSSDetectorLayout } from './lss-config.js';
 
 /** A batch that does not fit the model: what was expected, what was found, and which field. */
@@ -53,7 +53,7 @@ export interface LSSDetectorBatch extends CameraFrameLike {
  * config's size) and, for a temporal model, the previous keyframe's; a mismatch throws an LSSInputError naming the
  * model and the field.
  */
-export function cameraBatchSize(model: string, batch: LSSDetectorBatch, N: number, imageSize: readonly [number, number], temporal: boolean): number {
+export function cameraBatchSize(model: string, batch: CameraFrameLike & Pick<LSSDetectorBatch, 'batchSize' | 'prev'>, N: number, imageSize: readonly [number, number], temporal: boolean): number {
   const fail = (field: string, expected: string, found: string): never => {
     throw new LSSInputError(model, field, expected, found);
   };
@@ -103,19 +103,11 @@ export class LSSDetector extends Module implements TaskModel<LSSDetectorBatch, D
     const l = (this.layout = lssDetectorLayout(config));
     const norm = config.norm;
     const fork = (k: string) => opts.rng?.fork(k);
-    const b = config.backbone;
-    this.img_backbone = this.registerModule('img_backbone', new ResNet({
-      block: b.block, layers: [...b.layers], widths: [...b.widths], stemWidth: b.stemWidth, outIndices: [...b.outIndices], norm, rng: fork('img_backbone'),
-    }));
-    this.img_neck = this.registerModule('img_neck', new FPNForBEVDet([...l.backboneChannels], config.neck.outChannels, { rng: fork('img_neck') }));
-    const vt = config.viewTransform;
-    const dn = vt.depthNet;
-    this.img_view_transformer = this.registerModule('img_view_transformer', new LSSViewTransform({
-      inChannels: config.neck.outChannels, contextChannels: vt.contextChannels, imageSize: l.imageSize, featureStride: l.featureStride,
-      depthBins: [...vt.depthBins], grid: l.lssGrid, pixelMode: vt.pixelMode, poolImpl: vt.poolImpl, numCameras: config.numCameras, rng: fork('img_view_transformer'),
-      cameraAware: dn.type === 'camera-aware' ? { midChannels: dn.midChannels, blocks: dn.blocks, aspp: dn.aspp, norm } : undefined,
-    }));
-    const C = vt.contextChannels;
+    const camera = createCameraBranch(this, config, l, l.lssGrid, opts.rng);
+    this.img_backbone = camera.img_backbone;
+    this.img_neck = camera.img_neck;
+    this.img_view_transformer = camera.img_view_transformer;
+    const C = config.viewTransform.contextChannels;
     this.pre_process_net = config.temporal.frames > 1 && config.temporal.preProcessBlocks > 0
       ? this.registerModule('pre_process_net', new CustomResNet({ inChannels: C, numLayers: [config.temporal.preProcessBlocks], channels: [C], strides: [1], norm, rng: fork('pre_process_net') }))
       : null;
@@ -141,13 +133,8 @@ export class LSSDetector extends Module implements TaskModel<LSSDetectorBatch, D
 
   /** One keyframe's BEV map [B, Y, X, C] (after pre_process_net in a temporal model) and its depth distribution. */
   private frameBev(frame: CameraFrameLike, bda: Float32Array, B: number): { bev: tf.Tensor4D; depth: tf.Tensor4D } {
-    const N = this.config.numCameras;
-    const [H, W] = this.layout.imageSize;
     return tf.tidy(() => {
-      const levels = this.img_backbone.forward(tf.tensor4d(frame.images, [B * N, H, W, 3]));
-      const [feat] = this.img_neck.forward(levels);
-      const geom: CameraGeometry = { intrinsics: frame.intrinsics, sensor2ego: frame.sensor2ego, postAug: frame.postAug, bda };
-      const { bev, depth } = this.img_view_transformer.forward(feat!, geom);
+      const { bev, depth } = liftCameras(this, frame, bda, B, this.config.numCameras, this.layout.imageSize);
       const pre = this.pre_process_net ? this.pre_process_net.forward(bev)[0]! : (bev as tf.Tensor4D);
       return { bev: pre, depth };
     });

@@ -126,3 +126,31 @@ export async function fitBatch<B>(model: TaskModel<B>, batch: B, opts: { steps: 
   trainer.dispose();
   return { losses, counts, parts };
 }
+
+/**
+ * The batch with Occ3D labels ([B, 200, 200, 16] each, [x, y, z] order): a road (driveable surface) along x with
+ * sidewalks, terrain beyond, on the ground layer (z index 2); per sample a car-sized block of label 4 on the road at
+ * x = 6 + 4·b m; free above; camera-visible within 30 m of the ego.
+ */
+export function withOccLabels<T extends { bda: Float32Array }>(batch: T): T & { occ: { semantics: Uint8Array; maskLidar: Uint8Array; maskCamera: Uint8Array } } {
+  const B = batch.bda.length / 9;
+  const [X, Y, Z] = [200, 200, 16];
+  const V = X * Y * Z;
+  const semantics = new Uint8Array(B * V).fill(17), maskCamera = new Uint8Array(B * V), maskLidar = new Uint8Array(B * V);
+  const centre = (i: number) => -40 + 0.4 * (i + 0.5);
+  for (let b = 0; b < B; b++)
+    for (let x = 0; x < X; x++)
+      for (let y = 0; y < Y; y++) {
+        const px = centre(x), py = centre(y);
+        const ground = Math.abs(py) < 6 ? 11 : Math.abs(py) < 9 ? 13 : 14;
+        const o = b * V + (x * Y + y) * Z;
+        semantics[o + 2] = ground;
+        const carX = 6 + 4 * b;
+        if (Math.abs(px - carX) < 2.2 && Math.abs(py - 2) < 1) for (let z = 3; z < 7; z++) semantics[o + z] = 4;
+        if (px * px + py * py < 900) for (let z = 0; z < Z; z++) {
+          maskCamera[o + z] = 1;
+          maskLidar[o + z] = 1;
+        }
+      }
+  return { ...batch, occ: { semantics, maskLidar, maskCamera } };
+}

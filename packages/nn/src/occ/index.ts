@@ -1,0 +1,6 @@
+export * from './occ3d.js';
+export * from './labels.js';
+export * from './loss.js';
+export * from './heads.js';
+export * from './occ-config.js';
+export * from './occ-model.js';

@@ -67,6 +67,18 @@ describe('options', () => {
   });
 });
 
+describe('--teacher-runtime', () => {
+  it('is an option of distill, matrix and ablate with the values onnx, engine and auto, and reaches the distillation runs', async () => {
+    for (const cmd of ['distill', 'matrix', 'ablate']) expect(parse([cmd, '--teacher-runtime', 'onnx']).flags['teacher-runtime']).toBe('onnx');
+    expect(() => parse(['matrix', '--teacher-runtime', 'gpu'])).toThrow('--teacher-runtime expects one of auto, onnx, engine, got "gpu"');
+    expect(() => parse(['train', 'student', 'bevdet', '--teacher-runtime', 'onnx'])).toThrow(/unknown option --teacher-runtime for "bevzoo train"/);
+    expect(commandHelp(COMMAND_SPECS.matrix!)).toMatch(/--teacher-runtime <r>\s+where the frozen teacher runs in a distillation: onnx \(onnxruntime-node\), engine, or auto/);
+    const { commonPlanOptions } = await import('./pipeline/options.js');
+    expect(commonPlanOptions(parse(['distill', '--teacher-runtime', 'engine']), 'tiny').teacherRuntime).toBe('engine');
+    expect(commonPlanOptions(parse(['distill']), 'tiny').teacherRuntime).toBeUndefined(); // the job's default: auto
+  });
+});
+
 describe('--config: options from a JSON or YAML file', () => {
   it('takes the long options as keys, paths relative to the file; the command line wins', () => {
     const dir = mkdtempSync(join(tmpdir(), 'bevzoo-cfg-'));

@@ -29,6 +29,7 @@ type Command = (args: ParsedArgs) => Promise<void> | void;
 const COMMANDS: Record<string, () => Promise<Command>> = {
   list: async () => (args) => void process.stdout.write(listCommand({ verbose: !!args.flags.verbose, plugins: loadedPlugins() }) + '\n'),
   predict: () => import('./commands/predict.js').then((m) => m.predictCommand as Command),
+  export: () => import('./commands/export.js').then((m) => m.exportCommand as Command),
   zoo: () => import('./commands/zoo.js').then((m) => m.zooCommand as Command),
   data: () => import('./commands/data.js').then((m) => m.dataCommand as Command),
   eval: () => import('./commands/eval.js').then((m) => m.evalCommand as Command),

@@ -47,7 +47,7 @@ export function checkRequirement(req: FeatureRequirement, provided: { teacher: F
     const other = provided[rel.side][rel.name];
     if (!other) problems.push(`${rel.side} "${names[rel.side]}" does not provide feature "${rel.name}" (to compare ${what} of "${req.name}" with)`);
     else if (!test(f.grid, other.grid))
-      problems.push(`${who} feature "${req.name}" (${describeGrid(f.grid)}) does not share ${what} of ${rel.side} feature "${rel.name}" (${describeGrid(other.grid)})`);
+      problems.push(`${who} feature "${req.name}" (${describeGrid(f.grid)}) does not share ${what} of ${rel.side} feature "${rel.name}" (${describeGrid(other.grid)})${req.why ? `; needed for ${req.why}` : ''}`);
   }
   return problems;
 }

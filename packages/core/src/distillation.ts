@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { assemble, type Assembly } from './assemble.js';
 import { AssemblyError } from './errors.js';
+import { TrainError } from './train/types.js';
 import type { DistillerSetupReport, DistillerModel, ForwardOutput, LossOutput, TaskModel, TrainingTarget } from './model.js';
 import { createRng, type Rng } from './rng.js';
 import { createModel, type CreatedModel, type CreateModelOptions } from './zoo.js';
@@ -41,6 +42,17 @@ export function disposeForward(f: ForwardOutput | null | undefined): void {
   if (f) tf.dispose([...Object.values(f.features), ...Object.values(f.outputs)]);
 }
 
+/**
+ * Where a distillation's frozen teacher runs when not on the engine: an asynchronous forward pass (e.g. `@bevzoo/onnx`'s
+ * OnnxTeacher on onnxruntime-node) that gives the teacher's ForwardOutput for a batch, with the same feature and
+ * output names, shapes and layout (NHWC) as the engine's; the tensors it returns are the distillation's to dispose.
+ */
+export interface TeacherRuntime<B = unknown> {
+  /** The runtime's name for logs and results, e.g. `onnx`. */
+  readonly runtime: string;
+  forward(batch: B): Promise<ForwardOutput>;
+}
+
 const isCreated = (x: CreatedModel | ModelRequest): x is CreatedModel => 'model' in x && 'plugin' in x;
 
 /** Parameter and state names of the distillation: `student.*` and `distiller.*` (the teacher is frozen and not saved). */
@@ -51,6 +63,7 @@ export class Distillation<B = unknown, P = unknown> implements TaskModel<B, P>, 
   /** What the distiller's setup did (head inheritance, say); null when it had nothing to do. */
   readonly setup: DistillerSetupReport | null;
   private held: { batch: B; out: ForwardOutput } | null = null;
+  private external: TeacherRuntime<B> | null = null;
 
   constructor(
     readonly teacher: CreatedModel<TaskModel<B, P>>,
@@ -94,9 +107,34 @@ export class Distillation<B = unknown, P = unknown> implements TaskModel<B, P>, 
     return this.student.model.forward(batch, opts);
   }
 
+  /**
+   * Run the frozen teacher on `runtime` (asynchronous: the trainer awaits `prepare(batch)` before each step) instead of
+   * the engine; null goes back to the engine. The runtime stays the caller's (it is not disposed here).
+   */
+  setTeacherRuntime(runtime: TeacherRuntime<B> | null): void {
+    this.releaseBatch();
+    this.external = runtime;
+  }
+
+  /** Where the teacher's forward runs: `engine`, or the name of the runtime set. */
+  get teacherRuntime(): string {
+    return this.external?.runtime ?? 'engine';
+  }
+
+  /** The teacher's forward output for the batch from the runtime set (nothing to do on the engine); kept until `releaseBatch`. */
+  async prepare(batch: B): Promise<void> {
+    if (!this.external || this.held?.batch === batch) return;
+    this.releaseBatch();
+    const out = await this.external.forward(batch);
+    this.releaseBatch(); // nothing else may have been held meanwhile, but never leak it
+    this.held = { batch, out };
+  }
+
   /** The frozen teacher's forward output for a batch, computed once (without a gradient tape when called from prepareBatch). */
   teacherOutput(batch: B): ForwardOutput {
     if (this.held?.batch !== batch) {
+      if (this.external)
+        throw new TrainError(`Distillation: the teacher ${this.teacher.plugin.name} runs on ${this.external.runtime} (asynchronous): expected \`await prepare(batch)\` before the step, found the batch not prepared`);
       this.releaseBatch();
       this.held = { batch, out: tidyForward(this.teacher.model, batch, false) };
     }

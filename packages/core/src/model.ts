@@ -55,8 +55,11 @@ export interface DistillerModel<B = unknown> extends TrainableModel {
  * What the trainer trains when it is given no loss function: a model that computes its own training loss.
  * `prepareBatch` runs before the step's gradient tape (e.g. a frozen teacher's forward pass), `releaseBatch`
  * after the step (freeing what `prepareBatch` kept). A `TaskModel` trains as `loss(forward(batch))`.
+ * `prepare`, where a target has it, is awaited by the trainer before `prepareBatch` (asynchronous work for the step,
+ * e.g. a frozen teacher's forward pass on onnxruntime); what it keeps is freed by `releaseBatch` too.
  */
 export interface TrainingTarget<B = unknown> extends TrainableModel {
+  prepare?(batch: B): Promise<void>;
   prepareBatch?(batch: B): void;
   trainingLoss(batch: B): LossOutput;
   releaseBatch?(): void;

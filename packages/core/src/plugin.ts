@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import type { FeatureKind, FeatureMap, FeatureSpec } from './features.js';
 import type { Rng } from './rng.js';
+import type { DataSettings } from './settings.js';
 
 export type PluginKind = 'teacher' | 'student' | 'distiller';
 export const PLUGIN_KINDS: readonly PluginKind[] = ['teacher', 'student', 'distiller'];
@@ -118,6 +119,11 @@ export interface DistillerPlugin<C = any, M = unknown> extends PluginCommon<C> {
   matrix?: boolean;
   /** What this distiller needs, given what the teacher and student provide (e.g. the layers it pairs). */
   requires(config: C, provided: { teacher: FeatureMap; student: FeatureMap }): FeatureRequirement[];
+  /**
+   * What the distiller itself reads from each batch, beyond what the teacher and the student need (e.g. LiDAR points
+   * for rendering rays, segment maps); merged into the run's data settings. Fields left out add nothing.
+   */
+  data?(config: C): Partial<DataSettings>;
   create(config: C, ctx: DistillerContext): M;
 }
 

@@ -48,6 +48,13 @@ export const dataSettings = z.object({
   withPrev: z.boolean().default(false),
   /** The model reads Occ3D labels. */
   occ: z.boolean().default(false),
+  /**
+   * Batches carry per-camera segment-id maps (`Batch.segments`, [B, 6, H, W], resized and augmented with the images,
+   * nearest neighbour): `segments/<CHANNEL>/<image name>.png`, 16-bit gray, beside `samples/` (SAM masks for real
+   * nuScenes; the synthetic dataset writes exact instance segments). Read by distillers (RadOcc's RSC). No default:
+   * a config that leaves it out resolves to the same JSON as before the field existed (packaged checkpoints record it).
+   */
+  segments: z.boolean().optional(),
 });
 export type DataSettings = z.infer<typeof dataSettings>;
 
@@ -67,5 +74,6 @@ export function mergeDataSettings(...all: DataSettings[]): DataSettings {
     sweeps: Math.max(0, ...all.filter((d) => d.points).map((d) => d.sweeps)),
     withPrev: all.some((d) => d.withPrev),
     occ: all.some((d) => d.occ),
+    ...(all.some((d) => d.segments) ? { segments: true } : {}),
   };
 }

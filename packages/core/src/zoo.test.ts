@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDistillation, Distillation } from './distillation.js';
+import { createDistillation, Distillation, tidyForward } from './distillation.js';
 import { AssemblyError, RegistryError } from './errors.js';
 import { bevGrid } from './features.js';
 import type { DistillerModel, ForwardOutput, LossOutput, TaskModel } from './model.js';
@@ -168,6 +168,40 @@ describe('createDistillation', () => {
     expect(await d.predict(d.forward(b, { training: false }), b)).toHaveLength(12);
     d.dispose();
     tf.dispose([b.x, b.y]);
+  });
+
+  it('takes the teacher from an asynchronous runtime (onnxruntime, say): the same training, awaited before each step, no leak', async () => {
+    const run = async (external: boolean) => {
+      const d = await createDistillation<Batch, number>({ teacher: { name: 'zoo-teacher' }, student: { name: 'zoo-student' }, distiller: { name: 'zoo-imitate' }, seed: 1 });
+      let calls = 0;
+      if (external)
+        d.setTeacherRuntime({
+          runtime: 'fake',
+          forward: async (b) => {
+            await new Promise((r) => setTimeout(r, 2));
+            calls++;
+            return tidyForward(d.teacher.model, b, false);
+          },
+        });
+      expect(d.teacherRuntime).toBe(external ? 'fake' : 'engine');
+      const b = batch();
+      if (external) expect(() => d.teacherOutput(b)).toThrow(/teacher zoo-teacher runs on fake \(asynchronous\): expected `await prepare\(batch\)`/);
+      const counts: number[] = [];
+      const losses: number[] = [];
+      const before = tf.memory().numTensors;
+      await trainLoop({ model: d, batches: [b], steps: 4, optimizer: { lr: 0.05, weightDecay: 0 }, progress: false, onStep: (r) => {
+        losses.push(r.loss);
+        counts.push(tf.memory().numTensors);
+      } });
+      expect(tf.memory().numTensors).toBe(before);
+      expect(new Set(counts).size).toBe(1);
+      if (external) expect(calls).toBe(4);
+      d.setTeacherRuntime(null);
+      d.dispose();
+      tf.dispose([b.x, b.y]);
+      return losses;
+    };
+    expect(await run(true)).toEqual(await run(false));
   });
 
   it('checks the combination before it builds adapters', async () => {

@@ -2,6 +2,7 @@
  * A Frame: everything a model needs from one keyframe sample — six decoded camera images with calibration, the
  * multi-sweep LiDAR cloud, GT boxes in the keyframe ego frame, the previous keyframe and Occ3D labels.
  */
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   composeTransforms, hashString, invertTransform, quatInverse, quatMultiply, quatNormalize, quatRotate, quatYaw,
@@ -9,7 +10,9 @@ import {
 } from '@bevzoo/core';
 import { FrameCache, type CacheCodec } from './cache.js';
 import { NuScenesError } from './errors.js';
-import { decodeImage, parsePcdBin, readDataFile, resizeRgb, type ResizeMode } from './io.js';
+import { decodeImage, parsePcdBin, readDataFile, resizeRgb, resizeTransform, warpAffineNearest, type ResizeMode } from './io.js';
+import { segmentPathFor } from './synth/meta.js';
+import { decodePng } from './synth/png.js';
 import { loadOccLabels, type OccLabels } from './occ.js';
 import type { NuScenes } from './reader.js';
 import {
@@ -34,6 +37,11 @@ export interface LoadFrameOptions {
   lidar?: boolean;
   /** Shared cache of decoded images and assembled points. */
   cache?: FrameCache;
+  /**
+   * Load each camera's segment-id map (with the cameras): `segments/<CHANNEL>/<image name>.png` beside `samples/`
+   * (`segmentPathFor`), a 16-bit gray PNG of the image's size, resized as the image is (nearest neighbour).
+   */
+  segments?: boolean;
 }
 
 export interface CameraFrame {
@@ -59,6 +67,8 @@ export interface CameraFrame {
   /** camera → keyframe ego (LIDAR_TOP ego pose), through the global frame; BEVDet's sensor2keyego. */
   sensor2keyEgo: RigidTransform;
   sensor2keyEgoMatrix: number[];
+  /** With `segments`: the segment id of every pixel of `image` (height·width; 0 = no segment). */
+  segments?: Int32Array;
 }
 
 export interface LidarFrame {
@@ -133,6 +143,11 @@ const cameraCodec: CacheCodec<CameraImages> = {
   encode: (v) => ({ meta: v.sizes, arrays: v.images }),
   decode: (meta, arrays) => ({ sizes: meta as CameraImages['sizes'], images: arrays as Uint8Array[] }),
 };
+/** Segment ids stored as their bytes (the cache holds u8 / f32 arrays). */
+const segmentCodec: CacheCodec<Int32Array[]> = {
+  encode: (v) => ({ meta: null, arrays: v.map((a) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength)) }),
+  decode: (_meta, arrays) => arrays.map((a) => (a.byteOffset % 4 === 0 ? new Int32Array(a.buffer, a.byteOffset, a.byteLength / 4) : new Int32Array(a.slice().buffer))),
+};
 const pointsCodec: CacheCodec<{ points: Float32Array; sweepsUsed: number }> = {
   encode: (v) => ({ meta: { sweepsUsed: v.sweepsUsed }, arrays: [v.points] }),
   decode: (meta, arrays) => ({ points: arrays[0] as Float32Array, sweepsUsed: (meta as { sweepsUsed: number }).sweepsUsed }),
@@ -160,6 +175,11 @@ export async function loadFrame(nusc: NuScenes, sampleToken: string, opts: LoadF
     const imgs = opts.cache
       ? await opts.cache.get(`cams/${ns}-${size ? `${size[0]}x${size[1]}` : 'orig'}-${mode}/${sampleToken}`, cameraCodec, compute)
       : await compute();
+    const segs = opts.segments
+      ? await (opts.cache
+        ? opts.cache.get(`segs/${ns}-${size ? `${size[0]}x${size[1]}` : 'orig'}-${mode}/${sampleToken}`, segmentCodec, () => loadSegmentMaps(nusc, tokens, size, mode))
+        : loadSegmentMaps(nusc, tokens, size, mode))
+      : null;
     CAMERA_CHANNELS.forEach((channel, i) => {
       const sdToken = tokens[i]!;
       const sd = nusc.get('sample_data', sdToken);
@@ -174,6 +194,7 @@ export async function loadFrame(nusc: NuScenes, sampleToken: string, opts: LoadF
         sensor2ego: cal.transform, sensor2egoMatrix: transformToMatrix4(cal.transform),
         ego2global: camEgo2global,
         sensor2keyEgo, sensor2keyEgoMatrix: transformToMatrix4(sensor2keyEgo),
+        ...(segs ? { segments: segs[i]! } : {}),
       });
     });
   }
@@ -267,6 +288,41 @@ async function loadCameraImages(
     sizes.push({ width: outW, height: outH, originalWidth: img.width, originalHeight: img.height, intrinsics });
   });
   return { images, sizes };
+}
+
+/**
+ * The segment-id maps of a sample's cameras (`segmentPathFor` of each image's filename), brought to the output size
+ * with the images' resize (nearest neighbour). A missing or malformed PNG is a NuScenesError naming the file.
+ */
+async function loadSegmentMaps(nusc: NuScenes, tokens: string[], size: readonly [number, number] | undefined, mode: ResizeMode): Promise<Int32Array[]> {
+  return Promise.all(tokens.map(async (t) => {
+    const sd = nusc.get('sample_data', t);
+    const rel = segmentPathFor(sd.filename);
+    const file = join(nusc.dataroot, rel);
+    let buf: Buffer;
+    try {
+      buf = await readFile(file);
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      throw new NuScenesError(
+        `Missing segment map ${file} for image ${sd.filename} (sample_data ${t}): data.segments reads one 16-bit gray PNG of segment ids per camera image at ` +
+          `segments/<CHANNEL>/<image name>.png beside samples/ (for real nuScenes, SAM masks; see the @bevzoo/nuscenes README)${err.code === 'ENOENT' ? '' : `: ${err.message}`}`,
+        { file, table: 'sample_data', token: t, field: 'segments', expected: 'a 16-bit grayscale PNG of segment ids' },
+      );
+    }
+    const img = decodePng(buf, file);
+    if (img.channels !== 1 || img.bitDepth !== 16)
+      throw new NuScenesError(`${file}: expected a 16-bit grayscale segment PNG, found ${img.channels} channel(s) at ${img.bitDepth} bit`, {
+        file, table: 'sample_data', token: t, field: 'segments', expected: '1 channel, 16 bit', found: `${img.channels} channel(s), ${img.bitDepth} bit`,
+      });
+    if ((sd.width && sd.width !== img.width) || (sd.height && sd.height !== img.height))
+      throw new NuScenesError(`${file}: segment map is ${img.width}×${img.height} but its image (sample_data ${t}) is ${sd.width}×${sd.height}`, {
+        file, table: 'sample_data', token: t, field: 'segments', expected: `${sd.width}×${sd.height}`, found: `${img.width}×${img.height}`,
+      });
+    const outH = size ? size[0] : img.height, outW = size ? size[1] : img.width;
+    const r = resizeTransform(img.width, img.height, outW, outH, mode);
+    return warpAffineNearest(img.data, img.width, img.height, outW, outH, [1 / r.sx, 0, -r.tx / r.sx, 0, 1 / r.sy, -r.ty / r.sy]);
+  }));
 }
 
 /**

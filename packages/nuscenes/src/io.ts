@@ -116,6 +116,25 @@ export function warpAffineRgb(
   return out;
 }
 
+/**
+ * Nearest-neighbour resampling of a one-channel label image (segment ids) through an affine map from OUTPUT pixel to
+ * SOURCE pixel coordinates (pixel centres at integers), as `warpAffineRgb` does for colours: each output pixel takes
+ * the label of the source pixel containing its preimage; preimages outside the source image are `fill`.
+ */
+export function warpAffineNearest(
+  src: ArrayLike<number>, W: number, H: number, outW: number, outH: number, inv: readonly [number, number, number, number, number, number], fill = 0,
+  out: Int32Array = new Int32Array(outW * outH),
+): Int32Array {
+  const [a, b, c, d, e, f] = inv;
+  for (let y = 0; y < outH; y++) {
+    for (let x = 0; x < outW; x++) {
+      const u = Math.floor(a * x + b * y + c + 0.5), v = Math.floor(d * x + e * y + f + 0.5);
+      out[y * outW + x] = u < 0 || v < 0 || u >= W || v >= H ? fill : src[v * W + u]!;
+    }
+  }
+  return out;
+}
+
 /** How an image is brought to the target size. */
 export type ResizeMode = 'crop' | 'stretch';
 

@@ -13,7 +13,7 @@ import { FrameCache, type FrameCacheStats } from './cache.js';
 import { NuScenesError } from './errors.js';
 import { describeValue } from './validate-tables.js';
 import { loadFrame, type CameraFrame, type FrameBox } from './frame.js';
-import type { ResizeMode } from './io.js';
+import { warpAffineNearest, type ResizeMode } from './io.js';
 import { NUSCENES_SAMPLE_GROUPS, pasteObjects, sampleObjects, type ObjectDatabase } from './object-sample.js';
 import type { NuScenes } from './reader.js';
 import { CAMERA_CHANNELS, OCC_GRID, type DetectionClass } from './tables.js';
@@ -47,6 +47,12 @@ export interface LoaderOptions {
   prefetch?: number;
   /** Load LiDAR points (default true). */
   points?: boolean;
+  /**
+   * Add `Batch.segments`: each camera's segment-id map (`segments/<CHANNEL>/<image name>.png`, see `segmentPathFor`),
+   * resized and augmented exactly as its image, by nearest neighbour (default false). A missing PNG is a NuScenesError
+   * naming the file.
+   */
+  segments?: boolean;
   /** Drop GT boxes with num_lidar_pts + num_radar_pts = 0 (default true, as mmdet3d's use_valid_flag). */
   dropEmptyBoxes?: boolean;
   /** Drop the last incomplete batch (default false). */
@@ -107,6 +113,11 @@ export interface Batch extends CameraBatch {
   /** Per sample: x, y, z, intensity, Δt in the keyframe ego frame after bda. */
   points?: Float32Array[];
   boxes: BatchBoxes[];
+  /**
+   * [B, 6, H, W] segment id of every pixel of each (augmented) image, 0 = no segment / outside the source image
+   * (loader option `segments`).
+   */
+  segments?: Int32Array;
   /** [B, 200, 200, 16] each (flipped with the bda flips). */
   occ?: { semantics: Uint8Array; maskLidar: Uint8Array; maskCamera: Uint8Array };
   /** The previous keyframe (the sample itself where there is none: valid = 0), with the same image augmentation. */
@@ -181,7 +192,7 @@ export function createLoader(opts: LoaderOptions): Loader {
     const sampleTokens = order(epoch).slice(index * batchSize, (index + 1) * batchSize);
     const B = sampleTokens.length;
     const frames = await Promise.all(sampleTokens.map((t) =>
-      loadFrame(nusc, t, { ...frameOpts, lidar: opts.points ?? true, occGts: opts.occGts })));
+      loadFrame(nusc, t, { ...frameOpts, lidar: opts.points ?? true, occGts: opts.occGts, segments: opts.segments ?? false })));
     const prevFrames = opts.withPrev
       ? await Promise.all(frames.map((f) => (f.prevSampleToken ? loadFrame(nusc, f.prevSampleToken, { ...frameOpts, lidar: false }) : Promise.resolve(f))))
       : undefined;
@@ -193,6 +204,7 @@ export function createLoader(opts: LoaderOptions): Loader {
       bda: new Float32Array(B * 9), boxes: [], shapes: {},
     };
     if (opts.points ?? true) out.points = [];
+    if (opts.segments) out.segments = new Int32Array(B * 6 * H * W);
     if (prevFrames)
       out.prev = {
         images: new Float32Array(camSize), intrinsics: new Float32Array(B * 54), sensor2ego: new Float32Array(B * 96), postAug: new Float32Array(B * 54),
@@ -210,6 +222,7 @@ export function createLoader(opts: LoaderOptions): Loader {
         return imageAugMatrix(sampleImageAug(rng, augmentConfig.image, W, H), W, H);
       });
       writeCameras(out, b, f.cameras, postAugs, scratch, H, W);
+      if (out.segments) writeSegments(out.segments, b, f.cameras, postAugs, H, W);
       const bev: BevAugParams = augmentConfig.bev ? sampleBevAug(rng, augmentConfig.bev) : { rotate: 0, scale: 1, flipX: false, flipY: false };
       const bda = augmentConfig.bev ? bevAugMatrix(bev) : IDENTITY3;
       out.bda.set(bda, b * 9);
@@ -245,6 +258,7 @@ export function createLoader(opts: LoaderOptions): Loader {
     out.shapes = {
       images: [B, 6, H, W, 3], intrinsics: [B, 6, 3, 3], sensor2ego: [B, 6, 4, 4], postAug: [B, 6, 3, 3], bda: [B, 3, 3],
       ...(out.occ ? { occ: [B, ...OCC_GRID.size] } : {}),
+      ...(out.segments ? { segments: [B, 6, H, W] } : {}),
       ...(out.prev ? { prevImages: [B, 6, H, W, 3], egoMotion: [B, 4, 4] } : {}),
     };
     counters.batchesDone++;
@@ -300,6 +314,20 @@ function writeCameras(out: CameraBatch, b: number, cams: CameraFrame[], postAugs
     out.postAug.set(P, k * 9);
   });
   if (cams.length !== CAMERA_CHANNELS.length) throw new Error(`internal: ${cams.length} cameras`);
+}
+
+/** Each camera's segment ids warped with its image augmentation (nearest neighbour; 0 outside the source image). */
+function writeSegments(out: Int32Array, b: number, cams: CameraFrame[], postAugs: Mat3[], H: number, W: number): void {
+  cams.forEach((cam, c) => {
+    if (!cam.segments) throw new Error(`internal: camera ${cam.channel} has no segment map`);
+    const P = postAugs[c]!;
+    const dst = out.subarray((b * 6 + c) * H * W, (b * 6 + c + 1) * H * W);
+    if (P === IDENTITY3) dst.set(cam.segments);
+    else {
+      const inv = mat3Inverse(P);
+      warpAffineNearest(cam.segments, W, H, W, H, [inv[0], inv[1], inv[2], inv[3], inv[4], inv[5]], 0, dst);
+    }
+  });
 }
 
 function boxesOf(list: readonly FrameBox[], bev: BevAugParams, bda: Mat3): BatchBoxes {

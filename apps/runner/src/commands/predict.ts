@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { createModel, createProgress, defaultPresetOf, getModelPlugin, parseSafetensors, runSettings, type TaskModel } from '@bevzoo/core';
+import { createModel, createProgress, defaultPresetOf, getModelPlugin, parseSafetensors, runSettings, type CreatedModel, type TaskModel } from '@bevzoo/core';
 import { initEngine } from '@bevzoo/engine';
 import { createLoader, type Batch } from '@bevzoo/nuscenes';
 import { type ParsedArgs, optStr, str, UsageError } from '../args.js';
@@ -22,19 +22,9 @@ export async function predictCommand(args: ParsedArgs): Promise<void> {
   if (!name) throw new UsageError('usage: bevzoo predict <model> [--preset p] [--checkpoint f] [--split val|train] --out <dir>');
   const plugin = getModelPlugin(name);
   const out = resolve(str(args, 'out'));
-  const ckpt = optStr(args, 'checkpoint');
-  let preset = optStr(args, 'preset');
-  let overrides: Record<string, unknown> | undefined;
-  if (ckpt) {
-    const md = parseSafetensors(readFileSync(ckpt), ckpt).metadata;
-    if (md.model && md.model !== plugin.name) throw new Error(`${ckpt}: its metadata "model" is ${md.model}, not ${plugin.name}`);
-    preset ??= md.preset;
-    if (md.preset && preset !== md.preset) throw new Error(`${ckpt}: its metadata "preset" is ${md.preset}, not ${preset} (drop --preset to use the file's)`);
-    if (md.config) overrides = JSON.parse(md.config) as Record<string, unknown>;
-  } else if (!plugin.checkpoints?.some((c) => c.preset === (preset ?? defaultPresetOf(plugin))))
-    throw new Error(`${plugin.kind} ${plugin.name} ships no trained weights for preset ${preset ?? defaultPresetOf(plugin)}${plugin.checkpoints?.length ? ` (it does for ${plugin.checkpoints.map((c) => c.preset).join(', ')})` : ''}: pass --checkpoint <file> (a run's model.safetensors)`);
   const engine = await initEngine({ log: () => {} });
-  const created = await createModel<TaskModel<Batch, unknown>>(plugin.name, { kind: plugin.kind, preset, overrides, pretrained: ckpt ?? true });
+  const ckpt = optStr(args, 'checkpoint');
+  const created = await createTrainedModel(args, name);
   try {
     const data = await prepareDataset(datasetChoice(args, created.preset), log);
     const split = str(args, 'split', 'val');
@@ -55,4 +45,24 @@ export async function predictCommand(args: ParsedArgs): Promise<void> {
   } finally {
     created.model.dispose?.();
   }
+}
+
+/**
+ * The trained model a command (`predict`, `export`) works on: `--checkpoint f` (a run's model.safetensors, whose
+ * metadata gives the preset and the config) or the weights the model's package ships for the preset.
+ */
+export async function createTrainedModel(args: ParsedArgs, name: string): Promise<CreatedModel<TaskModel<Batch, unknown>>> {
+  const plugin = getModelPlugin(name);
+  const ckpt = optStr(args, 'checkpoint');
+  let preset = optStr(args, 'preset');
+  let overrides: Record<string, unknown> | undefined;
+  if (ckpt) {
+    const md = parseSafetensors(readFileSync(ckpt), ckpt).metadata;
+    if (md.model && md.model !== plugin.name) throw new Error(`${ckpt}: its metadata "model" is ${md.model}, not ${plugin.name}`);
+    preset ??= md.preset;
+    if (md.preset && preset !== md.preset) throw new Error(`${ckpt}: its metadata "preset" is ${md.preset}, not ${preset} (drop --preset to use the file's)`);
+    if (md.config) overrides = JSON.parse(md.config) as Record<string, unknown>;
+  } else if (!plugin.checkpoints?.some((c) => c.preset === (preset ?? defaultPresetOf(plugin))))
+    throw new Error(`${plugin.kind} ${plugin.name} ships no trained weights for preset ${preset ?? defaultPresetOf(plugin)}${plugin.checkpoints?.length ? ` (it does for ${plugin.checkpoints.map((c) => c.preset).join(', ')})` : ''}: pass --checkpoint <file> (a run's model.safetensors)`);
+  return createModel<TaskModel<Batch, unknown>>(plugin.name, { kind: plugin.kind, preset, overrides, pretrained: ckpt ?? true });
 }

@@ -1,6 +1,6 @@
 /** The option table of every command: the parser, the checks and each command's `--help` come from here. */
 import type { CommandSpec, OptionTable } from '../args.js';
-import { BACKENDS } from '../pipeline/options.js';
+import { BACKENDS, TEACHER_RUNTIMES } from '../pipeline/options.js';
 
 const PLUGIN: OptionTable = {
   plugin: { type: 'string', multiple: true, value: '<package or path>', help: 'load an extra plugin' },
@@ -37,6 +37,10 @@ const TRAINING: OptionTable = {
 const PRESET = { type: 'string', value: '<p>', help: 'the preset of every model (default small)' } as const;
 const OUT = (what: string) => ({ type: 'string', value: '<dir>', help: `output folder (default ${what})` }) as const;
 const TEACHER_CKPT = { type: 'string', value: '<file>', check: 'file', help: 'a trained teacher checkpoint to use instead of training or loading one' } as const;
+const TEACHER_RUNTIME = {
+  type: 'string', value: '<r>', choices: TEACHER_RUNTIMES,
+  help: 'where the frozen teacher runs in a distillation: onnx (onnxruntime-node), engine, or auto (default: onnx where it is faster on the first batches)',
+} as const;
 const QUEUE_NAME = { type: 'string', value: '<name>', help: 'the BullMQ queue (default bevzoo-matrix)' } as const;
 const SEEDS = { type: 'string', value: '<n>', check: 'int>=1', help: 'seeds per run (default 1)' } as const;
 
@@ -103,6 +107,7 @@ export const COMMAND_SPECS: Record<string, CommandSpec> = {
       seed: { type: 'string', value: '<n>', check: 'int>=0', help: 'seed (default 0)' },
       out: OUT('runs/distill-<t>-<s>-<d>-<preset>'),
       'teacher-checkpoint': TEACHER_CKPT,
+      'teacher-runtime': TEACHER_RUNTIME,
       'no-baseline': { type: 'boolean', help: 'skip the student\'s baseline run' },
     }),
   },
@@ -117,6 +122,7 @@ export const COMMAND_SPECS: Record<string, CommandSpec> = {
       teachers: { type: 'string', value: '<a,b>', help: 'only these teachers' },
       students: { type: 'string', value: '<a,b>', help: 'only these students' },
       distillers: { type: 'string', value: '<a,b|all>', help: 'these distillers (default: all but the ablation baselines)' },
+      'teacher-runtime': TEACHER_RUNTIME,
       'in-process': { type: 'boolean', help: 'run every job in this process (debugging)' },
       threads: { type: 'string', value: '<n>', check: 'int>=1', help: 'engine threads of each run (default 1 when runs go two at a time)' },
       queue: { type: 'string', value: '<redis://host:port>', help: 'enqueue the runs on this Redis for `bevzoo worker`s (BullMQ) instead of running them here' },
@@ -148,6 +154,18 @@ export const COMMAND_SPECS: Record<string, CommandSpec> = {
       },
     }, { title: 'data', options: DATA }, { title: 'plugins and help', options: PLUGIN }],
   },
+  export: {
+    name: 'export', summary: 'a model with its weights as an ONNX file (opset 17), checked on onnxruntime-node against the engine', maxPositionals: 1, plugins: true,
+    usage: ['export <model> [--preset p] [--checkpoint f] [--batch-size n] --out model.onnx'],
+    sections: [{
+      title: 'options', options: {
+        preset: { type: 'string', value: '<p>', help: 'the model preset (default: the checkpoint\'s, else the model\'s default)' },
+        checkpoint: { type: 'string', value: '<file>', check: 'file', help: 'the weights (a run\'s model.safetensors; default: the weights the package ships)' },
+        'batch-size': { type: 'string', value: '<n>', check: 'int>=1', help: 'the batch size fixed in the file (default: the preset\'s training batch size)' },
+        out: { type: 'string', value: '<file>', help: 'the .onnx file written (required)' },
+      },
+    }, { title: 'data (the batch traced)', options: DATA }, { title: 'plugins and help', options: PLUGIN }],
+  },
   zoo: {
     name: 'zoo', summary: 'the model zoo: each model\'s task, presets, parameters and packaged weights with their metrics', maxPositionals: 0, plugins: true,
     usage: ['zoo [--markdown]'],
@@ -163,6 +181,7 @@ export const COMMAND_SPECS: Record<string, CommandSpec> = {
       seeds: SEEDS,
       out: OUT('runs/ablate-<d>-<t>-<s>-<preset>'),
       'teacher-checkpoint': TEACHER_CKPT,
+      'teacher-runtime': TEACHER_RUNTIME,
     }),
   },
   job: {
@@ -187,4 +206,4 @@ export const CONFIG_OPTION: OptionTable = {
 for (const spec of Object.values(COMMAND_SPECS)) spec.sections.push({ title: 'options file', options: CONFIG_OPTION });
 
 /** Commands shown in `bevzoo --help` (job is internal). */
-export const PUBLIC_COMMANDS = ['list', 'zoo', 'data', 'train', 'distill', 'matrix', 'worker', 'ablate', 'predict', 'eval'];
+export const PUBLIC_COMMANDS = ['list', 'zoo', 'data', 'train', 'distill', 'matrix', 'worker', 'ablate', 'predict', 'export', 'eval'];

@@ -13,8 +13,10 @@ import {
 } from '@bevzoo/core';
 import { initEngine, type EngineBackend } from '@bevzoo/engine';
 import { createLoader, type Loader, type LoaderOptions } from '@bevzoo/nuscenes';
+import type { TeacherRuntimeChoice, TeacherRuntimeRequest } from '@bevzoo/onnx';
 import { datasetId, prepareDataset, type Dataset, type DatasetChoice } from './dataset.js';
 import { objectSampleOption } from './gt-paste.js';
+import { optionalOnnx, requireOnnx } from './onnx.js';
 import { lockFolder } from './lock.js';
 import { buildJobModels, type JobModels } from './models.js';
 import { writeJsonAtomic, resultPath, type CurvePoint, type JobResult } from './results.js';
@@ -40,6 +42,11 @@ export interface JobSpec {
   outDir: string;
   /** Frozen teacher weights (role distill). */
   teacherCheckpoint?: string;
+  /**
+   * Where the frozen teacher runs (role distill): onnx (onnxruntime-node), engine, or auto (the default: onnx where it
+   * gives the engine's outputs faster, measured on the run's first batches).
+   */
+  teacherRuntime?: TeacherRuntimeRequest;
   /** Load the package's trained weights instead of training when they match config and data (teacher runs of the matrix). */
   usePackaged?: boolean;
   /** Start from random weights even where the trained model's plugin declares starting weights (`initWeights`). */
@@ -115,7 +122,7 @@ export async function trainingSetup(spec: JobSpec, data: Dataset, m: JobModels, 
   const need = m.data;
   const loaderOpts = { nusc: data.nusc, imageSize: need.imageSize, sweeps: need.sweeps, points: need.points, withPrev: need.withPrev };
   const objectSample = m.packaged ? undefined : await objectSampleOption(spec, m.trained.name, train, need, data, log); // GT-paste only for a run that trains
-  const loader = createLoader({ ...loaderOpts, occGts: need.occ ? data.gts : undefined, sampleTokens: data.train, batchSize: train.batchSize, augment: train.augment, objectSample, seed: spec.seed, shuffle: true, dropLast: true });
+  const loader = createLoader({ ...loaderOpts, occGts: need.occ ? data.gts : undefined, segments: need.segments, sampleTokens: data.train, batchSize: train.batchSize, augment: train.augment, objectSample, seed: spec.seed, shuffle: true, dropLast: true });
   return { own, train, loaderOpts, loader };
 }
 
@@ -132,6 +139,7 @@ async function trainAndEvaluate(spec: JobSpec, log: (s: string) => void, dataset
   const engine = await initEngine({ backend: spec.backend ?? 'auto', log: () => {} });
   const data = dataset ?? (await prepareDataset(spec.dataset, log));
   const m = await buildJobModels(spec, createRng(spec.seed), datasetId(data), log);
+  let onnxTeacher: { dispose(): Promise<void> } | null = null;
   try {
     const model = m.trained.model;
     const evaluator = TASK_EVALUATORS[m.task];
@@ -159,11 +167,28 @@ async function trainAndEvaluate(spec: JobSpec, log: (s: string) => void, dataset
     };
 
     let steps: number, trainSeconds: number, firstLoss: number, lastLoss: number, resumedFrom = 0;
+    let teacherRuntime: TeacherRuntimeChoice | undefined;
     const checkpoint = m.packaged?.file ?? join(spec.outDir, 'model.safetensors');
     if (m.packaged) {
       const md = m.packaged.metadata;
       [steps, trainSeconds, firstLoss, lastLoss] = [Number(md.train_steps), Number(md.train_seconds), Number(md.first_loss), Number(md.last_loss)];
     } else {
+      if (m.distillation) {
+        // Where the frozen teacher runs: measured on the run's first two training batches (the export is traced on
+        // the first; the timings and the comparison with the engine use the second).
+        const request = spec.teacherRuntime ?? 'auto';
+        const onnx = request === 'engine' ? null : request === 'onnx' ? await requireOnnx('--teacher-runtime onnx') : await optionalOnnx();
+        if (onnx) {
+          const first = await loader.batch(0, 0);
+          const second = loader.numBatches > 1 ? await loader.batch(0, 1) : await loader.batch(1, 0);
+          const r = await onnx.selectTeacherRuntime(m.distillation, [first, second], { request, threads: engine.threads, log });
+          onnxTeacher = r.teacher;
+          teacherRuntime = r.choice;
+        } else {
+          teacherRuntime = { used: 'engine', requested: request, ...(request === 'auto' ? { reason: '@bevzoo/onnx is not installed' } : {}) };
+          if (request === 'auto') log(`teacher ${m.distillation.teacher.name}: on the engine (@bevzoo/onnx, for onnxruntime-node, is not installed)`);
+        }
+      }
       log(`${what}: training ${train.steps} steps, batch ${train.batchSize}, ${data.train.length} train samples, backend ${engine.backend}${engine.kernels ? ` (${engine.kernels} kernels, ${engine.threads} thread${engine.threads === 1 ? '' : 's'})` : ''}${resumeFrom ? `, resuming from step ${checkpointStep(resumeFrom)}` : ''}`);
       // The trainer's figures (steps, seconds, first and last loss) cover every session of the run: a resumed run
       // carries the earlier ones over in its checkpoint; evaluations during training (onStep) are not training time.
@@ -183,6 +208,11 @@ async function trainAndEvaluate(spec: JobSpec, log: (s: string) => void, dataset
         },
       });
       [steps, trainSeconds, firstLoss, lastLoss, resumedFrom] = [res.step, res.seconds, res.firstLoss ?? NaN, res.lastLoss ?? NaN, res.resumedFrom];
+      if (onnxTeacher) {
+        m.distillation?.setTeacherRuntime(null);
+        await onnxTeacher.dispose();
+        onnxTeacher = null;
+      }
       await writeSafetensors(checkpoint, model.stateDict(), {
         format: 'bevzoo-model', model: m.trained.name, preset: m.trained.preset, data: datasetId(data),
         config: JSON.stringify({ ...(m.trained.config as Record<string, unknown>), train }), // with the steps run (--steps)
@@ -210,6 +240,7 @@ async function trainAndEvaluate(spec: JobSpec, log: (s: string) => void, dataset
         ...(resumedFrom ? { resumed_from: resumedFrom } : {}),
         ...(m.packaged ? { packaged: { file: m.packaged.file, command: m.packaged.command } } : m.init ? { init: m.init } : {}),
         ...(m.setup ? { setup: m.setup } : {}),
+        ...(teacherRuntime ? { teacher_runtime: teacherRuntime } : {}),
       },
       eval: { samples: data.val.length, seconds: round(evalSeconds, 1) },
       ...(curve.length ? { curve } : {}),
@@ -222,6 +253,10 @@ async function trainAndEvaluate(spec: JobSpec, log: (s: string) => void, dataset
     log(`${what}: ${ev.headline} (train ${trainSeconds.toFixed(0)} s, ${result.train.steps_per_s} steps/s; eval ${evalSeconds.toFixed(0)} s)`);
     return result;
   } finally {
-    m.dispose();
+    try {
+      await onnxTeacher?.dispose();
+    } finally {
+      m.dispose();
+    }
   }
 }

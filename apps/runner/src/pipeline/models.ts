@@ -4,8 +4,8 @@
  * batches must hold. Nothing here knows a particular plugin.
  */
 import {
-  createDistillation, createModel, getModelPlugin, matchPackagedCheckpoint, mergeDataSettings, resolveConfig, runSettings,
-  type CreatedModel, type DataSettings, type Rng, type TaskModel, type TrainableModel, type Task,
+  createDistillation, createModel, dataSettings, getModelPlugin, matchPackagedCheckpoint, mergeDataSettings, resolveConfig, runSettings,
+  type CreatedModel, type Distillation, type DistillerPlugin, type DataSettings, type Rng, type TaskModel, type TrainableModel, type Task,
 } from '@bevzoo/core';
 import type { Batch } from '@bevzoo/nuscenes';
 import type { JobSpec } from './job.js';
@@ -26,6 +26,8 @@ export interface JobModels {
   init?: NonNullable<JobResult['train']['init']>;
   /** What the distiller's setup did. */
   setup?: string;
+  /** The distillation (role distill), whose frozen teacher may run on onnxruntime-node. */
+  distillation?: Distillation<Batch, unknown>;
   dispose(): void;
 }
 
@@ -39,6 +41,12 @@ export function trainedComponent(spec: JobSpec): { kind: 'teacher' | 'student'; 
 function initOf(m: CreatedModel): JobModels['init'] {
   const w = m.weights.find((x) => x.source === 'init');
   return w ? { file: w.file, tensors: w.tensors, description: w.description } : undefined;
+}
+
+/** What a distiller reads from the batches itself (its plugin's `data` hook), as data settings that add nothing else. */
+function distillerData(plugin: DistillerPlugin | undefined, config: unknown): DataSettings[] {
+  const extra = plugin?.data?.(config);
+  return extra ? [dataSettings.parse({ images: false, points: false, sweeps: 0, withPrev: false, occ: false, segments: false, ...extra })] : [];
 }
 
 /** Create the models of a job; `dataId` names the run's training data (for matching packaged weights). */
@@ -74,9 +82,9 @@ export async function buildJobModels(spec: JobSpec, rng: Rng, dataId: string, lo
   d.student.notes.forEach((n) => log(n));
   if (d.setup) log(`${d.distiller.name}: ${d.setup.summary}`);
   return {
-    task: d.task, trainable: d, trained: d.student,
+    task: d.task, trainable: d, trained: d.student, distillation: d,
     presets: { trained: d.student.preset, teacher: d.teacher.preset, distiller: d.distiller.preset },
-    data: mergeDataSettings(runSettings(d.student.config).data, runSettings(d.teacher.config).data),
+    data: mergeDataSettings(runSettings(d.student.config).data, runSettings(d.teacher.config).data, ...distillerData(d.assembly.distiller?.plugin, d.distiller.config)),
     init: initOf(d.student), setup: d.setup?.summary, dispose: () => d.dispose(),
   };
 }

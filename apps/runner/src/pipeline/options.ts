@@ -5,6 +5,7 @@ import { parseOverrides } from '@bevzoo/core';
 import type { DatasetChoice } from './dataset.js';
 import type { PlanOptions } from './plan.js';
 import type { EngineBackend } from '@bevzoo/engine';
+import type { TeacherRuntimeRequest } from '@bevzoo/onnx';
 
 /** The values of `--backend` (checked by the option table in commands/specs.ts). */
 export const BACKENDS = ['auto', 'wasm', 'cpu', 'tensorflow', 'tensorflow-gpu'] as const satisfies readonly EngineBackend[];
@@ -25,6 +26,18 @@ export function datasetChoice(args: ParsedArgs, preset: string): DatasetChoice {
     maxTrain: n('max-train'),
     maxVal: n('max-val'),
   };
+}
+
+/**
+ * The values of `--teacher-runtime` (where a distillation's frozen teacher runs): auto (the default: onnxruntime-node
+ * where it is faster than the engine on the run's first batches), onnx, engine. A type-only import of @bevzoo/onnx, so
+ * that parsing a command line does not load onnxruntime-node.
+ */
+export const TEACHER_RUNTIMES = ['auto', 'onnx', 'engine'] as const satisfies readonly TeacherRuntimeRequest[];
+
+/** `--teacher-runtime`, where given (checked by the option table). */
+export function teacherRuntimeOf(args: ParsedArgs): TeacherRuntimeRequest | undefined {
+  return optStr(args, 'teacher-runtime') as TeacherRuntimeRequest | undefined;
 }
 
 export function backendOf(args: ParsedArgs): EngineBackend {
@@ -51,6 +64,7 @@ export function commonPlanOptions(args: ParsedArgs, preset: string): Omit<PlanOp
   return {
     dataset: datasetChoice(args, preset),
     backend: backendOf(args),
+    teacherRuntime: teacherRuntimeOf(args),
     steps: stepsOf(args),
     teacherOverrides: overridesOf(args, 'teacher-set'),
     studentOverrides: overridesOf(args, 'student-set'),

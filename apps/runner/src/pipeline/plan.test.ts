@@ -43,6 +43,11 @@ describe('matrix planning', () => {
     expect(cell.spec).toMatchObject({ role: 'distill', seed: 1, teacher: { name: 'pt-lidar', preset: 'small' }, student: { name: 'pt-cam', preset: 'small' }, distiller: { name: 'pt-distill', preset: 'small' }, outDir: join(out, 'runs', cell.spec.id) });
     expect(jobs[0]!.spec).toMatchObject({ role: 'teacher', seed: 0, usePackaged: true });
     expect(matrixJobs(opts({ retrainTeachers: true })).jobs[0]!.spec.usePackaged).toBe(false);
+    // --teacher-runtime reaches the distillation runs only (absent: the run's default, auto).
+    expect(cell.spec.teacherRuntime).toBeUndefined();
+    const onnx = matrixJobs(opts({ distillers: ['pt-distill'], teacherRuntime: 'onnx' })).jobs;
+    expect(onnx.filter((j) => j.spec.role === 'distill').every((j) => j.spec.teacherRuntime === 'onnx')).toBe(true);
+    expect(onnx.filter((j) => j.spec.role !== 'distill').some((j) => 'teacherRuntime' in j.spec)).toBe(false);
   });
 
   it('runs every distiller that does not opt out by default, and filters teachers and students', () => {

@@ -1,6 +1,7 @@
 import { relative, resolve, isAbsolute } from 'node:path';
 import { checkName, list, tryAssemble, type DistillerPlugin, type StudentPlugin, type TeacherPlugin } from '@bevzoo/core';
 import type { EngineBackend } from '@bevzoo/engine';
+import type { TeacherRuntimeRequest } from '@bevzoo/onnx';
 import type { DatasetChoice } from './dataset.js';
 import type { ComponentSpec, JobSpec } from './job.js';
 import type { ScheduledJob } from './scheduler.js';
@@ -11,6 +12,8 @@ export interface PlanOptions {
   out: string;
   dataset: DatasetChoice;
   backend: EngineBackend;
+  /** Where the distillations' frozen teachers run (`--teacher-runtime`; the job's default, auto, where not given). */
+  teacherRuntime?: TeacherRuntimeRequest;
   steps?: number;
   teachers?: string[];
   students?: string[];
@@ -63,6 +66,7 @@ export function distillJob(o: PlanOptions, t: TeacherPlugin, s: StudentPlugin, d
     spec: {
       id, role: 'distill', teacher: comp(t, o.preset, o.teacherOverrides), student: comp(s, o.preset, o.studentOverrides), distiller: comp(d, o.preset, dOver),
       seed, dataset: o.dataset, outDir: runDir(o.out, id), backend: o.backend, steps: o.steps, plugins: o.plugins, scratch: o.scratch,
+      ...(o.teacherRuntime ? { teacherRuntime: o.teacherRuntime } : {}),
     },
   };
 }

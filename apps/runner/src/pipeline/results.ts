@@ -2,6 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic, type Task } from '@bevzoo/core';
+import type { TeacherRuntimeChoice } from '@bevzoo/onnx';
 
 export interface JobResult {
   id: string;
@@ -25,6 +26,12 @@ export interface JobResult {
     init?: { file: string; tensors: number; description: string };
     /** What the distiller's setup did before training (head inheritance, say). */
     setup?: string;
+    /**
+     * A distillation: where its frozen teacher ran (`used`: onnx = onnxruntime-node, or engine), what was asked
+     * (`--teacher-runtime`), the milliseconds per teacher forward measured on each runtime on the run's first batches,
+     * the largest relative difference of onnxruntime-node's outputs from the engine's, and why the engine where it was.
+     */
+    teacher_runtime?: TeacherRuntimeChoice;
     /** Set when the run was interrupted and resumed: the step of the checkpoint the last session started from. The
      *  figures above cover every session (the earlier ones are carried over in the checkpoint). */
     resumed_from?: number;

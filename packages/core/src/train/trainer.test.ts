@@ -160,6 +160,53 @@ describe('trainLoop', () => {
     m.dispose();
   });
 
+  it('awaits an asynchronous prepare before each step (a teacher on onnxruntime, say), and leaks no tensor', async () => {
+    /** A target whose targets come from an asynchronous "teacher": prepared before the step, freed after it. */
+    class AsyncTarget extends Tiny {
+      held: { batch: Batch; y: tf.Tensor2D } | null = null;
+      calls: string[] = [];
+      async prepare(batch: Batch): Promise<void> {
+        await new Promise((res) => setTimeout(res, 5));
+        this.calls.push('prepare');
+        this.releaseBatch();
+        this.held = { batch, y: tf.tensor2d(batch.y, [4, 2]) };
+      }
+      prepareBatch(batch: Batch): void {
+        this.calls.push('prepareBatch');
+        if (this.held?.batch !== batch) throw new Error('not prepared');
+      }
+      trainingLoss(batch: Batch) {
+        if (this.held?.batch !== batch) throw new Error('not prepared');
+        this.calls.push('loss');
+        const pred = tf.add(tf.matMul(tf.tensor2d(batch.x, [4, 3]), this.w), this.b);
+        const total = tf.mean(tf.square(tf.sub(pred, this.held.y))) as tf.Scalar;
+        return { total, parts: {} };
+      }
+      releaseBatch(): void {
+        this.held?.y.dispose();
+        this.held = null;
+      }
+    }
+    const m = new AsyncTarget(10);
+    const counts: number[] = [];
+    const before = tf.memory().numTensors;
+    const opts = { ...common(m), lossFn: undefined, ema: undefined, steps: 4, onStep: () => void counts.push(tf.memory().numTensors) };
+    const trainer = new Trainer<Batch>(opts);
+    const r = await trainer.run();
+    expect(r.step).toBe(4);
+    expect(m.calls.slice(0, 6)).toEqual(['prepare', 'prepareBatch', 'loss', 'prepare', 'prepareBatch', 'loss']);
+    expect(m.held).toBeNull();
+    expect(new Set(counts).size).toBe(1); // the same number of tensors after every step
+    trainer.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    // trainStep alone does not prepare: the target says so; trainStepAsync does.
+    const t2 = new Trainer<Batch>({ ...opts, onStep: undefined });
+    expect(() => t2.trainStep(data[0]!)).toThrow(/not prepared/);
+    expect((await t2.trainStepAsync(data[1]!)).step).toBe(1);
+    t2.dispose();
+    m.dispose();
+  });
+
   it('stops when a one-shot generator runs out; epoch functions get the epoch', async () => {
     const m = new Tiny(6);
     function* three() {

@@ -245,9 +245,29 @@ export class Trainer<B> {
     return lrAt(this.opts.schedule ?? { type: 'constant' }, this.opts.optimizer.lr, this.step, this.opts.steps);
   }
 
-  /** One update on one batch. Leaves no tensor behind. */
+  /**
+   * One update on one batch. Leaves no tensor behind. A model with an asynchronous `prepare` (a frozen teacher on
+   * onnxruntime, say) must be prepared first: use `trainStepAsync`, which `run()` does.
+   */
   trainStep(batch: B): StepRecord {
+    return this.stepOn(batch, performance.now());
+  }
+
+  /** `prepare` (awaited, where the model has it), then one update on the batch (`trainStep`); the step's time includes both. */
+  async trainStepAsync(batch: B): Promise<StepRecord> {
     const t0 = performance.now();
+    if (this.target?.prepare) {
+      try {
+        await this.target.prepare(batch);
+      } catch (e) {
+        this.target.releaseBatch?.();
+        throw e;
+      }
+    }
+    return this.stepOn(batch, t0);
+  }
+
+  private stepOn(batch: B, t0: number): StepRecord {
     const lr = this.currentLr();
     const ctx: StepContext = { step: this.step, epoch: this.epoch, rng: createRng(this.seed).fork(this.step) };
     this.target?.prepareBatch?.(batch); // outside the gradient tape (a frozen teacher's forward, say)
@@ -386,7 +406,7 @@ export class Trainer<B> {
         }
         this.epoch = stream.epoch;
         this.stepInEpoch = stream.inEpoch;
-        last = this.trainStep(b.value);
+        last = await this.trainStepAsync(b.value);
         this.firstLoss ??= last.loss;
         this.lastLoss = last.loss;
         if (logFd !== null) {

@@ -1,9 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { createRng, type Rng } from '@bevzoo/core';
+import { createRng, withKernelTrace, type Rng } from '@bevzoo/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { randn, useCpu } from '../testutil.js';
 import { ConfigurationError, ShapeError } from '../errors.js';
 import { msDeformAttn, type LevelShapes } from './ms-deform-attn.js';
+import { gatherRows, gatherRowsKernels, scatterAddRows, scatterAddRowsKernels } from '../layers/rows.js';
 
 beforeAll(useCpu);
 
@@ -51,6 +52,31 @@ function loss64(impl: Impl, proj: Float32Array, v: tf.Tensor, l: tf.Tensor, a: t
 }
 
 describe('msDeformAttn', () => {
+  it('under a kernel trace (an ONNX export) takes a form whose corners are kernels too, with the same sums', () => {
+    for (const kinkFree of [true, false]) {
+      const { value, loc, attn, proj } = inputs(11, kinkFree);
+      // Locations far outside as well (the padding of cameras that see nothing samples at −10).
+      const far = tf.concat([tf.slice(loc, [0, 0, 0, 0, 0, 0], [B, Q - 1, HEADS, LEVELS.length, POINTS, 2]), tf.fill([B, 1, HEADS, LEVELS.length, POINTS, 2], -10)], 1);
+      const host = msDeformAttn(value, LEVELS, far, attn).dataSync();
+      const traced = withKernelTrace({ detached: () => {} }, () => msDeformAttn(value, LEVELS, far, attn));
+      const t = traced.dataSync();
+      for (let i = 0; i < host.length; i++) expect(t[i]!).toBeCloseTo(host[i]!, 5);
+      tf.dispose([value, loc, attn, proj, far, traced]);
+    }
+  });
+
+  it('gathers and scatter-adds rows in kernels as the host loops do (−1: a zero row, dropped)', () => {
+    const rng = createRng(3);
+    const x = randn([5, 3], rng) as tf.Tensor2D;
+    const index = Int32Array.from([4, -1, 0, 0, 2, -1]);
+    const it = tf.tensor1d(index, 'int32');
+    expect(Array.from(gatherRowsKernels(x, it).dataSync())).toEqual(Array.from(gatherRows(x, index).dataSync()));
+    const y = randn([6, 3], rng) as tf.Tensor2D;
+    const a = scatterAddRowsKernels(y, it, 5).dataSync(), b = scatterAddRows(y, index, 5).dataSync();
+    for (let i = 0; i < b.length; i++) expect(a[i]!).toBeCloseTo(b[i]!, 6);
+    tf.dispose([x, it, y]);
+  });
+
   it('samples as the reference CUDA op: pixel centres, bilinear between them, zero padding outside', () => {
     // One level 2×3, one head, 1 dim; value = 10·row + col + 1.
     const value = tf.tensor([1, 2, 3, 11, 12, 13], [1, 6, 1, 1]);

@@ -18,6 +18,7 @@
  *   for backends whose memory is elsewhere.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { activeKernelTrace } from '@bevzoo/core';
 import { ConfigurationError, ShapeError } from '../errors.js';
 
 /** The [H, W] of each level, in the order the levels are concatenated along the value's key axis. */
@@ -66,6 +67,8 @@ function dimsOf(value: tf.Tensor, levels: LevelShapes, loc: tf.Tensor, attn: tf.
  */
 export function msDeformAttn(value: tf.Tensor, levels: LevelShapes, samplingLocations: tf.Tensor, attentionWeights: tf.Tensor, opts: MSDeformAttnOptions = {}): tf.Tensor3D {
   const d = dimsOf(value, levels, samplingLocations, attentionWeights);
+  // A kernel-level recording (an ONNX export) sees only kernels: the form whose corners are computed by kernels too.
+  if (activeKernelTrace()) return msDeformAttnKernels(value, levels, samplingLocations, attentionWeights, d);
   return opts.impl === 'gather' ? msDeformAttnGather(value, levels, samplingLocations, attentionWeights, d) : msDeformAttnHost(value, levels, samplingLocations, attentionWeights, d);
 }
 
@@ -182,6 +185,43 @@ function msDeformAttnHost(value: tf.Tensor, levels: LevelShapes, loc: tf.Tensor,
     };
   });
   return op(value, loc, attn) as tf.Tensor3D;
+}
+
+/**
+ * The same sums with every step a tfjs kernel, the corners included (Floor, comparisons, a Gather with indices computed
+ * from the locations' values): the form a kernel trace records, so that an exported graph (`@bevzoo/onnx`) samples
+ * wherever the model's offsets point — grid_sample's bilinear, zero-padded sampling in standard ops. Not differentiable
+ * in the locations' corners (their indices are integers), which an export does not need.
+ */
+function msDeformAttnKernels(value: tf.Tensor, levels: LevelShapes, loc: tf.Tensor, attn: tf.Tensor, dims: Dims): tf.Tensor3D {
+  const { B, nH, D, nQ, nP, starts } = dims;
+  return tf.tidy(() => {
+    let acc: tf.Tensor | null = null;
+    // (b·heads + h) of every sample, [B, 1, heads, 1].
+    const bh = tf.reshape(tf.range(0, B * nH, 1, 'float32'), [B, 1, nH, 1]);
+    levels.forEach(([H, W], l) => {
+      const HW = H * W;
+      const table = tf.reshape(tf.transpose(tf.slice(value, [0, starts[l]!, 0, 0], [B, HW, nH, D]), [0, 2, 1, 3]), [B * nH * HW, D]);
+      const ll = tf.reshape(tf.slice(loc, [0, 0, 0, l, 0, 0], [B, nQ, nH, 1, nP, 2]), [B, nQ, nH, nP, 2]);
+      const al = tf.reshape(tf.slice(attn, [0, 0, 0, l, 0], [B, nQ, nH, 1, nP]), [B, nQ, nH, nP]);
+      const [lx, ly] = tf.split(ll, 2, -1).map((t) => tf.reshape(t, [B, nQ, nH, nP]));
+      const px = tf.sub(tf.mul(lx!, W), 0.5), py = tf.sub(tf.mul(ly!, H), 0.5);
+      const x0 = tf.floor(px), y0 = tf.floor(py);
+      const fx = tf.sub(px, x0), fy = tf.sub(py, y0);
+      for (const [dy, dx] of [[0, 0], [0, 1], [1, 0], [1, 1]] as const) {
+        const xi = dx ? tf.add(x0, 1) : x0, yi = dy ? tf.add(y0, 1) : y0;
+        const inside = tf.cast(tf.logicalAnd(tf.logicalAnd(tf.greaterEqual(xi, 0), tf.less(xi, W)), tf.logicalAnd(tf.greaterEqual(yi, 0), tf.less(yi, H))), 'float32');
+        const key = tf.add(tf.mul(tf.clipByValue(yi, 0, H - 1), W), tf.clipByValue(xi, 0, W - 1));
+        const rows = tf.cast(tf.add(tf.mul(bh, HW), key), 'int32'); // [B, Q, heads, points]
+        const wx = dx ? fx : tf.sub(1, fx), wy = dy ? fy : tf.sub(1, fy);
+        const weight = tf.mul(tf.mul(tf.mul(wx, wy), inside), al);
+        const sampled = tf.reshape(tf.gather(table, tf.reshape(rows, [B * nQ * nH * nP])), [B, nQ, nH, nP, D]);
+        const term = tf.sum(tf.mul(sampled, tf.expandDims(weight, -1)), 3); // [B, Q, heads, dims]
+        acc = acc ? tf.add(acc, term) : term;
+      }
+    });
+    return tf.reshape(acc!, [B, nQ, nH * D]) as tf.Tensor3D;
+  });
 }
 
 function msDeformAttnGather(value: tf.Tensor, levels: LevelShapes, loc: tf.Tensor, attn: tf.Tensor, dims: Dims): tf.Tensor3D {

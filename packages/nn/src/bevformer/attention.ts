@@ -11,7 +11,7 @@ import type { Rng } from '@bevzoo/core';
 import { Module } from '../module.js';
 import { Linear } from '../layers/linear.js';
 import { msDeformAttn, type LevelShapes } from '../attention/ms-deform-attn.js';
-import { gatherRows, scatterAddRows } from '../layers/rows.js';
+import { gatherRows, gatherRowsKernels, scatterAddRows, scatterAddRowsKernels } from '../layers/rows.js';
 
 /**
  * Deformable DETR's initial sampling offsets: head h looks in direction 2πh/heads (scaled to the unit square), point
@@ -105,6 +105,12 @@ export interface CameraHits {
   index: Int32Array;
   ref: Float32Array;
   count: Float32Array;
+  /**
+   * Under a kernel trace (an ONNX export): `index`, `ref` and `count` as tensors reported as the batch inputs
+   * `<prefix>bevformer.hits_index`, `.hits_ref`, `.hits_count` (core's `traceInput`), with `maxLen` the number of queries
+   * (a fixed shape for any camera geometry; the padding reads zeros and is dropped).
+   */
+  tensors?: { index: tf.Tensor1D; ref: tf.Tensor; count: tf.Tensor1D };
 }
 
 /** The deformable attention inside the spatial cross-attention (its parameters; the sampling is in SpatialCrossAttention). */
@@ -148,18 +154,21 @@ export class SpatialCrossAttention extends Module {
     const d = this.deformable_attention;
     return tf.tidy(() => {
       // The queries each camera sees, [B·N, maxLen, C] (the padding reads a zero row).
-      const q = tf.reshape(gatherRows(tf.reshape(tf.add(query, pos), [B * Q, C]) as tf.Tensor2D, hits.index), [K, maxLen, C]);
+      const t = hits.tensors;
+      const qRows = tf.reshape(tf.add(query, pos), [B * Q, C]) as tf.Tensor2D;
+      const q = tf.reshape(t ? gatherRowsKernels(qRows, t.index) : gatherRows(qRows, hits.index), [K, maxLen, C]);
       const value = tf.reshape(d.value_proj.forward(feats), [K, feats.shape[1], heads, C / heads]);
       const off = tf.reshape(d.sampling_offsets.forward(q), [K, maxLen, heads, L, points, 2]);
       const w = tf.reshape(tf.softmax(tf.reshape(d.attention_weights.forward(q), [K, maxLen, heads, L * points]), -1), [K, maxLen, heads, L, points]);
       // Point p samples around the reference point of pillar height p mod Z (the reference's view as [points/Z, Z]).
-      const refs = tf.tensor(hits.ref, [K, maxLen, 1, 1, 1, Z, 2]);
+      const refs = t ? tf.reshape(t.ref, [K, maxLen, 1, 1, 1, Z, 2]) : tf.tensor(hits.ref, [K, maxLen, 1, 1, 1, Z, 2]);
       const norm = tf.tensor(levels.flatMap(([h, w2]) => [w2, h]), [1, 1, 1, L, 1, 1, 2]);
       const loc = tf.reshape(tf.add(refs, tf.div(tf.reshape(off, [K, maxLen, heads, L, points / Z, Z, 2]), norm)), [K, maxLen, heads, L, points, 2]);
       const out = msDeformAttn(value, levels, loc, w); // [B·N, maxLen, C]
       // Summed into the queries' slots (the padding dropped), averaged over the cameras that see them.
-      const slots = scatterAddRows(tf.reshape(out, [K * maxLen, C]) as tf.Tensor2D, hits.index, B * Q);
-      const mean = tf.div(slots, tf.reshape(tf.tensor1d(hits.count), [B * Q, 1]));
+      const outRows = tf.reshape(out, [K * maxLen, C]) as tf.Tensor2D;
+      const slots = t ? scatterAddRowsKernels(outRows, t.index, B * Q) : scatterAddRows(outRows, hits.index, B * Q);
+      const mean = tf.div(slots, tf.reshape(t ? t.count : tf.tensor1d(hits.count), [B * Q, 1]));
       return tf.add(this.output_proj.forward(tf.reshape(mean, [B, Q, C])), query) as tf.Tensor3D;
     });
   }

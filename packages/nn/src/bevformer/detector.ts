@@ -7,13 +7,13 @@
  * self-attention of every layer.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { ForwardOutput, LossOutput, Rng, TaskModel } from '@bevzoo/core';
+import { activeKernelTrace, traceInput, type ForwardOutput, type LossOutput, type Rng, type TaskModel } from '@bevzoo/core';
 import { Module, ModuleList } from '../module.js';
 import { ResNet } from '../layers/resnet.js';
 import { FPN } from '../layers/fpn.js';
 import { Linear } from '../layers/linear.js';
 import { LayerNorm } from '../layers/layernorm.js';
-import { alignPrevBev } from '../lss/temporal.js';
+import { alignPrevBev, alignTapInputs, alignTaps } from '../lss/temporal.js';
 import { egoToImage, type CameraGeometry } from '../lss/frustum.js';
 import { CenterHead } from '../centerhead/head.js';
 import { boxOutputsRecord } from '../centerhead/fused.js';
@@ -81,9 +81,10 @@ export class BEVFormerLayer extends Module {
  * Where each camera sees each BEV query: the pillar of every cell (its `pillarPoints` heights, evenly spaced from
  * 0.5 m above zmin to 0.5 m below zmax, as the reference's `ref_3d`) projected into every
  * camera's augmented image (normalised by the image size); a camera sees a query when a height lands strictly inside
- * its image in front of it (the reference's `bev_mask`). See `CameraHits`.
+ * its image in front of it (the reference's `bev_mask`). See `CameraHits`. `minLen` pads every camera's list to at
+ * least that many slots (an export pads to the number of queries, so that the shapes do not depend on the geometry).
  */
-export function cameraHits(geom: CameraGeometry, numCameras: number, layout: BEVFormerLayout, config: BEVFormerConfig): CameraHits {
+export function cameraHits(geom: CameraGeometry, numCameras: number, layout: BEVFormerLayout, config: BEVFormerConfig, minLen = 1): CameraHits {
   const { batch: B, project } = egoToImage(geom, numCameras);
   const [X, Y] = layout.cells;
   const [H, W] = layout.imageSize;
@@ -120,7 +121,7 @@ export function cameraHits(geom: CameraGeometry, numCameras: number, layout: BEV
     seen.push(list);
     refs.push(Float32Array.from(list.flatMap((q) => Array.from(ref.subarray(q * Z * 2, (q + 1) * Z * 2)))));
   }
-  const maxLen = Math.max(1, ...seen.map((l) => l.length));
+  const maxLen = Math.max(1, minLen, ...seen.map((l) => l.length));
   const index = new Int32Array(K * maxLen).fill(-1);
   const out = new Float32Array(K * maxLen * Z * 2).fill(-10);
   seen.forEach((list, k) => {
@@ -182,16 +183,39 @@ export class BEVFormerDetector extends Module implements TaskModel<LSSDetectorBa
     return cameraBatchSize(this.modelName, batch, this.config.numCameras, this.layout.imageSize, this.config.temporal.frames > 1);
   }
 
-  /** The BEV embedding [B, Q, C] of one keyframe, given the aligned previous BEV (null: the queries stand in). */
-  private encode(frame: CameraFrameLike, bda: Float32Array, B: number, prev: tf.Tensor3D | null): tf.Tensor3D {
+  /** A keyframe's images [B·N, H, W, 3] and camera hits, reported to a kernel trace as named inputs (see `encode`). */
+  private frameInputs(frame: CameraFrameLike, bda: Float32Array, B: number, prefix: string): { hits: CameraHits; images: tf.Tensor4D } {
     const N = this.config.numCameras;
     const [H, W] = this.layout.imageSize;
+    const [X, Y] = this.layout.cells;
+    const traced = activeKernelTrace() !== null;
+    const hits = cameraHits({ intrinsics: frame.intrinsics, sensor2ego: frame.sensor2ego, postAug: frame.postAug, bda }, N, this.layout, this.config, traced ? X * Y : 1);
+    if (traced) {
+      const name = (k: string) => `${prefix}bevformer.${k}`;
+      hits.tensors = {
+        index: traceInput(name('hits_index'), () => tf.tensor1d(hits.index, 'int32')),
+        ref: traceInput(name('hits_ref'), () => tf.tensor(hits.ref, [hits.index.length, this.config.bev.pillarPoints, 2])),
+        count: traceInput(name('hits_count'), () => tf.tensor1d(hits.count)),
+      };
+    }
+    return { hits, images: traceInput(`${prefix}images`, () => tf.tensor4d(frame.images, [B * N, H, W, 3])) };
+  }
+
+  /**
+   * The BEV embedding [B, Q, C] of one keyframe, given the aligned previous BEV (null: the queries stand in). Under a
+   * kernel trace (an ONNX export) the frame's data are reported as named inputs (core's `traceInput`) before any layer
+   * runs: `<prefix>bevformer.hits_index|hits_ref|hits_count` (where each camera sees each query, computed on the host
+   * from the camera geometry; padded to every query, so of fixed shape) and `<prefix>images`; `prefix` is '' for the
+   * keyframe and 'prev.' for the previous one.
+   */
+  private encode(frame: CameraFrameLike, bda: Float32Array, B: number, prev: tf.Tensor3D | null, prefix = ''): tf.Tensor3D {
+    const N = this.config.numCameras;
     const C = this.config.encoder.embedDims;
     const [X, Y] = this.layout.cells;
     const levels = this.layout.levelShapes;
-    const hits = cameraHits({ intrinsics: frame.intrinsics, sensor2ego: frame.sensor2ego, postAug: frame.postAug, bda }, N, this.layout, this.config);
     return tf.tidy(() => {
-      const maps = this.img_neck.forward(this.img_backbone.forward(tf.tensor4d(frame.images, [B * N, H, W, 3])));
+      const { hits, images } = this.frameInputs(frame, bda, B, prefix);
+      const maps = this.img_neck.forward(this.img_backbone.forward(images));
       const cams = tf.reshape(tf.add(tf.zeros([B, 1, 1]), tf.expandDims(this.cams_embeds, 0)), [B * N, 1, C]);
       const feats = tf.concat(maps.map((m, i) => {
         const [, h, w] = m.shape;
@@ -210,7 +234,16 @@ export class BEVFormerDetector extends Module implements TaskModel<LSSDetectorBa
     const B = this.batchSize(batch);
     const [X, Y] = this.layout.cells;
     const C = this.config.encoder.embedDims;
-    const prev = this.config.temporal.frames > 1 ? detached(tf.tidy(() => this.encode(batch.prev!, batch.bda, B, null))) : null;
+    const temporal = this.config.temporal.frames > 1;
+    // Under a kernel trace (an ONNX export): every input reported before any layer runs (an export's captureFeeds stops there).
+    if (activeKernelTrace())
+      tf.tidy(() => {
+        this.frameInputs(batch, batch.bda, B, '');
+        if (!temporal) return;
+        this.frameInputs(batch.prev!, batch.bda, B, 'prev.');
+        alignTapInputs(alignTaps(batch.prev!.egoMotion, { range: this.config.bev.range, cells: [X, Y] }, batch.bda));
+      });
+    const prev = temporal ? detached(tf.tidy(() => this.encode(batch.prev!, batch.bda, B, null, 'prev.'))) : null;
     const aligned = prev
       ? tf.tidy(() => tf.reshape(alignPrevBev(tf.reshape(prev, [B, Y, X, C]), batch.prev!.egoMotion, { range: this.config.bev.range, cells: [X, Y] }, batch.bda), [B, X * Y, C]) as tf.Tensor3D)
       : null;

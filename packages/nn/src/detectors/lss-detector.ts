@@ -13,12 +13,12 @@ import type { FPNForBEVDet } from '../lss/img-neck.js';
 import type { LSSViewTransform } from '../lss/view-transform.js';
 import { CustomResNet, FPNLSS } from '../lss/bev-encoder.js';
 import { depthLabels, depthLoss } from '../lss/depth.js';
-import { alignPrevBev } from '../lss/temporal.js';
+import { alignPrevBev, alignTapInputs, alignTaps } from '../lss/temporal.js';
 import { CenterHead } from '../centerhead/head.js';
 import { boxOutputsRecord } from '../centerhead/fused.js';
 import { centerHeadDetLoss, centerHeadPredict, type BatchBoxesLike } from '../centerhead/task.js';
 import type { DetBox } from '../centerhead/decode.js';
-import { createCameraBranch, liftCameras } from './camera-branch.js';
+import { cameraInputs, createCameraBranch, liftCameras } from './camera-branch.js';
 import { lssDetectorLayout, lssHeadConfig, type LSSDetectorConfig, type LSSDetectorLayout } from './lss-config.js';
 
 /** A batch that does not fit the model: what was expected, what was found, and which field. */
@@ -131,10 +131,13 @@ export class LSSDetector extends Module implements TaskModel<LSSDetectorBatch, D
     return cameraBatchSize(this.modelName, batch, this.config.numCameras, this.layout.imageSize, this.config.temporal.frames > 1);
   }
 
-  /** One keyframe's BEV map [B, Y, X, C] (after pre_process_net in a temporal model) and its depth distribution. */
-  private frameBev(frame: CameraFrameLike, bda: Float32Array, B: number): { bev: tf.Tensor4D; depth: tf.Tensor4D } {
+  /**
+   * One keyframe's BEV map [B, Y, X, C] (after pre_process_net in a temporal model) and its depth distribution;
+   * `prefix` names its inputs under a kernel trace ('' the keyframe, 'prev.' the previous one; see `liftCameras`).
+   */
+  private frameBev(frame: CameraFrameLike, bda: Float32Array, B: number, prefix = ''): { bev: tf.Tensor4D; depth: tf.Tensor4D } {
     return tf.tidy(() => {
-      const { bev, depth } = liftCameras(this, frame, bda, B, this.config.numCameras, this.layout.imageSize);
+      const { bev, depth } = liftCameras(this, frame, bda, B, this.config.numCameras, this.layout.imageSize, prefix);
       const pre = this.pre_process_net ? this.pre_process_net.forward(bev)[0]! : (bev as tf.Tensor4D);
       return { bev: pre, depth };
     });
@@ -147,8 +150,19 @@ export class LSSDetector extends Module implements TaskModel<LSSDetectorBatch, D
   forward(batch: LSSDetectorBatch, opts: { training: boolean }): ForwardOutput {
     this.train(opts.training);
     const B = this.batchSize(batch);
+    const temporal = this.config.temporal.frames > 1;
+    // Under a kernel trace (an ONNX export): every input reported before any layer runs (see `cameraInputs`).
+    if (activeKernelTrace())
+      tf.tidy(() => {
+        const { numCameras: N } = this.config;
+        cameraInputs(this, batch, batch.bda, B, N, this.layout.imageSize);
+        if (!temporal) return;
+        cameraInputs(this, batch.prev!, batch.bda, B, N, this.layout.imageSize, 'prev.');
+        const [X, Y] = this.layout.cells;
+        alignTapInputs(alignTaps(batch.prev!.egoMotion, { range: this.config.grid.range, cells: [X, Y] }, batch.bda));
+      });
     // The previous keyframe: its BEV map without gradient (BEVDet4D), then aligned by the ego motion, differentiably.
-    const prevBev = this.config.temporal.frames > 1 ? detached(tf.tidy(() => this.frameBev(batch.prev!, batch.bda, B).bev)) : null;
+    const prevBev = this.config.temporal.frames > 1 ? detached(tf.tidy(() => this.frameBev(batch.prev!, batch.bda, B, 'prev.').bev)) : null;
     return tf.tidy(() => {
       const { bev: cur, depth } = this.frameBev(batch, batch.bda, B);
       let bev = cur;

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { Rng } from '@bevzoo/core';
+import { activeKernelTrace, traceInput, type Rng } from '@bevzoo/core';
 import { Module, ModuleList } from '../module.js';
 import { ConfigurationError, ShapeError } from '../errors.js';
 import { initRng } from '../init.js';
@@ -156,6 +156,21 @@ export function collatePillars(samples: Pillars[]): PillarBatch {
 }
 
 /**
+ * One array of a pillar batch as a tensor reported to the active kernel trace as the input `pillars.<field>`
+ * (axis 0, the pillars, varies from batch to batch): `features` [P, M, F], `num_points` [P], `coords` [P, 3] int32.
+ */
+export function pillarInput(field: 'coords', batch: Pick<PillarBatch, 'numPillars' | 'coords'>): tf.Tensor;
+export function pillarInput(field: 'features' | 'num_points' | 'coords', batch: PillarBatch): tf.Tensor;
+export function pillarInput(field: 'features' | 'num_points' | 'coords', batch: Pick<PillarBatch, 'numPillars' | 'coords'> & Partial<PillarBatch>): tf.Tensor {
+  const P = batch.numPillars;
+  const opts = { dynamicAxes: [0] };
+  if (field === 'coords') return traceInput('pillars.coords', () => tf.tensor2d(batch.coords, [P, 3], 'int32'), opts);
+  const b = batch as PillarBatch;
+  if (field === 'features') return traceInput('pillars.features', () => tf.tensor3d(b.features, [P, b.maxPoints, b.numFeatures]), opts);
+  return traceInput('pillars.num_points', () => tf.tensor1d(b.numPoints, 'int32'), opts);
+}
+
+/**
  * Max over axis 1 of [P, M, C] whose gradient goes to one maximal element (the first), as PyTorch's
  * max(dim). tfjs's own Max gradient feeds every tied element, which over-counts the identical padded
  * slots of a pillar.
@@ -251,6 +266,7 @@ export class PillarFeatureNet extends Module {
     if (F !== this.inChannels) throw new ShapeError('PillarFeatureNet', `${this.inChannels} features per point`, `${F}`);
     const [vx, vy] = this.grid.pillarSize;
     const [x0, y0] = this.grid.range;
+    if (activeKernelTrace()) return this.decorateTensor(batch);
     const centres = new Float32Array(P * 2);
     const mask = new Float32Array(P * M);
     const counts = new Float32Array(P);
@@ -268,6 +284,33 @@ export class PillarFeatureNet extends Module {
       const fCluster = tf.sub(xyz, mean);
       const fCenter = tf.sub(tf.slice(pts, [0, 0, 0], [P, M, 2]), tf.tensor3d(centres, [P, 1, 2]));
       return tf.mul(tf.concat([pts, fCluster, fCenter], 2), tf.tensor3d(mask, [P, M, 1])) as tf.Tensor3D;
+    });
+  }
+
+  /**
+   * `decorate` in tensor form (under a kernel trace, e.g. an ONNX export): the pillars are the inputs
+   * `pillars.features` [P, M, F], `pillars.num_points` [P] and `pillars.coords` [P, 3] (int32; batch, y, x), and the
+   * centres, counts and mask are computed from them by kernels (float32 rather than the host's float64).
+   */
+  private decorateTensor(batch: PillarBatch): tf.Tensor3D {
+    const { numPillars: P, maxPoints: M, numFeatures: F } = batch;
+    const [vx, vy] = this.grid.pillarSize;
+    const [x0, y0] = this.grid.range;
+    return tf.tidy(() => {
+      const pts = pillarInput('features', batch);
+      const num = pillarInput('num_points', batch);
+      const coords = pillarInput('coords', batch);
+      // (x, y) index → pillar centre in metres, [P, 1, 2]
+      const xy = tf.cast(tf.concat([tf.slice(coords, [0, 2], [P, 1]), tf.slice(coords, [0, 1], [P, 1])], 1), 'float32');
+      const centres = tf.reshape(tf.add(tf.mul(xy, tf.tensor1d([vx, vy])), tf.tensor1d([vx / 2 + x0, vy / 2 + y0])), [P, 1, 2]);
+      const numF = tf.cast(num, 'float32');
+      const counts = tf.reshape(tf.maximum(numF, 1), [P, 1, 1]);
+      const mask = tf.cast(tf.less(tf.reshape(tf.range(0, M, 1, 'float32'), [1, M]), tf.reshape(numF, [P, 1])), 'float32');
+      const xyz = tf.slice(pts, [0, 0, 0], [P, M, 3]);
+      const mean = tf.div(tf.sum(xyz, 1, true), counts);
+      const fCluster = tf.sub(xyz, mean);
+      const fCenter = tf.sub(tf.slice(pts, [0, 0, 0], [P, M, 2]), centres);
+      return tf.mul(tf.concat([pts, fCluster, fCenter], 2), tf.reshape(mask, [P, M, 1])) as tf.Tensor3D;
     });
   }
 
@@ -299,6 +342,15 @@ export class PointPillarsScatter extends Module {
     }
     const C = pillarFeatures.shape[1]!;
     if (P === 0) return tf.zeros([batch.batchSize, ny, nx, C]);
+    if (activeKernelTrace()) {
+      // Tensor form (kernel trace, e.g. an ONNX export): the canvas cell of each pillar computed from the input `pillars.coords`.
+      return tf.tidy(() => {
+        const coords = pillarInput('coords', batch);
+        const ids = tf.sum(tf.mul(coords, tf.tensor1d([ny * nx, nx, 1], 'int32')), 1) as tf.Tensor1D;
+        const canvas = tf.unsortedSegmentSum(pillarFeatures, ids, batch.batchSize * ny * nx);
+        return tf.reshape(canvas, [batch.batchSize, ny, nx, C]) as tf.Tensor4D;
+      });
+    }
     const ids = new Int32Array(P);
     for (let p = 0; p < P; p++) {
       const b = batch.coords[3 * p]!, y = batch.coords[3 * p + 1]!, x = batch.coords[3 * p + 2]!;

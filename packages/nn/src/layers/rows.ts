@@ -35,6 +35,19 @@ export function scatterAddRows(x: tf.Tensor2D, index: Int32Array, n: number): tf
   return op(x) as tf.Tensor2D;
 }
 
+/**
+ * `gatherRows` in tfjs kernels, the index a tensor [M] int32 (−1: a zero row): a Gather from x below a zero row. The form
+ * a kernel trace (an ONNX export) records, with the index a graph input.
+ */
+export function gatherRowsKernels(x: tf.Tensor2D, index: tf.Tensor1D): tf.Tensor2D {
+  return tf.tidy(() => tf.gather(tf.concat([tf.zeros([1, x.shape[1]]), x], 0), tf.add(index, tf.scalar(1, 'int32'))) as tf.Tensor2D);
+}
+
+/** `scatterAddRows` in tfjs kernels (−1 dropped): an UnsortedSegmentSum into n + 1 rows, the first (the −1s) cut off. */
+export function scatterAddRowsKernels(x: tf.Tensor2D, index: tf.Tensor1D, n: number): tf.Tensor2D {
+  return tf.tidy(() => tf.slice(tf.unsortedSegmentSum(x, tf.add(index, tf.scalar(1, 'int32')) as tf.Tensor1D, n + 1), [1, 0], [n, x.shape[1]]) as tf.Tensor2D);
+}
+
 /** Rows `index` of `xv` (C values each; zeros for −1). */
 function gather(xv: Float32Array, index: Int32Array, C: number): Float32Array {
   const out = new Float32Array(index.length * C);

@@ -14,7 +14,7 @@
  *   tfjs ops, for backends whose memory is not on the host.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { activeKernelTrace } from '@bevzoo/core';
+import { activeKernelTrace, traceInput } from '@bevzoo/core';
 import { ConfigurationError, ShapeError } from '../errors.js';
 import { frustumToEgo, type CameraGeometry, type Frustum } from './frustum.js';
 
@@ -155,25 +155,51 @@ export class BevPoolPlanCache {
 
 export type BevPoolImpl = 'host' | 'tensor';
 
+/** A plan's index arrays as int32 tensors [K] (K kept points): what the tensor form gathers and scatters with. */
+export interface BevPoolIndexTensors {
+  pointIndex: tf.Tensor1D;
+  pixelIndex: tf.Tensor1D;
+  segmentIds: tf.Tensor1D;
+}
+
+/**
+ * The index tensors of a plan, reported to the active kernel trace (core's `traceInput`) as the batch inputs
+ * `<prefix>bevpool.point_index`, `.pixel_index` and `.segment_ids`, whose length K (the kept frustum points) varies
+ * with the camera geometry (augmentation): an exporter makes them graph inputs with a symbolic length, so that one
+ * exported file takes any geometry, its indices computed on the host from the batch (`buildBevPoolPlan`). The caller
+ * disposes them (or makes them inside a tidy).
+ */
+export function bevPoolIndexInputs(plan: BevPoolPlan, prefix = ''): BevPoolIndexTensors {
+  const input = (name: string, a: Int32Array) => traceInput(`${prefix}bevpool.${name}`, () => tf.tensor1d(a, 'int32'), { dynamicAxes: [0] });
+  return { pointIndex: input('point_index', plan.pointIndex), pixelIndex: input('pixel_index', plan.pixelIndex), segmentIds: input('segment_ids', plan.segmentIds) };
+}
+
 /**
  * Sum-pool lifted features into BEV cells: out[s, c] = Σ_{kept k, segment(k) = s} depth[point(k)] · context[pixel(k), c].
  * depth: numPixels·D values (e.g. [B·N, fH, fW, D] softmax probabilities); context: [B·N, fH, fW, C] or
- * [numPixels, C]. Returns [numSegments, C]. Differentiable in depth and context.
+ * [numPixels, C]. Returns [numSegments, C]. Differentiable in depth and context. `indices` (the plan's arrays as
+ * tensors, e.g. `bevPoolIndexInputs` under a trace) selects the tensor form with them.
  */
-export function bevPool(depth: tf.Tensor, context: tf.Tensor, plan: BevPoolPlan, impl: BevPoolImpl = 'host'): tf.Tensor2D {
+export function bevPool(depth: tf.Tensor, context: tf.Tensor, plan: BevPoolPlan, impl: BevPoolImpl = 'host', indices?: BevPoolIndexTensors): tf.Tensor2D {
   const C = context.shape[context.rank - 1]!;
   if (depth.size !== plan.numPoints) throw new ShapeError('bevPool(depth)', `${plan.numPoints} values (B·N·fH·fW·D = ${plan.numPixels}·${plan.D})`, `shape [${depth.shape}]`);
   if (context.size !== plan.numPixels * C) throw new ShapeError('bevPool(context)', `${plan.numPixels} rows of ${C} channels`, `shape [${context.shape}]`);
   // A kernel-level recording (core's KernelTrace) sees only kernels: it gets the tensor form, the same sums.
+  if (indices) {
+    if (indices.pointIndex.size !== plan.pointIndex.length || indices.pixelIndex.size !== plan.pointIndex.length || indices.segmentIds.size !== plan.pointIndex.length)
+      throw new ShapeError('bevPool(indices)', `${plan.pointIndex.length} kept points (the plan's)`, `[${indices.pointIndex.shape}], [${indices.pixelIndex.shape}], [${indices.segmentIds.shape}]`);
+    return bevPoolTensor(depth, context, plan, C, indices);
+  }
   if ((impl === 'tensor' || activeKernelTrace()) && plan.pointIndex.length > 0) return bevPoolTensor(depth, context, plan, C);
   return bevPoolHost(depth, context, plan, C);
 }
 
-function bevPoolTensor(depth: tf.Tensor, context: tf.Tensor, plan: BevPoolPlan, C: number): tf.Tensor2D {
+function bevPoolTensor(depth: tf.Tensor, context: tf.Tensor, plan: BevPoolPlan, C: number, indices?: BevPoolIndexTensors): tf.Tensor2D {
   return tf.tidy(() => {
-    const dv = tf.gather(tf.reshape(depth, [plan.numPoints]), tf.tensor1d(plan.pointIndex, 'int32')); // [K]
-    const cv = tf.gather(tf.reshape(context, [plan.numPixels, C]), tf.tensor1d(plan.pixelIndex, 'int32')); // [K, C]
-    return tf.unsortedSegmentSum(tf.mul(cv, tf.expandDims(dv, 1)), tf.tensor1d(plan.segmentIds, 'int32'), plan.numSegments) as tf.Tensor2D;
+    const ix = indices ?? { pointIndex: tf.tensor1d(plan.pointIndex, 'int32'), pixelIndex: tf.tensor1d(plan.pixelIndex, 'int32'), segmentIds: tf.tensor1d(plan.segmentIds, 'int32') };
+    const dv = tf.gather(tf.reshape(depth, [plan.numPoints]), ix.pointIndex); // [K]
+    const cv = tf.gather(tf.reshape(context, [plan.numPixels, C]), ix.pixelIndex); // [K, C]
+    return tf.unsortedSegmentSum(tf.mul(cv, tf.expandDims(dv, 1)), ix.segmentIds, plan.numSegments) as tf.Tensor2D;
   });
 }
 

@@ -168,11 +168,13 @@ export class CameraAwareDepthNet extends Module {
     this.depth_conv = this.registerModule('depth_conv', new Sequential(...layers));
   }
 
-  forward(x: tf.Tensor4D, camera: Float32Array): tf.Tensor4D {
+  /** x [N, H, W, C]; camera: `cameraVector` values [N, 27], or that tensor. */
+  forward(x: tf.Tensor4D, camera: Float32Array | tf.Tensor2D): tf.Tensor4D {
     const N = x.shape[0];
-    if (camera.length !== N * CAMERA_VECTOR_SIZE) throw new ShapeError('CameraAwareDepthNet: camera', `[${N}, ${CAMERA_VECTOR_SIZE}]`, `${camera.length} values`);
+    const size = camera instanceof tf.Tensor ? camera.size : camera.length;
+    if (size !== N * CAMERA_VECTOR_SIZE) throw new ShapeError('CameraAwareDepthNet: camera', `[${N}, ${CAMERA_VECTOR_SIZE}]`, `${size} values`);
     return tf.tidy(() => {
-      const cam = this.bn.forward(tf.tensor2d(camera, [N, CAMERA_VECTOR_SIZE]));
+      const cam = this.bn.forward(camera instanceof tf.Tensor ? tf.reshape(camera, [N, CAMERA_VECTOR_SIZE]) : tf.tensor2d(camera, [N, CAMERA_VECTOR_SIZE]));
       const feat = this.reduce_conv.forward(x) as tf.Tensor4D;
       const gate = (mlp: Mlp) => tf.reshape(mlp.forward(cam), [N, 1, 1, this.options.midChannels]) as tf.Tensor4D;
       const context = this.context_conv.forward(this.context_se.forward(feat, gate(this.context_mlp)));

@@ -7,7 +7,7 @@
  * the sampling itself is a gather and a weighted sum, so the result is differentiable in the previous map.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { mat3Inverse, type Mat3 } from '@bevzoo/core';
+import { mat3Inverse, traceInput, type Mat3 } from '@bevzoo/core';
 import { ShapeError } from '../errors.js';
 
 export interface BevGridGeometry {
@@ -64,14 +64,28 @@ export function alignTaps(egoMotion: ArrayLike<number>, grid: BevGridGeometry, b
   return { index, weight };
 }
 
-/** The previous BEV map [B, Y, X, C] sampled at the taps → [B, Y, X, C] in the current frame. */
+/**
+ * The taps as tensors, reported to a kernel trace as the batch inputs `align.index` [B·Y·X·4] int32 and `align.weight`
+ * [B·Y·X, 4, 1] (core's `traceInput`; computed on the host from the ego motion and the BEV augmentation), so that an
+ * ONNX export reads them.
+ */
+export function alignTapInputs(taps: AlignTaps): { index: tf.Tensor1D; weight: tf.Tensor3D } {
+  const cells = taps.index.length / 4;
+  return {
+    index: traceInput('align.index', () => tf.tensor1d(taps.index, 'int32')),
+    weight: traceInput('align.weight', () => tf.tensor3d(taps.weight, [cells, 4, 1])),
+  };
+}
+
+/** The previous BEV map [B, Y, X, C] sampled at the taps → [B, Y, X, C] in the current frame (see `alignTapInputs`). */
 export function applyAlignTaps(prev: tf.Tensor4D, taps: AlignTaps): tf.Tensor4D {
   const [B, Y, X, C] = prev.shape;
   if (taps.index.length !== B * Y * X * 4) throw new ShapeError('applyAlignTaps', `taps of ${B}×${Y}×${X} cells`, `${taps.index.length / 4} cells`);
   return tf.tidy(() => {
     const rows = tf.concat([tf.reshape(prev, [B * Y * X, C]), tf.zeros([1, C])], 0);
-    const sampled = tf.reshape(tf.gather(rows, tf.tensor1d(taps.index, 'int32')), [B * Y * X, 4, C]);
-    const w = tf.tensor3d(taps.weight, [B * Y * X, 4, 1]);
+    const t = alignTapInputs(taps);
+    const sampled = tf.reshape(tf.gather(rows, t.index), [B * Y * X, 4, C]);
+    const w = t.weight;
     return tf.reshape(tf.sum(tf.mul(sampled, w), 1), [B, Y, X, C]) as tf.Tensor4D;
   });
 }

@@ -6,7 +6,7 @@ import type { InitKind } from '../init.js';
 import { Conv2d } from '../layers/conv2d.js';
 import { CameraAwareDepthNet, cameraVector } from './depth-net.js';
 import { createFrustum, geometryBatchSize, type CameraGeometry, type DepthBins, type Frustum } from './frustum.js';
-import { bevPool, BevPoolPlanCache, gridCells, type BevPoolGrid, type BevPoolImpl, type BevPoolPlan } from './bevpool.js';
+import { bevPool, BevPoolPlanCache, gridCells, type BevPoolGrid, type BevPoolImpl, type BevPoolIndexTensors, type BevPoolPlan } from './bevpool.js';
 
 export interface LSSViewTransformOptions {
   /** Channels of the image feature map (the neck output). */
@@ -89,8 +89,12 @@ export class LSSViewTransform extends Module {
     return this.planCache.get(this.frustum, this.grid, geom, this.numCameras);
   }
 
-  /** x [B·N, fH, fW, inChannels] (camera-major within a sample) → BEV features and the depth distribution. */
-  forward(x: tf.Tensor4D, geom: CameraGeometry): LSSOutput {
+  /**
+   * x [B·N, fH, fW, inChannels] (camera-major within a sample) → BEV features and the depth distribution. `inputs`:
+   * tensors already made from the geometry (under a kernel trace, the graph inputs of an export): BEVPool's indices for
+   * this geometry's plan, and the camera-aware depth net's camera vector [B·N, 27].
+   */
+  forward(x: tf.Tensor4D, geom: CameraGeometry, inputs: { indices?: BevPoolIndexTensors; camera?: tf.Tensor2D } = {}): LSSOutput {
     const B = geometryBatchSize(geom, this.numCameras);
     const { fH, fW } = this.frustum;
     if (x.rank !== 4 || x.shape[0] !== B * this.numCameras || x.shape[1] !== fH || x.shape[2] !== fW)
@@ -99,10 +103,10 @@ export class LSSViewTransform extends Module {
     const [X, Y, Z] = this.cells;
     const C = this.contextChannels;
     return tf.tidy(() => {
-      const raw = this.depth_net ? this.depth_net.forward(x, cameraVector(geom, this.numCameras)) : this.depthnet!.forward(x);
+      const raw = this.depth_net ? this.depth_net.forward(x, inputs.camera ?? cameraVector(geom, this.numCameras)) : this.depthnet!.forward(x);
       const [logits, context] = tf.split(raw, [this.D, C], 3) as [tf.Tensor4D, tf.Tensor4D];
       const depth = tf.softmax(logits) as tf.Tensor4D;
-      const pooled = bevPool(depth, context, plan, this.poolImpl);
+      const pooled = bevPool(depth, context, plan, this.poolImpl, inputs.indices);
       const bev = Z === 1 ? tf.reshape(pooled, [B, Y, X, C]) : tf.reshape(pooled, [B, Z, Y, X, C]);
       return { bev, depth };
     });

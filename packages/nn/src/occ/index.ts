@@ -4,3 +4,5 @@ export * from './loss.js';
 export * from './heads.js';
 export * from './occ-config.js';
 export * from './occ-model.js';
+export * from './fusion.js';
+export * from './render.js';

@@ -72,7 +72,8 @@ const occ3DFields = z.object({
   }).prefault({}),
 });
 
-const occ2DFields = z.object({
+/** FlashOcc's fields (the multi-modal occupancy model extends them). */
+export const occ2DFields = z.object({
   ...occCamera(64),
   ...occCommonFields(),
   /** CustomResNet (3 stages of BasicBlocks) + FPN_LSS (stage 2 upsampled ×4 onto stage 0, concatenated, 2 convs). */

@@ -70,7 +70,20 @@ export abstract class LSSOccupancy extends Module implements TaskModel<LSSOccBat
   /** The lifted BEV map [B, Y, X, C] or volume [B, Z, Y, X, C] → features and logits. */
   protected abstract encode(lifted: tf.Tensor): Encoded;
 
-  private fail(field: string, expected: string, found: string): never {
+  /**
+   * A multi-modal model's other sensors, read from the batch before the cameras are lifted (so that under a kernel
+   * trace every batch input is reported before the first convolution runs); none by default.
+   */
+  protected readSensors(_batch: LSSOccBatch, _B: number): tf.Tensor | null {
+    return null;
+  }
+
+  /** What the encoder reads: the lifted cameras, or (a multi-modal model) them fused with `sensors` (`readSensors`). */
+  protected fuse(lifted: tf.Tensor, _sensors: tf.Tensor | null): tf.Tensor {
+    return lifted;
+  }
+
+  protected fail(field: string, expected: string, found: string): never {
     throw new LSSInputError(this.modelName, field, expected, found);
   }
 
@@ -89,8 +102,9 @@ export abstract class LSSOccupancy extends Module implements TaskModel<LSSOccBat
     this.train(opts.training);
     const B = this.batchSize(batch);
     return tf.tidy(() => {
+      const sensors = this.readSensors(batch, B);
       const { bev, depth } = liftCameras(this, batch, batch.bda, B, this.config.numCameras, this.layout.imageSize);
-      const { features, logits } = this.encode(bev);
+      const { features, logits } = this.encode(this.fuse(bev, sensors));
       return { features: { ...features, occ_logits: logits }, outputs: { occ: logits, depth } } as unknown as tf.TensorContainer;
     }) as unknown as ForwardOutput;
   }

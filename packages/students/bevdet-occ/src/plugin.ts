@@ -1,11 +1,11 @@
 import { fileURLToPath } from 'node:url';
 import { defineStudent, type Rng } from '@bevzoo/core';
-import { LSSOcc3D } from '@bevzoo/nn';
+import { LSSOcc3D, IMAGE_BRANCH_PREFIXES } from '@bevzoo/nn';
 import { bevdetOccConfigSchema, bevdetOccFeatures, bevdetOccPresets, type BEVDetOccConfig } from './config.js';
 import pkg from '../package.json' with { type: 'json' };
 
-/** The image branch: what the shipped starting weights hold (backbone, FPN, LSS depth and context net). */
-export const IMAGE_BRANCH_PREFIXES = ['img_backbone.', 'img_neck.', 'img_view_transformer.'] as const;
+/** The image branch (the LSS family's camera branch): what the shipped starting weights hold. */
+export { IMAGE_BRANCH_PREFIXES };
 
 /**
  * BEVDet-Occ (the RadOcc paper's student; bevdet-occ-r50's structure): image backbone (ResNet, C4/C5) →

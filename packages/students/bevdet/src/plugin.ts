@@ -2,10 +2,11 @@ import { fileURLToPath } from 'node:url';
 import { defineStudent } from '@bevzoo/core';
 import { bevdetConfigSchema, bevdetFeatures, bevdetPresets, type BEVDetConfig } from './config.js';
 import { BEVDet } from './model.js';
+import { IMAGE_BRANCH_PREFIXES } from '@bevzoo/nn';
 import pkg from '../package.json' with { type: 'json' };
 
-/** The image branch: what the shipped starting weights hold (backbone, FPN, LSS depth and context net). */
-export const IMAGE_BRANCH_PREFIXES = ['img_backbone.', 'img_neck.', 'img_view_transformer.'] as const;
+/** The image branch (the LSS family's camera branch): what the shipped starting weights hold. */
+export { IMAGE_BRANCH_PREFIXES };
 
 /** The BEVDet student plugin (registered by this package's index). */
 export const bevdetStudent = defineStudent<BEVDetConfig, BEVDet>({

@@ -1,11 +1,11 @@
 import { fileURLToPath } from 'node:url';
 import { defineStudent, type Rng } from '@bevzoo/core';
-import { LSSDetector, lssDetectorFeatures, lssDetectorSchema } from '@bevzoo/nn';
+import { LSSDetector, lssDetectorFeatures, lssDetectorSchema, IMAGE_BRANCH_PREFIXES } from '@bevzoo/nn';
 import { bevdet4dPresets, type BEVDet4DConfig } from './config.js';
 import pkg from '../package.json' with { type: 'json' };
 
-/** The image branch: what the shipped starting weights hold (backbone, FPN, LSS depth and context net). */
-export const IMAGE_BRANCH_PREFIXES = ['img_backbone.', 'img_neck.', 'img_view_transformer.'] as const;
+/** The image branch (the LSS family's camera branch): what the shipped starting weights hold. */
+export { IMAGE_BRANCH_PREFIXES };
 
 /**
  * BEVDet4D (Huang & Huang 2022): BEVDet whose BEV encoder reads the current keyframe's BEV feature concatenated with

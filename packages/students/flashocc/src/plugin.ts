@@ -1,11 +1,11 @@
 import { fileURLToPath } from 'node:url';
 import { defineStudent, type Rng } from '@bevzoo/core';
-import { LSSOcc2D } from '@bevzoo/nn';
+import { LSSOcc2D, IMAGE_BRANCH_PREFIXES } from '@bevzoo/nn';
 import { flashoccConfigSchema, flashoccFeatures, flashoccPresets, type FlashOccConfig } from './config.js';
 import pkg from '../package.json' with { type: 'json' };
 
-/** The image branch: what the shipped starting weights hold (backbone, FPN, LSS depth and context net). */
-export const IMAGE_BRANCH_PREFIXES = ['img_backbone.', 'img_neck.', 'img_view_transformer.'] as const;
+/** The image branch (the LSS family's camera branch): what the shipped starting weights hold. */
+export { IMAGE_BRANCH_PREFIXES };
 
 /**
  * FlashOcc (Yu et al. 2023, flashocc-r50's structure): image backbone (ResNet, C4/C5) → FPNForBEVDet → LSS with

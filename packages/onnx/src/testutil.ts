@@ -1,0 +1,63 @@
+/** Test helpers: real batches of the synthetic nuScenes-format dataset, and the engine's outputs as host tensors. */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import type { DataSettings, ForwardOutput } from '@bevzoo/core';
+import { createLoader, generateSynthetic, openNuScenes, type Batch } from '@bevzoo/nuscenes';
+import type { ExportableModel, HostTensor } from './export.js';
+
+/** `n` batches of the tiny synthetic dataset's training split (points with `sweeps` sweeps, small images), no augmentation. */
+export async function syntheticBatches(n: number, opts: { batchSize?: number; sweeps?: number } = {}): Promise<Batch[]> {
+  const root = mkdtempSync(join(tmpdir(), 'bevzoo-onnx-data-'));
+  const r = await generateSynthetic({ preset: 'tiny', seed: 0, out: join(root, 'data'), workers: 1 });
+  const nusc = await openNuScenes({ dataroot: r.out, version: r.version });
+  const loader = createLoader({
+    nusc, sampleTokens: nusc.sampleTokensForSplit('synth_train'), batchSize: opts.batchSize ?? 2, imageSize: [32, 64], sweeps: opts.sweeps ?? 9,
+    augment: false, shuffle: false, points: true, dropLast: true,
+  });
+  const out: Batch[] = [];
+  for (let i = 0; i < Math.min(n, loader.numBatches); i++) out.push(await loader.batch(0, i));
+  return out;
+}
+
+/**
+ * `n` batches of the tiny synthetic dataset's training split as a model's data settings ask (image size, points and
+ * sweeps, the previous keyframe), with the training augmentation (image and BEV augmentation: every batch its own
+ * camera geometry) or without.
+ */
+export async function syntheticBatchesFor(data: DataSettings, n: number, opts: { batchSize?: number; augment?: boolean } = {}): Promise<Batch[]> {
+  const root = mkdtempSync(join(tmpdir(), 'bevzoo-onnx-data-'));
+  const r = await generateSynthetic({ preset: 'tiny', seed: 0, out: join(root, 'data'), workers: 1 });
+  const nusc = await openNuScenes({ dataroot: r.out, version: r.version });
+  const loader = createLoader({
+    nusc, sampleTokens: nusc.sampleTokensForSplit('synth_train'), batchSize: opts.batchSize ?? 1, imageSize: data.imageSize, sweeps: data.sweeps,
+    points: data.points, withPrev: data.withPrev, augment: opts.augment ?? true, shuffle: false, dropLast: true, seed: 1,
+  });
+  const out: Batch[] = [];
+  for (let i = 0; i < n; i++) out.push(await loader.batch(Math.floor(i / loader.numBatches), i % loader.numBatches));
+  return out;
+}
+
+/** The engine's forward (evaluation mode) as host tensors by feature / output name. */
+export function engineOutputs(model: ExportableModel, batch: unknown): Record<string, HostTensor> {
+  return tf.tidy(() => {
+    const out = model.forward(batch, { training: false }) as ForwardOutput;
+    const host: Record<string, HostTensor> = {};
+    for (const [k, t] of Object.entries({ ...out.features, ...out.outputs })) host[k] = { data: t.dataSync() as Float32Array, dims: [...t.shape], dtype: 'float32' };
+    return host as unknown as tf.TensorContainer;
+  }) as unknown as Record<string, HostTensor>;
+}
+
+/** A python with the `onnx` package (BEVZOO_PYTHON, Debian's /usr/bin/python3, then python3 on PATH), or why not. */
+export function findOnnxPython(): { python: string; onnx: string } | { why: string } {
+  const tried: string[] = [];
+  const candidates = [process.env.BEVZOO_PYTHON, '/usr/bin/python3', 'python3'].filter((p): p is string => !!p);
+  for (const p of [...new Set(candidates)]) {
+    const r = spawnSync(p, ['-c', 'import onnx; print(onnx.__version__)'], { encoding: 'utf8', timeout: 60_000 });
+    if (r.status === 0 && r.stdout.trim()) return { python: p, onnx: r.stdout.trim() };
+    tried.push(`${p}: ${r.error ? ((r.error as NodeJS.ErrnoException).code ?? r.error.message) : (r.stderr.trim().split('\n').at(-1) ?? `exit ${r.status}`)}`);
+  }
+  return { why: `no python with onnx found (${tried.join('; ')}); apt-get install -y python3-onnx, or set BEVZOO_PYTHON` };
+}

@@ -24,7 +24,9 @@ describe('bevzoo matrix (tiny)', () => {
     expect(r.code).toBe(0);
     const res = JSON.parse(readFileSync(join(out, 'm', 'results.json'), 'utf8'));
     const kinds = res.rows.map((x: { teacher: string | null; student: string | null; distiller: string | null }) => `${x.teacher}|${x.student}|${x.distiller}`);
-    expect(kinds).toEqual(expect.arrayContaining(['centerpoint|null|null', 'null|bevdet|null', 'centerpoint|bevdet|distillbev', 'null|bevdet4d|null', 'centerpoint|bevdet4d|distillbev', 'null|bevdepth|null', 'centerpoint|bevdepth|distillbev', 'null|bevformer|null', 'centerpoint|bevformer|distillbev']));
+    expect(kinds).toEqual(expect.arrayContaining(['centerpoint|null|null', 'null|bevdet|null', 'centerpoint|bevdet|distillbev', 'null|bevdet4d|null', 'centerpoint|bevdet4d|distillbev', 'null|bevdepth|null', 'centerpoint|bevdepth|distillbev', 'null|bevformer|null', 'centerpoint|bevformer|distillbev',
+      // the multi-modal detection teacher's column (virtual points from the synthetic masks)
+      'mvp|null|null', 'mvp|bevdet|distillbev', 'mvp|bevdet4d|distillbev', 'mvp|bevdepth|distillbev', 'mvp|bevformer|distillbev']));
     // The occupancy part (distillbev only here: no occupancy cells): the multi-modal teacher's row and the students'
     // baselines, scored with Occ3D mIoU.
     expect(res.rows.filter((x: { task: string }) => x.task === 'occ').map((x: { teacher: string | null; student: string | null }) => `${x.teacher}|${x.student}`).sort()).toEqual(['null|bevdet-occ', 'null|flashocc', 'occ-fusion|null']);
@@ -77,7 +79,8 @@ describe('bevzoo matrix (tiny)', () => {
     expect(r.code).toBe(0);
     expect(statSync(teacherResult).mtimeMs).toBe(before);
     expect(existsSync(join(out, 'm', 'runs', 'baseline-bevdet-seed0', 'result.json'))).toBe(true);
-    // the two teachers, baselines of bevdepth, bevdet, bevdet4d, bevformer, bevdet-occ, flashocc, the four distilled cells: all but the removed one kept.
-    expect(r.stdout).toMatch(/: 12\/12 runs in [\d.]+ min \(11 resumed\)/);
+    // the three teachers (centerpoint, mvp, occ-fusion), baselines of bevdepth, bevdet, bevdet4d, bevformer, bevdet-occ, flashocc, the
+    // eight distilled cells (two detection teachers × four camera students): all but the removed one kept.
+    expect(r.stdout).toMatch(/: 17\/17 runs in [\d.]+ min \(16 resumed\)/);
   });
 });

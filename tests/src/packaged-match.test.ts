@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { getModelPlugin, listModels, matchPackagedCheckpoint, resolveConfig } from '@bevzoo/core';
 import '@bevzoo/teacher-centerpoint';
+import '@bevzoo/teacher-mvp';
 import '@bevzoo/teacher-occ-fusion';
 
 describe('packaged checkpoints', () => {

@@ -103,7 +103,7 @@ describe('bevzoo zoo', () => {
     const table = /<!-- zoo:start -->\n([\s\S]*?)<!-- zoo:end -->/.exec(readme)?.[1];
     expect(table, 'README.md has the zoo markers').toBeDefined();
     const rows = await zooRows();
-    expect(rows.map((r) => r.model)).toEqual(expect.arrayContaining(['centerpoint', 'occ-fusion', 'bevdet', 'bevdet4d', 'bevdepth', 'bevformer', 'flashocc', 'bevdet-occ']));
+    expect(rows.map((r) => r.model)).toEqual(expect.arrayContaining(['centerpoint', 'mvp', 'occ-fusion', 'bevdet', 'bevdet4d', 'bevdepth', 'bevformer', 'flashocc', 'bevdet-occ']));
     expect(table, 'README.md is stale: regenerate its table with pnpm bevzoo zoo --markdown').toBe(zooMarkdown(rows));
   }, 180_000);
 });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { BevzooError } from './errors.js';
 
 /**
  * Conventions shared by every teacher and student config, read by the runner:
@@ -55,6 +56,13 @@ export const dataSettings = z.object({
    * a config that leaves it out resolves to the same JSON as before the field existed (packaged checkpoints record it).
    */
   segments: z.boolean().optional(),
+  /**
+   * LiDAR points carry MVP's virtual points and paintings (`Batch.points[b]` with `MVP_POINT_FEATURES` = 17 values per
+   * point: x, y, z, intensity, Δt, class one-hot ×10, mask score, virtual flag; `Batch.pointFeatures` = 17), made from
+   * 2-D instance masks (`masks/<CHANNEL>/<image name>.png|json` beside `samples/`). The runner prepares the masks of
+   * the synthetic dataset and the virtual-point cache before training. Implies `points`. No default, as `segments`.
+   */
+  virtualPoints: z.boolean().optional(),
 });
 export type DataSettings = z.infer<typeof dataSettings>;
 
@@ -75,5 +83,38 @@ export function mergeDataSettings(...all: DataSettings[]): DataSettings {
     withPrev: all.some((d) => d.withPrev),
     occ: all.some((d) => d.occ),
     ...(all.some((d) => d.segments) ? { segments: true } : {}),
+    ...(all.some((d) => d.virtualPoints) ? { virtualPoints: true } : {}),
   };
+}
+
+/** Values per LiDAR point in a batch without virtual points: x, y, z, intensity, Δt. */
+export const LIDAR_POINT_FEATURES = 5;
+/**
+ * Values per point with `data.virtualPoints` (MVP): x, y, z, intensity, Δt, class one-hot (10, the nuScenes
+ * detection classes' order), mask score, virtual flag (1 = virtual point, 0 = real LiDAR return).
+ */
+export const MVP_POINT_FEATURES = 17;
+
+/**
+ * The real LiDAR returns of each sample of a batch as x, y, z, intensity, Δt: the clouds themselves when the batch has
+ * 5 values per point, else (`pointFeatures` = 17) a copy of the points whose virtual flag is 0, their first 5 values.
+ * For models that read LiDAR but not MVP's paintings (a student or distiller sharing a batch with the MVP teacher).
+ */
+export function realPoints(batch: { points?: readonly Float32Array[]; pointFeatures?: number }): Float32Array[] {
+  if (!batch.points) throw new BevzooError('realPoints: the batch carries no LiDAR points (set data.points)', { field: 'points', expected: 'one cloud per sample' });
+  const f = batch.pointFeatures ?? LIDAR_POINT_FEATURES;
+  if (f === LIDAR_POINT_FEATURES) return [...batch.points];
+  if (f !== MVP_POINT_FEATURES) throw new BevzooError(`realPoints: batch.pointFeatures is ${f}; expected ${LIDAR_POINT_FEATURES} or ${MVP_POINT_FEATURES}`, { field: 'pointFeatures', expected: `${LIDAR_POINT_FEATURES} or ${MVP_POINT_FEATURES}`, found: String(f) });
+  return batch.points.map((pts, b) => {
+    if (pts.length % f) throw new BevzooError(`realPoints: batch.points[${b}] has ${pts.length} values, not a whole number of ${f}-value points`, { field: `points[${b}]`, expected: `a multiple of ${f}`, found: String(pts.length) });
+    let n = 0;
+    for (let o = f - 1; o < pts.length; o += f) if (pts[o] === 0) n++;
+    const out = new Float32Array(n * LIDAR_POINT_FEATURES);
+    for (let o = 0, w = 0; o < pts.length; o += f)
+      if (pts[o + f - 1] === 0) {
+        out.set(pts.subarray(o, o + LIDAR_POINT_FEATURES), w);
+        w += LIDAR_POINT_FEATURES;
+      }
+    return out;
+  });
 }

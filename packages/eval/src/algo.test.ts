@@ -4,7 +4,8 @@
  */
 import type { DetectionClass } from '@bevzoo/nuscenes';
 import { describe, expect, it } from 'vitest';
-import { accumulate, calcAp, calcTp, maxRecallInd, noPredictions, TP_METRICS, type DetectionMetricData } from './algo.js';
+import { accumulate, accumulatePrepared, calcAp, calcTp, maxRecallInd, noPredictions, precisionCurve, prepareClass, TP_METRICS, type DetectionMetricData } from './algo.js';
+import { generateBenchData } from './bench.js';
 import { makeEvalBox, type EvalBox, type EvalBoxes } from './box.js';
 import { defaultDetectionConfig } from './config.js';
 import { addCenterDist, filterEvalBoxes } from './filter.js';
@@ -106,6 +107,26 @@ describe('accumulate / calc_ap (devkit TestAPSimple and more)', () => {
     const v = md({ s: [{ trans: [0, 0, 0], vel: [NaN, NaN] }, { trans: [5, 0, 0], vel: [1, 0] }] }, { s: [{ trans: [0, 0, 0], score: 1 }, { trans: [5, 0, 0], score: 0.5, vel: [2, 0] }] });
     expect(v.vel_err[50]).toBe(0); // first match NaN: nothing counted yet → 0
     expect(v.vel_err[100]).toBe(1);
+  });
+});
+
+describe('precisionCurve (AP-only breakdowns)', () => {
+  it("is accumulate's precision curve, for every class and threshold, with no GT, no prediction or no match too", () => {
+    const d = generateBenchData({ samples: 20, preds: 40, gt: 8, seed: 5 });
+    for (const list of d.pred.values()) for (const b of list) b.detection_score = Math.round(b.detection_score * 4) / 4; // ties
+    const config = defaultDetectionConfig();
+    let withMatches = 0;
+    for (const name of Object.keys(config.class_range) as DetectionClass[]) {
+      const p = prepareClass(d.gt, d.pred, name);
+      for (const th of [0.01, ...config.dist_ths]) {
+        const full = accumulatePrepared(p, th);
+        expect([name, th, precisionCurve(p, th)]).toEqual([name, th, full.precision]);
+        if (full.precision[0]! > 0) withMatches++;
+      }
+    }
+    expect(withMatches).toBeGreaterThan(20);
+    const empty = prepareClass(new Map([['s', []]]), new Map([['s', []]]), 'car');
+    expect(precisionCurve(empty, 2)).toEqual(noPredictions().precision);
   });
 });
 

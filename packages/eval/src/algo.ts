@@ -143,19 +143,27 @@ export function newAccumulateStats(): AccumulateStats {
   return { calls: 0, predictions: 0, distanceEvaluations: 0, matches: 0 };
 }
 
-/** accumulate() on a prepared class for one distance threshold. */
-export function accumulatePrepared(p: PreparedClass, distTh: number, stats?: AccumulateStats): DetectionMetricData {
+/** The devkit's greedy matching of one class at one threshold: cumulative TP / FP per prediction and the matches in order. */
+interface Matching {
+  tpCum: Float64Array;
+  fpCum: Float64Array;
+  /** GT index and prediction index of each match, in match order. */
+  matchGt: number[];
+  matchPred: number[];
+}
+
+/**
+ * Predictions in score order; each takes the nearest untaken GT of its sample (first on equal distance) and is a TP if
+ * that distance is < distTh (strict), else an FP.
+ */
+function matchPrepared(p: PreparedClass, distTh: number, stats?: AccumulateStats): Matching {
   const npos = p.gtBoxes.length;
-  if (stats) stats.calls++;
-  if (npos === 0) return noPredictions();
   const nPred = p.predBoxes.length;
-  const { gtStart, gtX, gtY, predSlot, predX, predY, predScore } = p;
+  const { gtStart, gtX, gtY, predSlot, predX, predY } = p;
   const taken = new Uint8Array(npos);
   const tpCum = new Float64Array(nPred);
   const fpCum = new Float64Array(nPred);
-  // Match data, in match order.
-  const mTrans: number[] = [], mVel: number[] = [], mScale: number[] = [], mOrient: number[] = [], mAttr: number[] = [], mConf: number[] = [];
-  const period = p.className === 'barrier' ? Math.PI : 2 * Math.PI;
+  const matchGt: number[] = [], matchPred: number[] = [];
   let tp = 0, fp = 0, dists = 0;
   for (let k = 0; k < nPred; k++) {
     const s = predSlot[k]!;
@@ -175,17 +183,8 @@ export function accumulatePrepared(p: PreparedClass, distTh: number, stats?: Acc
     if (minDist < distTh) {
       taken[match] = 1;
       tp++;
-      const gb = p.gtBoxes[match]!, pb = p.predBoxes[k]!;
-      mTrans.push(centerDistance(gb, pb));
-      mVel.push(velocityL2(gb, pb));
-      mScale.push(1 - scaleIou(gb, pb));
-      let gy = p.gtYaw[match]!;
-      if (Number.isNaN(gy)) gy = p.gtYaw[match] = quaternionYaw(gb.rotation);
-      let py = p.predYaw[k]!;
-      if (Number.isNaN(py)) py = p.predYaw[k] = quaternionYaw(pb.rotation);
-      mOrient.push(Math.abs(angleDiff(gy, py, period)));
-      mAttr.push(1 - attrAcc(gb, pb));
-      mConf.push(predScore[k]!);
+      matchGt.push(match);
+      matchPred.push(k);
     } else {
       fp++;
     }
@@ -195,17 +194,59 @@ export function accumulatePrepared(p: PreparedClass, distTh: number, stats?: Acc
   if (stats) {
     stats.predictions += nPred;
     stats.distanceEvaluations += dists;
-    stats.matches += mTrans.length;
+    stats.matches += matchGt.length;
+  }
+  return { tpCum, fpCum, matchGt, matchPred };
+}
+
+/** Recall per prediction and the 101-point precision curve (precision at REC_INTERP, 0 beyond the last recall) of a matching with matches. */
+function precisionOf(m: Matching, npos: number): { rec: Float64Array; precision: Float64Array } {
+  const n = m.tpCum.length;
+  const prec = new Float64Array(n), rec = new Float64Array(n);
+  for (let k = 0; k < n; k++) {
+    prec[k] = m.tpCum[k]! / (m.fpCum[k]! + m.tpCum[k]!);
+    rec[k] = m.tpCum[k]! / npos;
+  }
+  return { rec, precision: interp(REC_INTERP, rec, prec, undefined, 0) };
+}
+
+/**
+ * accumulatePrepared(p, distTh).precision without the TP-error curves (what calc_ap reads): for AP-only breakdowns
+ * such as AP by distance.
+ */
+export function precisionCurve(p: PreparedClass, distTh: number): Float64Array {
+  if (p.gtBoxes.length === 0) return new Float64Array(NELEM);
+  const m = matchPrepared(p, distTh);
+  return m.matchGt.length === 0 ? new Float64Array(NELEM) : precisionOf(m, p.gtBoxes.length).precision;
+}
+
+/** accumulate() on a prepared class for one distance threshold. */
+export function accumulatePrepared(p: PreparedClass, distTh: number, stats?: AccumulateStats): DetectionMetricData {
+  const npos = p.gtBoxes.length;
+  if (stats) stats.calls++;
+  if (npos === 0) return noPredictions();
+  const m = matchPrepared(p, distTh, stats);
+  // Match data, in match order.
+  const mTrans: number[] = [], mVel: number[] = [], mScale: number[] = [], mOrient: number[] = [], mAttr: number[] = [], mConf: number[] = [];
+  const period = p.className === 'barrier' ? Math.PI : 2 * Math.PI;
+  for (let i = 0; i < m.matchGt.length; i++) {
+    const match = m.matchGt[i]!, k = m.matchPred[i]!;
+    const gb = p.gtBoxes[match]!, pb = p.predBoxes[k]!;
+    mTrans.push(centerDistance(gb, pb));
+    mVel.push(velocityL2(gb, pb));
+    mScale.push(1 - scaleIou(gb, pb));
+    let gy = p.gtYaw[match]!;
+    if (Number.isNaN(gy)) gy = p.gtYaw[match] = quaternionYaw(gb.rotation);
+    let py = p.predYaw[k]!;
+    if (Number.isNaN(py)) py = p.predYaw[k] = quaternionYaw(pb.rotation);
+    mOrient.push(Math.abs(angleDiff(gy, py, period)));
+    mAttr.push(1 - attrAcc(gb, pb));
+    mConf.push(p.predScore[k]!);
   }
   if (mTrans.length === 0) return noPredictions();
 
-  const prec = new Float64Array(nPred), rec = new Float64Array(nPred);
-  for (let k = 0; k < nPred; k++) {
-    prec[k] = tpCum[k]! / (fpCum[k]! + tpCum[k]!);
-    rec[k] = tpCum[k]! / npos;
-  }
-  const precision = interp(REC_INTERP, rec, prec, undefined, 0);
-  const confidence = interp(REC_INTERP, rec, predScore, undefined, 0);
+  const { rec, precision } = precisionOf(m, npos);
+  const confidence = interp(REC_INTERP, rec, p.predScore, undefined, 0);
 
   // Errors: cumulative mean, resampled at the interpolated confidences (reversed so xp ascends).
   const nm = mConf.length;
@@ -248,7 +289,7 @@ export function accumulate(
 }
 
 /** calc_ap: mean of max(precision[round(100·min_recall)+1:] − min_precision, 0), divided by 1 − min_precision. */
-export function calcAp(md: DetectionMetricData, minRecall: number, minPrecision: number): number {
+export function calcAp(md: Pick<DetectionMetricData, 'precision'>, minRecall: number, minPrecision: number): number {
   if (!(minPrecision >= 0 && minPrecision < 1)) throw new RangeError(`calcAp: min_precision must be in [0, 1), got ${minPrecision}`);
   if (!(minRecall >= 0 && minRecall <= 1)) throw new RangeError(`calcAp: min_recall must be in [0, 1], got ${minRecall}`);
   const start = pyRound(100 * minRecall) + 1;

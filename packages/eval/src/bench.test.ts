@@ -13,6 +13,7 @@ describe('benchmark harness (small scale; timings are printed by the script, nev
     expect(r.predictionsScanned).toBeGreaterThan(3 * r.filter.pred.afterBikeRack);
     expect(r.matches).toBeGreaterThan(0);
     expect(r.NDS).toBeGreaterThan(0);
+    expect(Object.keys(r.mAPByDistance)).toEqual(['0-20', '20-30', '30-40', '40+']);
     // Same seed, same numbers.
     expect(runBench(generateBenchData({ samples: 30, preds: 50, gt: 10, seed: 3 })).NDS).toBe(r.NDS);
   });

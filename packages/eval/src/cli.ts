@@ -18,6 +18,8 @@ export interface DetEvalCliOptions {
   out: string;
   /** Print the devkit's progress lines too (default: only the tables). */
   verbose?: boolean;
+  /** Edges (m) of the ego-distance bands of AP by distance (default 0, 20, 30, 40). */
+  distanceBands?: readonly number[];
   log?: (line: string) => void;
 }
 
@@ -26,7 +28,7 @@ export async function runDetEvalCli(o: DetEvalCliOptions): Promise<DetectionEval
   const log = o.log ?? ((l: string) => console.log(l));
   const nusc = await openNuScenes({ dataroot: o.dataroot, version: o.version, verbose: o.verbose });
   // verbose: the devkit's progress lines and the tables; otherwise the tables only.
-  const r = evaluateDetection({ nusc, split: o.split, results: o.results, config: o.config, outDir: o.out, verbose: o.verbose, log });
+  const r = evaluateDetection({ nusc, split: o.split, results: o.results, config: o.config, outDir: o.out, verbose: o.verbose, distanceBands: o.distanceBands, log });
   if (!o.verbose) log(formatDetectionSummary(r.summary));
   log(`Saved ${r.files!.summary} and ${r.files!.details}`);
   return r;

@@ -104,7 +104,15 @@ describe('evaluateDetection on a nuScenes folder', () => {
     expect(r.metrics.getLabelAp('bicycle', 2)).toBe(0);
     const summary = JSON.parse(readFileSync(r.files!.summary, 'utf8')) as Record<string, unknown>;
     expect(summary.meta).toEqual(meta);
-    expect(Object.keys(summary)).toEqual(['label_aps', 'mean_dist_aps', 'mean_ap', 'label_tp_errors', 'tp_errors', 'tp_scores', 'nd_score', 'eval_time', 'cfg', 'meta']);
+    expect(Object.keys(summary)).toEqual(['label_aps', 'mean_dist_aps', 'mean_ap', 'label_tp_errors', 'tp_errors', 'tp_scores', 'nd_score', 'eval_time', 'cfg',
+      'distance_bands', 'mean_ap_by_distance', 'ap_by_distance', 'gt_by_distance', 'meta']);
+    // AP by ego distance (default bands): the three cars lie 10-12 m from the ego, so all in 0-20; other bands have no GT (null).
+    expect(summary.distance_bands).toEqual([0, 20, 30, 40]);
+    expect(summary.mean_ap_by_distance).toEqual({ '0-20': r.byDistance!.meanAp['0-20'], '20-30': null, '30-40': null, '40+': null });
+    expect((summary.gt_by_distance as Record<string, unknown>).car).toEqual({ '0-20': 3, '20-30': 0, '30-40': 0, '40+': 0 });
+    // The false positive lies 28 m away: outside 0-20, so the car AP there is 1 (up to float rounding).
+    expect(r.byDistance!.ap.car!['0-20']).toBeCloseTo(1, 14);
+    expect(formatDetectionSummary(r.summary)).toContain('AP by ego distance');
     expect((summary.label_tp_errors as Record<string, Record<string, unknown>>).barrier!.vel_err).toBeNull();
     const details = JSON.parse(readFileSync(r.files!.details, 'utf8')) as Record<string, Record<string, number[]>>;
     expect(Object.keys(details)).toHaveLength(40);
@@ -112,6 +120,18 @@ describe('evaluateDetection on a nuScenes folder', () => {
     expect(lines).toContain('=> After bike rack filtering: 3');
     expect(lines.join('\n')).toContain(formatDetectionSummary(r.summary));
     expect(formatDetectionSummary(r.summary)).toMatch(/^car\s+\t0\.997 \t0\.000 \t0\.000 \t0\.000 \t0\.000 \t0\.000 $/m);
+  });
+
+  it('AP by distance takes other band edges, can be left out, and bad edges fail before anything is read', () => {
+    const r = evaluateDetection({ nusc, split: 'synth_val', results: { meta, results: results() }, distanceBands: [0, 11] });
+    expect(Object.keys(r.summary.mean_ap_by_distance!)).toEqual(['0-11', '11+']);
+    expect(r.summary.gt_by_distance!.car).toEqual({ '0-11': 1, '11+': 2 }); // cars at 10, 11 and 12 m: a band's lower edge is inside it
+    const none = evaluateDetection({ nusc, split: 'synth_val', results: { meta, results: results() }, distanceBands: false });
+    expect(none.byDistance).toBeUndefined();
+    expect(Object.keys(none.summary)).not.toContain('mean_ap_by_distance');
+    expect(none.summary.nd_score).toBe(r.summary.nd_score);
+    expect(formatDetectionSummary(none.summary)).not.toContain('AP by ego distance');
+    expect(() => evaluateDetection({ nusc, split: 'synth_val', results: join(root, 'no-such-results.json'), distanceBands: [20, 10] })).toThrow(/field distance bands\[1\]/);
   });
 
   it('results for a sample outside the evaluated split are an error naming it, for every split, and nothing is written', () => {

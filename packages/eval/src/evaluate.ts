@@ -13,6 +13,7 @@ import {
 } from '@bevzoo/nuscenes';
 import type { EvalBox, EvalBoxes, RawBox } from './box.js';
 import { defaultDetectionConfig, loadDetectionConfig, type DetectionConfig } from './config.js';
+import { DEFAULT_DISTANCE_BANDS, distanceBands as makeDistanceBands, distanceSummary, formatDistanceTable, type ApByDistance } from './distance.js';
 import { EvalInputError, ResultsValidationError } from './errors.js';
 import { addCenterDist, filterEvalBoxes, type FilterStats } from './filter.js';
 import { writeJsonFile } from './json.js';
@@ -136,11 +137,18 @@ export interface EvaluateDetectionOptions {
   log?: (line: string) => void;
   /** Work counters of accumulate. */
   stats?: AccumulateStats;
+  /**
+   * Edges (m) of the ego-distance bands of AP by distance (default [0, 20, 30, 40]: [0, 20), [20, 30), [30, 40),
+   * [40, ∞)); false skips it. See distance.ts for the definition.
+   */
+  distanceBands?: readonly number[] | false;
 }
 
 export interface DetectionEvaluation {
   metrics: DetectionMetrics;
   metricDataList: DetectionMetricDataList;
+  /** AP per class and ego-distance band (absent with distanceBands: false); also in summary. */
+  byDistance?: ApByDistance;
   /** metrics_summary.json content (with meta). */
   summary: MetricsSummary;
   sampleTokens: string[];
@@ -154,6 +162,8 @@ export function evaluateDetection(opts: EvaluateDetectionOptions): DetectionEval
   const say = opts.verbose ? log : () => {};
   const config = typeof opts.config === 'string' ? loadDetectionConfig(opts.config) : (opts.config ?? defaultDetectionConfig());
   const { nusc } = opts;
+  const distanceBands = opts.distanceBands === false ? undefined : (opts.distanceBands ?? DEFAULT_DISTANCE_BANDS);
+  if (distanceBands) makeDistanceBands(distanceBands); // bad edges fail before anything is read
   let sampleTokens: string[];
   /** The devkit keeps the results' order for predefined splits and uses the split's order otherwise. */
   let splitOrder: boolean;
@@ -205,8 +215,8 @@ export function evaluateDetection(opts: EvaluateDetectionOptions): DetectionEval
   }
 
   say('Accumulating metric data...');
-  const { metrics, metricDataList } = computeDetectionMetrics(gt, pred, config, { stats: opts.stats });
-  const summary: MetricsSummary = { ...metrics.serialize(), meta: { ...res.meta } };
+  const { metrics, metricDataList, byDistance } = computeDetectionMetrics(gt, pred, config, { stats: opts.stats, distanceBands });
+  const summary: MetricsSummary = { ...metrics.serialize(), ...(byDistance && distanceSummary(byDistance)), meta: { ...res.meta } };
   let files: DetectionEvaluation['files'];
   if (opts.outDir) {
     files = { summary: join(opts.outDir, 'metrics_summary.json'), details: join(opts.outDir, 'metrics_details.json') };
@@ -215,7 +225,7 @@ export function evaluateDetection(opts: EvaluateDetectionOptions): DetectionEval
     writeJsonFile(files.details, metricDataList.serialize());
   }
   if (opts.verbose) log(formatDetectionSummary(summary));
-  return { metrics, metricDataList, summary, sampleTokens, filter: { gt: gtStats, pred: predStats }, files };
+  return { metrics, metricDataList, byDistance, summary, sampleTokens, filter: { gt: gtStats, pred: predStats }, files };
 }
 
 function f(v: number | null | undefined, digits: number, width = 0): string {
@@ -225,7 +235,7 @@ function f(v: number | null | undefined, digits: number, width = 0): string {
 
 /**
  * The devkit's printout: mAP, mATE, mASE, mAOE, mAVE, mAAE, NDS, eval time, then one row per class
- * (AP, ATE, ASE, AOE, AVE, AAE). NaN prints as "nan".
+ * (AP, ATE, ASE, AOE, AVE, AAE). NaN prints as "nan". Then, when the summary has it, AP by ego distance.
  */
 export function formatDetectionSummary(s: MetricsSummary): string {
   const names: Record<string, string> = { trans_err: 'mATE', scale_err: 'mASE', orient_err: 'mAOE', vel_err: 'mAVE', attr_err: 'mAAE' };
@@ -240,6 +250,8 @@ export function formatDetectionSummary(s: MetricsSummary): string {
     const tp = s.label_tp_errors[name] ?? {};
     lines.push([name.padEnd(20), f(ap, 3, 6), f(tp.trans_err, 3, 6), f(tp.scale_err, 3, 6), f(tp.orient_err, 3, 6), f(tp.vel_err, 3, 6), f(tp.attr_err, 3, 6)].join('\t'));
   }
+  const { mean_ap_by_distance, ap_by_distance, gt_by_distance } = s;
+  if (mean_ap_by_distance && ap_by_distance) lines.push('', formatDistanceTable({ mean_ap_by_distance, ap_by_distance, gt_by_distance }));
   return lines.join('\n');
 }
 

@@ -9,6 +9,7 @@ export * from './results.js';
 export * from './filter.js';
 export * from './algo.js';
 export * from './metrics.js';
+export * from './distance.js';
 export * from './evaluate.js';
 export * from './occ.js';
 export * from './cli.js';

@@ -14,6 +14,7 @@ import {
 } from './algo.js';
 import type { EvalBoxes } from './box.js';
 import { configClassNames, parseDetectionConfig, serializeDetectionConfig, type DetectionConfig } from './config.js';
+import { assembleApByDistance, classApByDistance, distanceBands as makeBands, type ApByDistance } from './distance.js';
 import { EvalInputError } from './errors.js';
 import { pyFloatRepr } from './json.js';
 import { npMean, npNanMean, npSum } from './numpy.js';
@@ -37,6 +38,11 @@ export interface MetricsSummary {
   eval_time: number | null;
   /** The detection config (the devkit names this key `cfg` in metrics_summary.json). */
   cfg: Record<string, unknown>;
+  /** bevzoo's AP by ego distance (distance.ts; not in the devkit): band edges, mAP per band, AP and GT count per class × band. */
+  distance_bands?: number[];
+  mean_ap_by_distance?: Record<string, number>;
+  ap_by_distance?: Record<string, Record<string, number>>;
+  gt_by_distance?: Record<string, Record<string, number>>;
   meta?: Record<string, unknown>;
 }
 
@@ -233,24 +239,30 @@ export class DetectionMetricDataList {
 export interface ComputeOptions {
   /** Work counters (accumulate calls, predictions, distance evaluations, matches). */
   stats?: AccumulateStats;
+  /** Also compute AP by ego distance with these band edges (m), from the same per-class layout (distance.ts). */
+  distanceBands?: readonly number[];
 }
 
 /**
  * DetectionEval.evaluate() on already filtered boxes: accumulate every class × distance threshold, then AP per
- * threshold and TP errors at dist_th_tp with the devkit's NaN overrides. eval_time is the wall time in seconds.
+ * threshold and TP errors at dist_th_tp with the devkit's NaN overrides. eval_time is the wall time in seconds
+ * (AP by distance included when asked for; it never changes the devkit's figures).
  */
 export function computeDetectionMetrics(
   gt: EvalBoxes,
   pred: EvalBoxes,
   config: DetectionConfig,
   opts: ComputeOptions = {},
-): { metrics: DetectionMetrics; metricDataList: DetectionMetricDataList } {
+): { metrics: DetectionMetrics; metricDataList: DetectionMetricDataList; byDistance?: ApByDistance } {
   const start = performance.now();
   const classNames = configClassNames(config);
+  const bands = opts.distanceBands ? makeBands(opts.distanceBands) : null;
   const list = new DetectionMetricDataList();
+  const perClass = new Map<string, ReturnType<typeof classApByDistance>>();
   for (const className of classNames) {
     const prepared = prepareClass(gt, pred, className);
     for (const th of config.dist_ths) list.set(className, th, accumulatePrepared(prepared, th, opts.stats));
+    if (bands) perClass.set(className, classApByDistance(prepared, bands, config));
   }
   const metrics = new DetectionMetrics(config);
   for (const className of classNames) {
@@ -261,6 +273,6 @@ export function computeDetectionMetrics(
     }
   }
   metrics.addRuntime((performance.now() - start) / 1000);
-  return { metrics, metricDataList: list };
+  return { metrics, metricDataList: list, byDistance: bands ? assembleApByDistance(bands, perClass) : undefined };
 }
 

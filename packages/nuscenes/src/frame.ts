@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  composeTransforms, hashString, invertTransform, quatInverse, quatMultiply, quatNormalize, quatRotate, quatYaw,
+  LIDAR_POINT_FEATURES, MVP_POINT_FEATURES, composeTransforms, hashString, invertTransform, quatInverse, quatMultiply, quatNormalize, quatRotate, quatYaw,
   transformToMatrix4, type Mat3, type Quat, type RigidTransform, type Vec3,
 } from '@bevzoo/core';
 import { FrameCache, type CacheCodec } from './cache.js';
@@ -14,6 +14,8 @@ import { decodeImage, parsePcdBin, readDataFile, resizeRgb, resizeTransform, war
 import { segmentPathFor } from './synth/meta.js';
 import { decodePng } from './synth/png.js';
 import { loadOccLabels, type OccLabels } from './occ.js';
+import { DEFAULT_NUM_VIRTUAL, PAINT_FEATURES, VIRTUAL_POINT_VALUES, type SweepVirtualPoints } from './mvp/virtual.js';
+import { readVirtualPoints, virtualPointsFile, virtualPointsKey } from './mvp/virtual-cache.js';
 import type { NuScenes } from './reader.js';
 import {
   CAMERA_CHANNELS, DETECTION_CLASSES, LIDAR_CHANNEL, categoryToDetectionName,
@@ -42,6 +44,12 @@ export interface LoadFrameOptions {
    * (`segmentPathFor`), a 16-bit gray PNG of the image's size, resized as the image is (nearest neighbour).
    */
   segments?: boolean;
+  /**
+   * Points with MVP's paintings and virtual points (`MVP_POINT_FEATURES` = 17 values each, see `LidarFrame.points`),
+   * read from the virtual-point cache (`prepareVirtualPoints`; a missing file is a NuScenesError naming it). An object
+   * gives the `numVirtual` the cache was prepared with (default 50).
+   */
+  virtualPoints?: boolean | { numVirtual?: number };
 }
 
 export interface CameraFrame {
@@ -74,8 +82,15 @@ export interface CameraFrame {
 export interface LidarFrame {
   sampleDataToken: string;
   timestamp: number;
-  /** x, y, z, intensity, Δt (s, keyframe minus sweep) per point, in the keyframe LiDAR frame. */
+  /**
+   * x, y, z, intensity, Δt (s, keyframe minus sweep) per point, in the keyframe LiDAR frame. With `virtualPoints`
+   * 17 values: those 5, the class one-hot (10, DETECTION_CLASSES order), the mask score and the virtual flag; per
+   * sweep its real points (painted, or one-hot and score 0 outside every mask; flag 0), then its virtual points
+   * (intensity 0, the sweep's Δt, flag 1).
+   */
   points: Float32Array;
+  /** Values per point: LIDAR_POINT_FEATURES (5), or MVP_POINT_FEATURES (17) with `virtualPoints`. */
+  pointFeatures: number;
   numPoints: number;
   /** Previous sweeps actually found (≤ the requested number at the start of a scene). */
   sweepsUsed: number;
@@ -204,9 +219,17 @@ export async function loadFrame(nusc: NuScenes, sampleToken: string, opts: LoadF
   if (opts.lidar ?? true) {
     const sweeps = opts.sweeps ?? 9;
     const minDistance = opts.minDistance ?? 1.0;
-    const compute = () => loadSweeps(nusc, lidarToken, sweeps, minDistance, opts.cache);
-    const r = opts.cache ? await opts.cache.get(`points/${ns}-s${sweeps}-d${minDistance}/${sampleToken}`, pointsCodec, compute) : await compute();
-    lidar = { sampleDataToken: lidarToken, timestamp: nusc.get('sample_data', lidarToken).timestamp, points: r.points, numPoints: r.points.length / 5, sweepsUsed: r.sweepsUsed };
+    const vp = opts.virtualPoints;
+    const virtualKey = vp ? await virtualPointsKey(nusc, (typeof vp === 'object' ? vp.numVirtual : undefined) ?? DEFAULT_NUM_VIRTUAL) : null;
+    const F = virtualKey ? MVP_POINT_FEATURES : LIDAR_POINT_FEATURES;
+    const compute = () => loadSweeps(nusc, lidarToken, sweeps, minDistance, opts.cache, virtualKey);
+    const r = opts.cache
+      ? await opts.cache.get(`points/${ns}-s${sweeps}-d${minDistance}${virtualKey ? `-vp${virtualKey}` : ''}/${sampleToken}`, pointsCodec, compute)
+      : await compute();
+    lidar = {
+      sampleDataToken: lidarToken, timestamp: nusc.get('sample_data', lidarToken).timestamp, points: r.points, pointFeatures: F,
+      numPoints: r.points.length / F, sweepsUsed: r.sweepsUsed,
+    };
   }
 
   // Boxes in the keyframe ego frame.
@@ -328,10 +351,12 @@ async function loadSegmentMaps(nusc: NuScenes, tokens: string[], size: readonly 
 /**
  * The devkit's LidarPointCloud.from_file_multisweep(chan = ref_chan = LIDAR_TOP, nsweeps = sweeps + 1): each cloud
  * (close points removed) moved sensor → its ego → global → keyframe ego → keyframe LiDAR, with Δt = keyframe time −
- * sweep time in seconds. Output x, y, z, intensity, Δt.
+ * sweep time in seconds. Output x, y, z, intensity, Δt. With `virtualKey` (the virtual-point cache folder's key) each
+ * point also gets its painting (one-hot, score) and flag 0, and each sweep's virtual points follow its real points
+ * (same transform, remove_close and Δt; intensity 0, flag 1).
  */
 async function loadSweeps(
-  nusc: NuScenes, lidarToken: string, sweeps: number, minDistance: number, cache: FrameCache | undefined,
+  nusc: NuScenes, lidarToken: string, sweeps: number, minDistance: number, cache: FrameCache | undefined, virtualKey: string | null,
 ): Promise<{ points: Float32Array; sweepsUsed: number }> {
   const ref = nusc.get('sample_data', lidarToken);
   const refFromGlobal = invertTransform(composeTransforms(nusc.egoPose(lidarToken), nusc.calibratedSensor(lidarToken).transform));
@@ -339,26 +364,50 @@ async function loadSweeps(
   const chain = [ref];
   while (chain.length <= sweeps && chain[chain.length - 1]!.prev !== '') chain.push(nusc.get('sample_data', chain[chain.length - 1]!.prev));
   const files = await Promise.all(chain.map((sd) => readDataFile(join(nusc.dataroot, sd.filename), { table: 'sample_data', token: sd.token, field: 'filename' })));
+  const raws = chain.map((sd, k) => parsePcdBin(files[k]!, join(nusc.dataroot, sd.filename), { table: 'sample_data', token: sd.token, field: 'filename' }));
+  const virtualDir = virtualKey ? join(nusc.dataroot, 'virtual_points', virtualKey) : null;
+  const virtual: (SweepVirtualPoints | null)[] = virtualDir
+    ? await Promise.all(chain.map((sd, k) => readVirtualPoints(virtualPointsFile(virtualDir, sd.filename), raws[k]!.length / 5, { token: sd.token, lidarFile: sd.filename })))
+    : chain.map(() => null);
+  const F = virtualKey ? MVP_POINT_FEATURES : LIDAR_POINT_FEATURES;
   const clouds: Float32Array[] = [];
   let total = 0;
   chain.forEach((sd, k) => {
-    const raw = parsePcdBin(files[k]!, join(nusc.dataroot, sd.filename), { table: 'sample_data', token: sd.token, field: 'filename' });
+    const raw = raws[k]!, v = virtual[k]!;
     if (cache) cache.stats.pointFiles++;
     const m = transformToMatrix4(composeTransforms(refFromGlobal, composeTransforms(nusc.egoPose(sd.token), nusc.calibratedSensor(sd.token).transform)));
     const lag = refTime - 1e-6 * sd.timestamp;
     const n = raw.length / 5;
-    const out = new Float32Array(n * 5);
+    const nv = v ? v.virtual.length / VIRTUAL_POINT_VALUES : 0;
+    const out = new Float32Array((n + nv) * F);
     let j = 0;
-    for (let i = 0; i < n; i++) {
-      const x = raw[i * 5]!, y = raw[i * 5 + 1]!, z = raw[i * 5 + 2]!;
-      if (Math.abs(x) < minDistance && Math.abs(y) < minDistance) continue;
+    /** Write one point (sensor-frame xyz) at `j` unless remove_close drops it; true when written. */
+    const put = (x: number, y: number, z: number, intensity: number): boolean => {
+      if (Math.abs(x) < minDistance && Math.abs(y) < minDistance) return false;
       out[j] = m[0]! * x + m[1]! * y + m[2]! * z + m[3]!;
       out[j + 1] = m[4]! * x + m[5]! * y + m[6]! * z + m[7]!;
       out[j + 2] = m[8]! * x + m[9]! * y + m[10]! * z + m[11]!;
-      out[j + 3] = raw[i * 5 + 3]!;
+      out[j + 3] = intensity;
       out[j + 4] = lag;
-      j += 5;
+      return true;
+    };
+    let p = 0; // next painted point of v
+    for (let i = 0; i < n; i++) {
+      if (!put(raw[i * 5]!, raw[i * 5 + 1]!, raw[i * 5 + 2]!, raw[i * 5 + 3]!)) continue;
+      if (v) {
+        while (p < v.paintedIndex.length && v.paintedIndex[p]! < i) p++;
+        if (p < v.paintedIndex.length && v.paintedIndex[p] === i) out.set(v.painting.subarray(p * PAINT_FEATURES, (p + 1) * PAINT_FEATURES), j + LIDAR_POINT_FEATURES);
+      }
+      j += F;
     }
+    if (v)
+      for (let q = 0; q < nv; q++) {
+        const o = q * VIRTUAL_POINT_VALUES;
+        if (!put(v.virtual[o]!, v.virtual[o + 1]!, v.virtual[o + 2]!, 0)) continue;
+        out.set(v.virtual.subarray(o + 3, o + VIRTUAL_POINT_VALUES), j + LIDAR_POINT_FEATURES);
+        out[j + F - 1] = 1;
+        j += F;
+      }
     clouds.push(out.subarray(0, j));
     total += j;
   });

@@ -13,3 +13,4 @@ export * from './augment.js';
 export * from './loader.js';
 export * from './object-sample.js';
 export * from './synth/index.js';
+export * from './mvp/index.js';

@@ -3,7 +3,7 @@
  * BEVDet-style image and BEV augmentation, deterministic per-epoch shuffling, prefetch of the next batch and a
  * cache of decoded images / assembled points.
  */
-import { createRng, mat3Inverse, mat3MulVec, transformPointsInPlace, type Mat3, type Vec3 } from '@bevzoo/core';
+import { LIDAR_POINT_FEATURES, MVP_POINT_FEATURES, createRng, mat3Inverse, mat3MulVec, transformPointsInPlace, type Mat3, type Vec3 } from '@bevzoo/core';
 import {
   DEFAULT_AUGMENT, IDENTITY3, applyBdaToPoints, applyBevAugToBox, bevAugMatrix, flipOccGrid, imageAugMatrix,
   sampleBevAug, sampleImageAug, warpImage,
@@ -53,6 +53,13 @@ export interface LoaderOptions {
    * naming the file.
    */
   segments?: boolean;
+  /**
+   * MVP's virtual points: `Batch.points` with 17 values per point (`Batch.pointFeatures` = MVP_POINT_FEATURES; see
+   * `LidarFrame.points`), read from the virtual-point cache that `prepareVirtualPoints` writes (a missing file is a
+   * NuScenesError naming it). An object gives the cache's `numVirtual` (default 50). Needs `points`; with
+   * `objectSample`, the database must be built with the same option.
+   */
+  virtualPoints?: boolean | { numVirtual?: number };
   /** Drop GT boxes with num_lidar_pts + num_radar_pts = 0 (default true, as mmdet3d's use_valid_flag). */
   dropEmptyBoxes?: boolean;
   /** Drop the last incomplete batch (default false). */
@@ -110,8 +117,14 @@ export interface Batch extends CameraBatch {
   sampleTokens: string[];
   /** [B, 3, 3] BEV augmentation applied to points and boxes; the model applies it after sensor2ego. */
   bda: Float32Array;
-  /** Per sample: x, y, z, intensity, Δt in the keyframe ego frame after bda. */
+  /**
+   * Per sample: x, y, z, intensity, Δt in the keyframe ego frame after bda; with `virtualPoints` 17 values per point
+   * (then class one-hot ×10, mask score, virtual flag). Models that want only the real LiDAR returns read
+   * `realPoints(batch)`.
+   */
   points?: Float32Array[];
+  /** Values per point of `points`: absent = 5 (LIDAR_POINT_FEATURES), 17 (MVP_POINT_FEATURES) with `virtualPoints`. */
+  pointFeatures?: number;
   boxes: BatchBoxes[];
   /**
    * [B, 6, H, W] segment id of every pixel of each (augmented) image, 0 = no segment / outside the source image
@@ -170,6 +183,13 @@ export function createLoader(opts: LoaderOptions): Loader {
   const sweeps = opts.sweeps ?? 9;
   checkOption('sweeps', sweeps, Number.isInteger(sweeps) && sweeps >= 0, 'an integer ≥ 0');
   checkOption('prefetch', opts.prefetch, opts.prefetch === undefined || (Number.isInteger(opts.prefetch) && opts.prefetch >= 0), 'an integer ≥ 0');
+  checkOption('virtualPoints', opts.virtualPoints, !opts.virtualPoints || (opts.points ?? true), 'false when points is false (virtual points are LiDAR points)');
+  const pointFeatures = opts.virtualPoints ? MVP_POINT_FEATURES : LIDAR_POINT_FEATURES;
+  if (opts.objectSample) {
+    const dbFeatures = opts.objectSample.database.pointFeatures ?? LIDAR_POINT_FEATURES;
+    checkOption('objectSample.database', `a database of ${dbFeatures}-value points`, dbFeatures === pointFeatures,
+      `a database of ${pointFeatures}-value points (build it with the loader's virtualPoints option)`);
+  }
   const tokens = [...opts.sampleTokens];
   for (const t of tokens) nusc.get('sample', t); // fail early on unknown tokens
   const seed = opts.seed ?? 0;
@@ -183,6 +203,7 @@ export function createLoader(opts: LoaderOptions): Loader {
   const numBatches = opts.dropLast ? Math.floor(tokens.length / batchSize) : Math.ceil(tokens.length / batchSize);
   const counters = { batchesStarted: 0, batchesDone: 0 };
   const frameOpts = { imageSize: [H, W] as const, resizeMode: opts.resizeMode, sweeps, minDistance: opts.minDistance, cache };
+  const virtualPoints = opts.virtualPoints || undefined;
 
   const order = (epoch: number): string[] => (opts.shuffle ?? true) ? createRng(seed).fork(`shuffle/${epoch}`).shuffle([...tokens]) : [...tokens];
 
@@ -192,7 +213,7 @@ export function createLoader(opts: LoaderOptions): Loader {
     const sampleTokens = order(epoch).slice(index * batchSize, (index + 1) * batchSize);
     const B = sampleTokens.length;
     const frames = await Promise.all(sampleTokens.map((t) =>
-      loadFrame(nusc, t, { ...frameOpts, lidar: opts.points ?? true, occGts: opts.occGts, segments: opts.segments ?? false })));
+      loadFrame(nusc, t, { ...frameOpts, lidar: opts.points ?? true, occGts: opts.occGts, segments: opts.segments ?? false, virtualPoints })));
     const prevFrames = opts.withPrev
       ? await Promise.all(frames.map((f) => (f.prevSampleToken ? loadFrame(nusc, f.prevSampleToken, { ...frameOpts, lidar: false }) : Promise.resolve(f))))
       : undefined;
@@ -204,6 +225,7 @@ export function createLoader(opts: LoaderOptions): Loader {
       bda: new Float32Array(B * 9), boxes: [], shapes: {},
     };
     if (opts.points ?? true) out.points = [];
+    if (opts.virtualPoints) out.pointFeatures = MVP_POINT_FEATURES;
     if (opts.segments) out.segments = new Int32Array(B * 6 * H * W);
     if (prevFrames)
       out.prev = {
@@ -230,13 +252,13 @@ export function createLoader(opts: LoaderOptions): Loader {
       let boxes = (opts.dropEmptyBoxes ?? true) ? f.boxes.filter((bx) => bx.numLidarPts + bx.numRadarPts > 0) : f.boxes;
       if (out.points && f.lidar) {
         let pts: Float32Array = f.lidar.points.slice();
-        transformPointsInPlace(f.lidar2egoMatrix, pts, 5);
+        transformPointsInPlace(f.lidar2egoMatrix, pts, pointFeatures);
         if (opts.objectSample && epoch < (opts.objectSample.epochs ?? Infinity)) {
           const pasted = sampleObjects(opts.objectSample.database, createRng(seed).fork(`paste/${epoch}/${f.sampleToken}`), boxes, opts.objectSample.sampleGroups ?? NUSCENES_SAMPLE_GROUPS);
-          pts = pasteObjects(pts, pasted);
+          pts = pasteObjects(pts, pasted, pointFeatures);
           boxes = [...boxes, ...pasted.map((o) => o.box)];
         }
-        applyBdaToPoints(bda, pts, 5);
+        applyBdaToPoints(bda, pts, pointFeatures);
         out.points.push(pts);
       }
       out.boxes.push(boxesOf(boxes, bev, bda));

@@ -5,7 +5,7 @@
  * ego frame of the sample it came from (centre, yaw, velocity and points unchanged); the sample's own points
  * inside the pasted boxes are removed, and the BEV augmentation runs afterwards on the whole scene.
  */
-import { bevBoxesOverlap, pointInBox, transformPointsInPlace, type Box3, type Rng } from '@bevzoo/core';
+import { LIDAR_POINT_FEATURES, bevBoxesOverlap, pointInBox, transformPointsInPlace, type Box3, type Rng } from '@bevzoo/core';
 import type { FrameCache } from './cache.js';
 import { loadFrame, type FrameBox } from './frame.js';
 import type { NuScenes } from './reader.js';
@@ -16,7 +16,10 @@ export const NUSCENES_SAMPLE_GROUPS: Readonly<Record<DetectionClass, number>> = 
   car: 2, truck: 3, construction_vehicle: 7, bus: 4, trailer: 6, barrier: 2, motorcycle: 6, bicycle: 6, pedestrian: 2, traffic_cone: 2,
 };
 
-/** One object of the database: its box and its points (x, y, z, intensity, Δt), both in its own sample's ego frame. */
+/**
+ * One object of the database: its box and its points (x, y, z, intensity, Δt; with virtual points the 17 values of
+ * `LidarFrame.points`), both in its own sample's ego frame.
+ */
 export interface ObjectDbEntry {
   sampleToken: string;
   box: FrameBox;
@@ -32,6 +35,8 @@ export interface ObjectDatabase {
   minPoints: number;
   /** Objects dropped for having fewer than `minPoints` points. */
   dropped: number;
+  /** Values per point of the entries: 5, or 17 when built with `virtualPoints` (absent = 5). */
+  pointFeatures?: number;
 }
 
 export interface ObjectDatabaseOptions {
@@ -41,6 +46,11 @@ export interface ObjectDatabaseOptions {
   minPoints?: number;
   minDistance?: number;
   cache?: FrameCache;
+  /**
+   * Keep MVP's paintings and virtual points (17 values per point, as the loader's `virtualPoints`): an object's
+   * virtual points inside its box are pasted with it. Virtual points count toward `minPoints`, as MVP's database does.
+   */
+  virtualPoints?: boolean | { numVirtual?: number };
   /** Called after each sample. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -52,22 +62,25 @@ export interface ObjectDatabaseOptions {
 export async function buildObjectDatabase(nusc: NuScenes, sampleTokens: readonly string[], opts: ObjectDatabaseOptions): Promise<ObjectDatabase> {
   const minPoints = opts.minPoints ?? 5;
   const byLabel: ObjectDbEntry[][] = DETECTION_CLASSES.map(() => []);
-  let dropped = 0;
+  let dropped = 0, F = LIDAR_POINT_FEATURES;
   for (let i = 0; i < sampleTokens.length; i++) {
-    const f = await loadFrame(nusc, sampleTokens[i]!, { sweeps: opts.sweeps, minDistance: opts.minDistance, cache: opts.cache, cameras: false, lidar: true });
+    const f = await loadFrame(nusc, sampleTokens[i]!, {
+      sweeps: opts.sweeps, minDistance: opts.minDistance, cache: opts.cache, cameras: false, lidar: true, virtualPoints: opts.virtualPoints,
+    });
+    F = f.lidar!.pointFeatures;
     const pts = f.lidar!.points.slice();
-    transformPointsInPlace(f.lidar2egoMatrix, pts, 5);
+    transformPointsInPlace(f.lidar2egoMatrix, pts, F);
     for (const box of f.boxes) {
       if (box.numLidarPts + box.numRadarPts <= 0) continue;
-      const inside = pointsInBox(pts, box, box.velocity);
+      const inside = pointsInBox(pts, box, box.velocity, F);
       if (inside.length < minPoints) { dropped++; continue; }
-      const points = new Float32Array(inside.length * 5);
-      inside.forEach((p, k) => points.set(pts.subarray(p * 5, p * 5 + 5), k * 5));
+      const points = new Float32Array(inside.length * F);
+      inside.forEach((p, k) => points.set(pts.subarray(p * F, p * F + F), k * F));
       byLabel[box.label]!.push({ sampleToken: f.sampleToken, box, points });
     }
     opts.onProgress?.(i + 1, sampleTokens.length);
   }
-  return { byLabel, samples: sampleTokens.length, minPoints, dropped };
+  return { byLabel, samples: sampleTokens.length, minPoints, dropped, ...(F !== LIDAR_POINT_FEATURES ? { pointFeatures: F } : {}) };
 }
 
 /** Objects per class of a database, for logs. */
@@ -103,33 +116,34 @@ export function sampleObjects(db: ObjectDatabase, rng: Rng, existing: readonly F
 }
 
 /**
- * Paste `objects` into a cloud (x, y, z, intensity, Δt per point, same frame as the boxes): the cloud's points
- * inside any pasted box are removed, then the objects' points are appended. Returns a new array.
+ * Paste `objects` into a cloud (x, y, z, intensity, Δt, … per point, `stride` values each, same frame as the boxes;
+ * the objects' points must have the same stride): the cloud's points inside any pasted box are removed (virtual points
+ * too), then the objects' points are appended. Returns a new array.
  */
-export function pasteObjects(points: Float32Array, objects: readonly ObjectDbEntry[]): Float32Array {
+export function pasteObjects(points: Float32Array, objects: readonly ObjectDbEntry[], stride = LIDAR_POINT_FEATURES): Float32Array {
   if (objects.length === 0) return points;
-  const drop = new Uint8Array(points.length / 5);
-  for (const o of objects) for (const p of pointsInBox(points, o.box, o.box.velocity)) drop[p] = 1;
+  const drop = new Uint8Array(points.length / stride);
+  for (const o of objects) for (const p of pointsInBox(points, o.box, o.box.velocity, stride)) drop[p] = 1;
   let kept = 0;
   for (const d of drop) kept += 1 - d;
-  const out = new Float32Array(kept * 5 + objects.reduce((a, o) => a + o.points.length, 0));
+  const out = new Float32Array(kept * stride + objects.reduce((a, o) => a + o.points.length, 0));
   let w = 0;
-  for (let p = 0; p < drop.length; p++) if (!drop[p]) { out.set(points.subarray(p * 5, p * 5 + 5), w); w += 5; }
+  for (let p = 0; p < drop.length; p++) if (!drop[p]) { out.set(points.subarray(p * stride, p * stride + stride), w); w += stride; }
   for (const o of objects) { out.set(o.points, w); w += o.points.length; }
   return out;
 }
 
 /**
- * Indices of the points (x, y, z, intensity, Δt each) that belong to a box (core's pointInBox: inclusive, the
+ * Indices of the points (x, y, z, intensity, Δt, … each, `stride` values apart) that belong to a box (core's pointInBox: inclusive, the
  * devkit's rule). With a velocity (vx, vy in m/s, NaN = 0), a point of a sweep Δt seconds old is tested against the
  * box where the object was then, centre − v·Δt: the crop keeps a moving object's whole multi-sweep trail, which the
  * keyframe box alone would cut to its newest sweeps (mmdet3d crops with the keyframe box, as `velocity` omitted).
  */
-export function pointsInBox(points: Float32Array, box: Box3, velocity?: readonly [number, number]): number[] {
+export function pointsInBox(points: Float32Array, box: Box3, velocity?: readonly [number, number], stride = LIDAR_POINT_FEATURES): number[] {
   const vx = Number.isFinite(velocity?.[0]) ? velocity![0] : 0, vy = Number.isFinite(velocity?.[1]) ? velocity![1] : 0;
   const r2 = (box.size[0] ** 2 + box.size[1] ** 2) / 4;
   const out: number[] = [];
-  for (let p = 0, o = 0; o < points.length; p++, o += 5) {
+  for (let p = 0, o = 0; o < points.length; p++, o += stride) {
     const x = points[o]! + vx * points[o + 4]!, y = points[o + 1]! + vy * points[o + 4]!;
     const dx = x - box.center[0], dy = y - box.center[1];
     if (dx * dx + dy * dy <= r2 && pointInBox(box, [x, y, points[o + 2]!])) out.push(p);

@@ -5,5 +5,5 @@ export { KERNELS as ONNX_KERNELS } from './ops.js';
 export { encodeModel, decodeModel, type ModelProto } from './proto.js';
 export { recordForward, kernelCounts, type Recording, type KernelCall } from './trace.js';
 export { compareOutputs, type OutputComparison } from './compare.js';
-export { OnnxTeacher, type OnnxTeacherOptions } from './teacher.js';
-export { selectTeacherRuntime, TEACHER_RUNTIMES, TeacherRuntimeError, type SelectTeacherRuntimeOptions, type TeacherRuntimeChoice, type TeacherRuntimeRequest } from './runtime.js';
+export { OnnxTeacher, type OnnxTeacherOptions, type TeacherExport } from './teacher.js';
+export { selectTeacherRuntime, weightsHash, TEACHER_RUNTIMES, TeacherRuntimeError, type SelectTeacherRuntimeOptions, type TeacherRuntimeCache, type TeacherRuntimeChoice, type TeacherRuntimeRequest } from './runtime.js';

@@ -1,8 +1,6 @@
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { createModel, traceInput, type Distillation, type ForwardOutput, type TaskModel, type TeacherRuntime } from '@bevzoo/core';
@@ -10,7 +8,7 @@ import type { Batch } from '@bevzoo/nuscenes';
 import '@bevzoo/teacher-centerpoint';
 import { disposeForward } from '@bevzoo/core';
 import { captureFeeds, compareOutputs, decodeModel, exportOnnx, OnnxSession, OnnxTeacher, OPSET, selectTeacherRuntime, TeacherRuntimeError, type HostTensor, type OnnxExport } from './index.js';
-import { engineOutputs, findOnnxPython, syntheticBatches } from './testutil.js';
+import { engineOutputs, expectReferenceCheckerPasses, syntheticBatches } from './testutil.js';
 
 let batches: Batch[];
 beforeAll(async () => {
@@ -80,21 +78,7 @@ describe.each([
   });
 
   it('passes the reference ONNX checker (python3-onnx) with full shape inference', async (ctx) => {
-    const ex = await exportOf(preset, pretrained);
-    const file = join(tmp, `centerpoint-${preset}.onnx`);
-    writeFileSync(file, ex.bytes);
-    const py = findOnnxPython();
-    if ('why' in py) {
-      // CI installs python3-onnx (.ci/run) and sets BEVZOO_REQUIRE_ONNX_CHECKER, so there the check never skips.
-      if (process.env.BEVZOO_REQUIRE_ONNX_CHECKER) throw new Error(py.why);
-      return ctx.skip(py.why);
-    }
-    const r = spawnSync(py.python, [fileURLToPath(new URL('../scripts/check_onnx.py', import.meta.url)), file], { encoding: 'utf8' });
-    expect(r.status, r.stdout + r.stderr).toBe(0);
-    const report = JSON.parse(r.stdout.trim().split('\n').pop()!);
-    expect(report.opset).toBe(OPSET);
-    // Shape inference reaches every output with the shape the exporter declared.
-    for (const o of ex.outputs) expect(report.outputs[o.name], o.name).toEqual(o.shape);
+    expectReferenceCheckerPasses(await exportOf(preset, pretrained), join(tmp, `centerpoint-${preset}.onnx`), (why) => ctx.skip(why));
   });
 });
 
@@ -117,10 +101,12 @@ describe('OnnxTeacher', () => {
 });
 
 /** A one-layer "teacher" of a toy batch ({ x: number[] }, 2 × 3): how its forward makes its input decides whether it exports. */
-function toyDistillation(kind: 'input' | 'baked' | 'unmapped'): { d: Distillation<{ x: number[] }, unknown>; set: (TeacherRuntime<{ x: number[] }> | null)[]; dispose(): void } {
+function toyDistillation(kind: 'input' | 'baked' | 'unmapped'): { d: Distillation<{ x: number[] }, unknown>; set: (TeacherRuntime<{ x: number[] }> | null)[]; w: tf.Variable; forwards: () => number; dispose(): void } {
   const w = tf.variable(tf.tensor2d([0.5, -1, 2, 0.25, 1.5, -0.75, 1, 2, -2], [3, 3]), false, 'toy.weight');
+  let forwards = 0;
   const model = {
     forward: (b: { x: number[] }): ForwardOutput => {
+      forwards++;
       const make = () => tf.tensor2d(b.x, [2, 3]);
       const x = kind === 'baked' ? make() : traceInput('toy.x', make); // 'baked': made without traceInput, a constant in a trace
       const y = tf.matMul(x, w);
@@ -130,8 +116,8 @@ function toyDistillation(kind: 'input' | 'baked' | 'unmapped'): { d: Distillatio
     train: () => {},
   };
   const set: (TeacherRuntime<{ x: number[] }> | null)[] = [];
-  const d = { teacher: { plugin: { name: `toy-${kind}` }, preset: 'tiny', model }, setTeacherRuntime: (r: TeacherRuntime<{ x: number[] }> | null) => void set.push(r) };
-  return { d: d as unknown as Distillation<{ x: number[] }, unknown>, set, dispose: () => w.dispose() };
+  const d = { teacher: { plugin: { name: `toy-${kind}` }, preset: 'tiny', config: { width: 3 }, model }, setTeacherRuntime: (r: TeacherRuntime<{ x: number[] }> | null) => void set.push(r) };
+  return { d: d as unknown as Distillation<{ x: number[] }, unknown>, set, w, forwards: () => forwards, dispose: () => w.dispose() };
 }
 
 describe('selectTeacherRuntime', () => {
@@ -193,6 +179,110 @@ describe('selectTeacherRuntime', () => {
       expect(r.choice.reason).toMatch(/onnxruntime-node's bev differs from the engine's by .* of its scale/);
       expect(r.choice.max_rel_diff).toBeGreaterThan(1e-2);
       await expect(selectTeacherRuntime(toy.d, [a, b], { request: 'onnx' })).rejects.toThrow(/--teacher-runtime onnx: onnxruntime-node's bev differs/);
+    } finally {
+      toy.dispose();
+    }
+  });
+});
+
+describe('selectTeacherRuntime with a cache', () => {
+  const a = { x: [1, 2, 3, 4, 5, 6] };
+  const b = { x: [-1, 0.5, 2, 3, -4, 1] };
+
+  it('reuses a choice and its export for the same teacher weights, config and threads (no export, no timing), and measures again where one differs', async () => {
+    const toy = toyDistillation('input');
+    const cache = { dir: join(tmp, 'runtime-cache'), key: { batch: [2, 3] } };
+    const logs: string[] = [];
+    const select = async (o: { threads?: number; key?: Record<string, unknown> } = {}) => {
+      const before = toy.forwards();
+      const r = await selectTeacherRuntime(toy.d, [a, b], { request: 'onnx', threads: o.threads ?? 1, cache: { ...cache, ...(o.key ? { key: o.key } : {}) }, log: (l) => logs.push(l) });
+      return { ...r, forwards: toy.forwards() - before };
+    };
+    const opened: OnnxTeacher[] = [];
+    try {
+      const first = await select();
+      opened.push(first.teacher!);
+      expect(first.forwards).toBeGreaterThan(0); // traced and timed
+      expect(first.choice.reused).toBeUndefined();
+      const files = readdirSync(cache.dir).sort();
+      expect(files).toHaveLength(2);
+      expect(files[0]).toMatch(/^toy-input-[0-9a-f]{16}\.json$/);
+      expect(files[1]).toBe(files[0]!.replace(/json$/, 'onnx'));
+
+      const second = await select();
+      opened.push(second.teacher!);
+      expect(second.forwards, 'no export, no engine forward').toBe(0);
+      expect(second.choice).toEqual({ ...first.choice, reused: true });
+      expect(toy.set.at(-1)).toBe(second.teacher);
+      expect(logs.at(-1)).toMatch(/^teacher toy-input \(tiny\): forward [\d.]+ ms on the engine, [\d.]+ ms on onnxruntime-node \(1 thread\): onnx; the choice of an earlier run with the same teacher weights, config and threads, reused \(.*toy-input-[0-9a-f]{16}\.json\)$/);
+      // The reopened export gives the engine's outputs on another batch.
+      const out = await second.teacher!.forward(b);
+      const engine = tf.tidy(() => toy.d.teacher.model.forward(b, { training: false }).features.bev!.dataSync());
+      expect(Array.from(out.features.bev!.dataSync())).toEqual(Array.from(engine).map((v) => expect.closeTo(v, 5)));
+      disposeForward(out);
+
+      // Another thread count, another caller key, other weights (another checkpoint): measured again, each kept beside.
+      const threads = await select({ threads: 2 });
+      opened.push(threads.teacher!);
+      expect(threads.forwards).toBeGreaterThan(0);
+      expect(threads.choice).toMatchObject({ threads: 2 });
+      expect(threads.choice.reused).toBeUndefined();
+      const other = await select({ key: { batch: [4, 3] } });
+      opened.push(other.teacher!);
+      expect(other.forwards).toBeGreaterThan(0);
+      tf.tidy(() => toy.w.assign(tf.mul(toy.w, 2)));
+      const weights = await select();
+      opened.push(weights.teacher!);
+      expect(weights.forwards).toBeGreaterThan(0);
+      expect(weights.choice.reused).toBeUndefined();
+      expect(readdirSync(cache.dir)).toHaveLength(8);
+      // ...and each is reused in turn (the first weights back: x·2/2 is exact).
+      expect((await select().then((r) => (opened.push(r.teacher!), r))).forwards).toBe(0);
+      tf.tidy(() => toy.w.assign(tf.div(toy.w, 2)));
+      expect((await select({ threads: 2 }).then((r) => (opened.push(r.teacher!), r))).forwards).toBe(0);
+      expect((await select().then((r) => (opened.push(r.teacher!), r))).forwards).toBe(0);
+    } finally {
+      for (const t of opened) await t?.dispose();
+      toy.dispose();
+    }
+  });
+
+  it('reuses an engine choice, and measures again (saying why) where the entry is unreadable or its export is gone', async () => {
+    const dir = join(tmp, 'runtime-cache-engine');
+    const logs: string[] = [];
+    const unmapped = toyDistillation('unmapped');
+    try {
+      const first = await selectTeacherRuntime(unmapped.d, [a, b], { request: 'auto', cache: { dir }, log: (l) => logs.push(l) });
+      expect(first.choice).toMatchObject({ used: 'engine', requested: 'auto' });
+      const before = unmapped.forwards();
+      const again = await selectTeacherRuntime(unmapped.d, [a, b], { request: 'auto', cache: { dir }, log: (l) => logs.push(l) });
+      expect(unmapped.forwards() - before).toBe(0);
+      expect(again.choice).toEqual({ ...first.choice, reused: true });
+      expect(logs.at(-1)).toMatch(/^teacher toy-unmapped \(tiny\): forward on the engine: it cannot run on onnxruntime-node .*; the choice of an earlier run .* reused/);
+      // A request of its own is a key of its own: onnx measures (and fails: the kernel has no mapping).
+      await expect(selectTeacherRuntime(unmapped.d, [a, b], { request: 'onnx', cache: { dir } })).rejects.toThrow(/Cumsum/);
+      // An entry that is not JSON: measured again and overwritten.
+      const entry = join(dir, readdirSync(dir).find((f) => f.endsWith('.json'))!);
+      writeFileSync(entry, '{ not json');
+      const broken = await selectTeacherRuntime(unmapped.d, [a, b], { request: 'auto', cache: { dir }, log: (l) => logs.push(l) });
+      expect(broken.choice.reused).toBeUndefined();
+      expect(logs.some((l) => l.includes(`${entry} holds no usable choice`) && l.endsWith('measuring again'))).toBe(true);
+      expect(JSON.parse(readFileSync(entry, 'utf8')).choice.used).toBe('engine');
+    } finally {
+      unmapped.dispose();
+    }
+    const toy = toyDistillation('input');
+    try {
+      const first = await selectTeacherRuntime(toy.d, [a, b], { request: 'onnx', cache: { dir }, log: (l) => logs.push(l) });
+      await first.teacher!.dispose();
+      const onnx = readdirSync(dir).find((f) => f.startsWith('toy-input-') && f.endsWith('.onnx'))!;
+      rmSync(join(dir, onnx));
+      const again = await selectTeacherRuntime(toy.d, [a, b], { request: 'onnx', cache: { dir }, log: (l) => logs.push(l) });
+      expect(again.choice.reused).toBeUndefined();
+      expect(again.choice.used).toBe('onnx');
+      expect(logs.some((l) => l.includes(`the kept export ${join(dir, onnx)} does not open`))).toBe(true);
+      expect(readdirSync(dir)).toContain(onnx); // written again
+      await again.teacher!.dispose();
     } finally {
       toy.dispose();
     }

@@ -1,14 +1,13 @@
 /**
- * The camera students of the LSS family exported to ONNX: images (and the previous keyframe's, the camera vector of
+ * The camera students of the LSS family and the teachers beside CenterPoint (onnx.test.ts) exported to ONNX: images (and the previous keyframe's, the camera vector of
  * BEVDepth's depth net, BEVDet4D's alignment taps) and BEVPool's indices are graph inputs, BEVPool is a Gather +
  * ScatterND(add) with a symbolic number of kept frustum points; onnxruntime-node gives the engine's features and outputs
- * on augmented batches whose camera geometry differs from the traced one.
+ * on augmented batches whose camera geometry differs from the traced one. MVP (the CenterPoint-pillar detector on 17-value
+ * points): the pillars of the painted and virtual points are the graph inputs.
  */
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createModel, runSettings, type CreatedModel, type TaskModel } from '@bevzoo/core';
@@ -19,9 +18,10 @@ import '@bevzoo/student-bevdepth';
 import '@bevzoo/student-flashocc';
 import '@bevzoo/student-bevdet-occ';
 import '@bevzoo/student-bevformer';
+import '@bevzoo/teacher-mvp';
 import '@bevzoo/teacher-occ-fusion';
 import { captureFeeds, compareOutputs, decodeModel, exportOnnx, OnnxSession, OPSET, type OnnxExport } from './index.js';
-import { engineOutputs, findOnnxPython, syntheticBatchesFor } from './testutil.js';
+import { engineOutputs, expectReferenceCheckerPasses, syntheticBatchesFor } from './testutil.js';
 
 beforeAll(async () => {
   const { initEngine } = await import('@bevzoo/engine');
@@ -103,17 +103,55 @@ describe.each(STUDENTS)('student %s (tiny)', (name, inputs) => {
   });
 
   it('passes the reference ONNX checker (python3-onnx) with full shape inference', async (ctx) => {
-    const file = join(tmp, `${name}-tiny.onnx`);
-    writeFileSync(file, ex.bytes);
-    const py = findOnnxPython();
-    if ('why' in py) {
-      if (process.env.BEVZOO_REQUIRE_ONNX_CHECKER) throw new Error(py.why);
-      return ctx.skip(py.why);
+    expectReferenceCheckerPasses(ex, join(tmp, `${name}-tiny.onnx`), (why) => ctx.skip(why));
+  });
+});
+
+describe('teacher mvp (tiny)', () => {
+  let created: CreatedModel<TaskModel>;
+  let batches: Batch[];
+  let ex: OnnxExport;
+  beforeAll(async () => {
+    created = await createModel<TaskModel>('mvp', { preset: 'tiny' });
+    const data = runSettings(created.config).data;
+    expect(data.virtualPoints).toBe(true);
+    batches = await syntheticBatchesFor(data, 3); // masks and the virtual-point cache made there
+    ex = exportOnnx(created.model, batches[0], { name: 'mvp-tiny' });
+    return () => created.model.dispose();
+  }, 600_000);
+
+  it('exports with the pillars of the 17-value points as graph inputs (a symbolic number of pillars)', () => {
+    expect(batches.every((b) => b.pointFeatures === 17)).toBe(true);
+    const m = decodeModel(ex.bytes);
+    expect(m.opsetImport.map((o) => [o.domain ?? '', o.version])).toEqual([['', OPSET]]);
+    expect(ex.inputs.map((i) => i.name).sort()).toEqual(['pillars.coords', 'pillars.features', 'pillars.num_points']);
+    for (const i of ex.inputs) expect(i.dynamicAxes, i.name).toEqual({ 0: 'num_pillars' });
+    expect(ex.inputs.find((i) => i.name === 'pillars.features')!.shape.slice(1)).toEqual([8, 17]); // maxPoints × 17 values
+    const outs = m.graph.output.map((o) => o.name);
+    for (const f of Object.keys(created.features)) expect(outs).toContain(f);
+    expect(outs).toContain('task0.heatmap');
+    expect(m.graph.node.filter((n) => n.opType === 'ScatterND')).toHaveLength(1); // the pillar scatter
+    expect(m.graph.initializer.some((t) => t.name === 'pts_voxel_encoder.pfn_layers.0.linear.weight')).toBe(true);
+  });
+
+  it('runs on onnxruntime-node with the engine outputs within 1e-4 of each output scale, on batches of other pillar counts', async () => {
+    const session = await OnnxSession.create(ex.bytes, { threads: 1, name: 'mvp' });
+    try {
+      const seen = new Set<number>();
+      for (const batch of batches) {
+        const feeds = captureFeeds(created.model, batch, ex.inputs, 'mvp');
+        seen.add(feeds['pillars.features']!.dims[0]!);
+        const cmp = compareOutputs(await session.run(feeds), engineOutputs(created.model, batch));
+        expect(cmp.length).toBe(ex.outputs.length);
+        for (const c of cmp) expect(c.relative, `mvp ${c.name}: max |Δ| ${c.maxAbs} at scale ${c.scale}`).toBeLessThan(1e-4);
+      }
+      expect(seen.size).toBeGreaterThan(1);
+    } finally {
+      await session.release();
     }
-    const r = spawnSync(py.python, [fileURLToPath(new URL('../scripts/check_onnx.py', import.meta.url)), file], { encoding: 'utf8' });
-    expect(r.status, r.stdout + r.stderr).toBe(0);
-    const report = JSON.parse(r.stdout.trim().split('\n').pop()!);
-    expect(report.opset).toBe(OPSET);
-    for (const o of ex.outputs) expect(report.outputs[o.name], o.name).toEqual(o.shape);
+  });
+
+  it('passes the reference ONNX checker (python3-onnx) with full shape inference', async (ctx) => {
+    expectReferenceCheckerPasses(ex, join(tmp, 'mvp-tiny.onnx'), (why) => ctx.skip(why));
   });
 });

@@ -16,22 +16,29 @@ export interface OnnxTeacherOptions {
   threads?: number;
 }
 
+/** What a teacher runtime needs of an export: the .onnx bytes and the graph's inputs and outputs. */
+export type TeacherExport = Pick<OnnxExport, 'bytes' | 'inputs' | 'outputs'>;
+
 export class OnnxTeacher implements TeacherRuntime {
   /** A distillation's teacher runtime (core's `Distillation.setTeacherRuntime`) named `onnx`. */
   readonly runtime = 'onnx';
 
   private constructor(
     readonly model: ExportableModel,
-    readonly exported: OnnxExport,
+    readonly exported: TeacherExport,
     readonly session: OnnxSession,
     readonly name: string,
   ) {}
 
   /** Export `model` on `batch` (evaluation mode) and open its onnxruntime-node session. */
   static async create(model: ExportableModel, batch: unknown, opts: OnnxTeacherOptions): Promise<OnnxTeacher> {
-    const ex = exportOnnx(model, batch, { name: opts.name });
-    const session = await OnnxSession.create(ex.bytes, { threads: opts.threads ?? 1, name: opts.name });
-    return new OnnxTeacher(model, ex, session, opts.name);
+    return OnnxTeacher.open(model, exportOnnx(model, batch, { name: opts.name }), opts);
+  }
+
+  /** Open the session of an export of `model` made before (e.g. a file kept by `selectTeacherRuntime`'s cache). */
+  static async open(model: ExportableModel, exported: TeacherExport, opts: OnnxTeacherOptions): Promise<OnnxTeacher> {
+    const session = await OnnxSession.create(exported.bytes, { threads: opts.threads ?? 1, name: opts.name });
+    return new OnnxTeacher(model, exported, session, opts.name);
   }
 
   /** The feeds of a batch (host work only). */

@@ -1,12 +1,15 @@
 /** Test helpers: real batches of the synthetic nuScenes-format dataset, and the engine's outputs as host tensors. */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import type { DataSettings, ForwardOutput } from '@bevzoo/core';
-import { createLoader, generateSynthetic, openNuScenes, type Batch } from '@bevzoo/nuscenes';
-import type { ExportableModel, HostTensor } from './export.js';
+import { createLoader, generateSynthetic, openNuScenes, prepareVirtualPoints, synthesizeMasks, type Batch } from '@bevzoo/nuscenes';
+import type { ExportableModel, HostTensor, OnnxExport } from './export.js';
+import { OPSET } from './export.js';
 
 /** `n` batches of the tiny synthetic dataset's training split (points with `sweeps` sweeps, small images), no augmentation. */
 export async function syntheticBatches(n: number, opts: { batchSize?: number; sweeps?: number } = {}): Promise<Batch[]> {
@@ -24,16 +27,21 @@ export async function syntheticBatches(n: number, opts: { batchSize?: number; sw
 
 /**
  * `n` batches of the tiny synthetic dataset's training split as a model's data settings ask (image size, points and
- * sweeps, the previous keyframe), with the training augmentation (image and BEV augmentation: every batch its own
- * camera geometry) or without.
+ * sweeps, the previous keyframe, MVP's virtual points: masks and cache made here), with the training augmentation
+ * (image and BEV augmentation: every batch its own camera geometry) or without.
  */
 export async function syntheticBatchesFor(data: DataSettings, n: number, opts: { batchSize?: number; augment?: boolean } = {}): Promise<Batch[]> {
   const root = mkdtempSync(join(tmpdir(), 'bevzoo-onnx-data-'));
   const r = await generateSynthetic({ preset: 'tiny', seed: 0, out: join(root, 'data'), workers: 1 });
   const nusc = await openNuScenes({ dataroot: r.out, version: r.version });
+  const sampleTokens = nusc.sampleTokensForSplit('synth_train');
+  if (data.virtualPoints) {
+    await synthesizeMasks(nusc);
+    await prepareVirtualPoints(nusc, { sampleTokens, sweeps: data.sweeps });
+  }
   const loader = createLoader({
-    nusc, sampleTokens: nusc.sampleTokensForSplit('synth_train'), batchSize: opts.batchSize ?? 1, imageSize: data.imageSize, sweeps: data.sweeps,
-    points: data.points, withPrev: data.withPrev, augment: opts.augment ?? true, shuffle: false, dropLast: true, seed: 1,
+    nusc, sampleTokens, batchSize: opts.batchSize ?? 1, imageSize: data.imageSize, sweeps: data.sweeps,
+    points: data.points, withPrev: data.withPrev, virtualPoints: data.virtualPoints, augment: opts.augment ?? true, shuffle: false, dropLast: true, seed: 1,
   });
   const out: Batch[] = [];
   for (let i = 0; i < n; i++) out.push(await loader.batch(Math.floor(i / loader.numBatches), i % loader.numBatches));
@@ -60,4 +68,24 @@ export function findOnnxPython(): { python: string; onnx: string } | { why: stri
     tried.push(`${p}: ${r.error ? ((r.error as NodeJS.ErrnoException).code ?? r.error.message) : (r.stderr.trim().split('\n').at(-1) ?? `exit ${r.status}`)}`);
   }
   return { why: `no python with onnx found (${tried.join('; ')}); apt-get install -y python3-onnx, or set BEVZOO_PYTHON` };
+}
+
+/**
+ * Write an export to `file` and run the reference ONNX checker with full shape inference on it (python3-onnx): it
+ * passes, has our opset, and infers every output with the shape the exporter declared. Skips the test where
+ * python3-onnx is missing, except in CI (.ci/run installs it and sets BEVZOO_REQUIRE_ONNX_CHECKER).
+ */
+export function expectReferenceCheckerPasses(ex: Pick<OnnxExport, 'bytes' | 'outputs'>, file: string, skip: (why: string) => void): void {
+  writeFileSync(file, ex.bytes);
+  const py = findOnnxPython();
+  if ('why' in py) {
+    if (process.env.BEVZOO_REQUIRE_ONNX_CHECKER) throw new Error(py.why);
+    skip(py.why);
+    return;
+  }
+  const r = spawnSync(py.python, [fileURLToPath(new URL('../scripts/check_onnx.py', import.meta.url)), file], { encoding: 'utf8' });
+  expect(r.status, r.stdout + r.stderr).toBe(0);
+  const report = JSON.parse(r.stdout.trim().split('\n').pop()!);
+  expect(report.opset).toBe(OPSET);
+  for (const o of ex.outputs) expect(report.outputs[o.name], o.name).toEqual(o.shape);
 }

@@ -16,7 +16,7 @@ import { initEngine } from '@bevzoo/engine';
 import { createLoader, type Batch } from '@bevzoo/nuscenes';
 import { captureFeeds, compareOutputs, exportOnnx, OnnxSession } from '@bevzoo/onnx';
 import { loadPlugins } from '../discover.js';
-import { prepareDataset } from '../pipeline/dataset.js';
+import { prepareDataset, prepareVirtualPointsFor } from '../pipeline/dataset.js';
 
 const { values: v } = parseArgs({
   options: {
@@ -49,9 +49,10 @@ async function main(): Promise<string[][]> {
     created.model.dispose();
     const { model } = await createModel<TaskModel<Batch, unknown>>(name, { preset: v.preset, pretrained: packaged ? true : undefined });
     const d = runSettings(created.config).data;
+    if (d.virtualPoints) await prepareVirtualPointsFor(data, data.val, d.sweeps, log);
     const loader = createLoader({
       nusc: data.nusc, sampleTokens: data.val, batchSize: runSettings(created.config).train.batchSize, imageSize: d.imageSize, sweeps: d.sweeps, points: d.points,
-      withPrev: d.withPrev, augment: false, shuffle: false,
+      withPrev: d.withPrev, virtualPoints: d.virtualPoints, augment: false, shuffle: false,
     });
     const batches: Batch[] = [];
     for (let i = 0; i < Math.min(loader.numBatches, warmup + steps); i++) batches.push(await loader.batch(0, i));

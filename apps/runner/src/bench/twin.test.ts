@@ -59,12 +59,12 @@ describe('recordForward', () => {
     const input = g.leaves.find((l) => l.kind === 'const' && l.shape.join() === '2,6,5,3');
     expect(input?.values).toEqual(x.dataSync());
     // Every input is a leaf or an output of an earlier call.
-    const known = new Set(g.leaves.map((l) => l.id));
+    const known = new Set(g.leaves.map((l) => l.key));
     for (const c of g.calls) {
-      for (const [, r] of c.inputs) expect(known.has(r.id)).toBe(true);
-      for (const o of c.outputs) known.add(o.id);
+      for (const [, r] of c.inputs) expect(known.has(r.key)).toBe(true);
+      for (const o of c.outputs) known.add(o.key);
     }
-    expect(known.has(g.output.id)).toBe(true);
+    expect(known.has(g.output.key)).toBe(true);
   });
 
   it('fuses the moments and FusedBatchNorm into one training batch norm', () => {
@@ -91,9 +91,9 @@ describe('recordForward', () => {
 
 describe('the kernel mapper', () => {
   const graph = (kernel: string, attrs: Record<string, unknown> = {}): RecordedGraph => ({
-    calls: [{ kernel, inputs: [['x', { id: 0, shape: [2, 3], dtype: 'float32' }]], attrs, outputs: [{ id: 1, shape: [], dtype: 'float32' }] }],
-    leaves: [{ id: 0, shape: [2, 3], dtype: 'float32', kind: 'const', values: new Float32Array(6) }],
-    output: { id: 1, shape: [], dtype: 'float32' },
+    calls: [{ kernel, inputs: [['x', { key: '0', shape: [2, 3], dtype: 'float32' }]], attrs, outputs: [{ key: '1', shape: [], dtype: 'float32' }] }],
+    leaves: [{ key: '0', shape: [2, 3], dtype: 'float32', kind: 'const', values: new Float32Array(6) }],
+    output: { key: '1', shape: [], dtype: 'float32' },
     loss: 0,
     recordedCalls: 1,
     backend: 'wasm',

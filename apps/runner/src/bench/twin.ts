@@ -512,14 +512,14 @@ if __name__ == "__main__":
  */
 export function fuseBatchNorms(calls: readonly KernelCall[]): KernelCall[] {
   // A call whose output shares its input's data (a reshape) is an alias: look through it.
-  const alias = (c: KernelCall) => c.outputs.length === 1 && c.inputs.some(([, r]) => r.id === c.outputs[0]!.id);
-  const producers = new Map<number, number[]>(); // id → indices of the calls that made it, in order
-  const uses = new Map<number, number>();
-  for (const c of calls) if (!alias(c)) for (const [, r] of c.inputs) uses.set(r.id, (uses.get(r.id) ?? 0) + 1);
-  const dropIds = new Set<number>();
+  const alias = (c: KernelCall) => c.outputs.length === 1 && c.inputs.some(([, r]) => r.key === c.outputs[0]!.key);
+  const producers = new Map<string, number[]>(); // key → indices of the calls that made it, in order
+  const uses = new Map<string, number>();
+  for (const c of calls) if (!alias(c)) for (const [, r] of c.inputs) uses.set(r.key, (uses.get(r.key) ?? 0) + 1);
+  const dropKeys = new Set<string>();
   const out = [...calls];
-  const made = (id: number, kernel: string, before: number): KernelCall | undefined => {
-    const list = producers.get(id) ?? [];
+  const made = (key: string, kernel: string, before: number): KernelCall | undefined => {
+    const list = producers.get(key) ?? [];
     for (let k = list.length - 1; k >= 0; k--) {
       const c = calls[list[k]!]!;
       if (list[k]! >= before || alias(c)) continue;
@@ -538,21 +538,21 @@ export function fuseBatchNorms(calls: readonly KernelCall[]): KernelCall[] {
       const x = input(c, 'x');
       const meanRef = input(c, 'mean');
       const varRef = input(c, 'variance');
-      const mean = meanRef && made(meanRef.id, 'Mean', i);
-      const variance = varRef && made(varRef.id, 'Mean', i);
-      const square = variance && made(variance.inputs[0]![1].id, 'Square', i);
-      const sub = square && made(square.inputs[0]![1].id, 'Sub', i);
+      const mean = meanRef && made(meanRef.key, 'Mean', i);
+      const variance = varRef && made(varRef.key, 'Mean', i);
+      const square = variance && made(variance.inputs[0]![1].key, 'Square', i);
+      const sub = square && made(square.inputs[0]![1].key, 'Sub', i);
       const a = sub && input(sub, 'a');
-      const cast = a && a.id !== x?.id ? made(a.id, 'Cast', i) : undefined;
+      const cast = a && a.key !== x?.key ? made(a.key, 'Cast', i) : undefined;
       const fits =
         !!(x && mean && variance && square && sub && a) &&
-        mean!.inputs[0]![1].id === x!.id && overAllButLast(mean!) && overAllButLast(variance!) &&
-        input(sub!, 'b')?.id === mean!.outputs[0]!.id && (a!.id === x!.id || cast?.inputs[0]![1].id === x!.id);
+        mean!.inputs[0]![1].key === x!.key && overAllButLast(mean!) && overAllButLast(variance!) &&
+        input(sub!, 'b')?.key === mean!.outputs[0]!.key && (a!.key === x!.key || cast?.inputs[0]![1].key === x!.key);
       // Each intermediate is read by the pattern only: the mean by Sub and the batch norm, the others once.
       const parts = fits ? [mean!, variance!, square!, sub!, ...(cast ? [cast] : [])] : [];
       const ownUses = new Map<KernelCall, number>([[mean!, 2]]);
-      if (fits && parts.every((p) => uses.get(p.outputs[0]!.id) === (ownUses.get(p) ?? 1))) {
-        for (const p of parts) dropIds.add(p.outputs[0]!.id);
+      if (fits && parts.every((p) => uses.get(p.outputs[0]!.key) === (ownUses.get(p) ?? 1))) {
+        for (const p of parts) dropKeys.add(p.outputs[0]!.key);
         out[i] = {
           kernel: 'BevzooBatchNormTraining',
           inputs: c.inputs.filter(([k]) => k === 'x' || k === 'scale' || k === 'offset'),
@@ -561,32 +561,36 @@ export function fuseBatchNorms(calls: readonly KernelCall[]): KernelCall[] {
         };
       }
     }
-    for (const o of c.outputs) producers.set(o.id, [...(producers.get(o.id) ?? []), i]);
+    for (const o of c.outputs) producers.set(o.key, [...(producers.get(o.key) ?? []), i]);
   });
   // Drop the moments' calls and the reshapes of their results.
-  return out.filter((c) => !c.outputs.every((o) => dropIds.has(o.id)));
+  return out.filter((c) => !c.outputs.every((o) => dropKeys.has(o.key)));
 }
 
 /**
- * The Python forward of a recorded graph: lines of its body and the ids of the trained filters to store as OIHW
+ * The Python forward of a recorded graph: lines of its body and the keys of the trained filters to store as OIHW
  * channels_last. Throws UnmappedKernelError for a kernel without a mapping.
  */
-export function twinForward(g: RecordedGraph): { lines: string[]; oihw: Set<number> } {
-  const shapes = new Map<number, number[]>();
-  for (const l of g.leaves) shapes.set(l.id, l.shape);
+export function twinForward(g: RecordedGraph): { lines: string[]; oihw: Set<string> } {
+  const shapes = new Map<string, number[]>();
+  for (const l of g.leaves) shapes.set(l.key, l.shape);
   const lines: string[] = [];
-  const name = (id: number) => `v${id}`;
+  // Keys are data numbers (record.ts), so that `v<key>` is a Python name.
+  const name = (key: string) => {
+    if (!/^\d+$/.test(key)) throw new Error(`twin: tensor key ${JSON.stringify(key)} is not a data number (apps/runner/src/bench/record.ts)`);
+    return `v${key}`;
+  };
   const sameShape = (a: number[], b: number[]) => a.length === b.length && a.every((v, i) => v === b[i]);
-  const oihw = new Set<number>();
-  const params = new Set(g.leaves.filter((l) => l.kind === 'param').map((l) => l.id));
+  const oihw = new Set<string>();
+  const params = new Set(g.leaves.filter((l) => l.kind === 'param').map((l) => l.key));
   for (const call of fuseBatchNorms(g.calls)) {
     const emit = KERNELS[call.kernel];
     if (!emit) throw new UnmappedKernelError(call.kernel);
     const inputs = new Map(call.inputs);
     const expr = (r: TensorRef): string => {
-      const have = shapes.get(r.id);
-      if (!have) throw new Error(`twin: kernel ${call.kernel} reads a tensor (id ${r.id}) that no earlier call made and that is no leaf`);
-      return sameShape(have, r.shape) ? name(r.id) : `${name(r.id)}.reshape(${tuple(r.shape)})`;
+      const have = shapes.get(r.key);
+      if (!have) throw new Error(`twin: kernel ${call.kernel} reads a tensor (key ${r.key}) that no earlier call made and that is no leaf`);
+      return sameShape(have, r.shape) ? name(r.key) : `${name(r.key)}.reshape(${tuple(r.shape)})`;
     };
     const ctx: Ctx = {
       call,
@@ -605,18 +609,18 @@ export function twinForward(g: RecordedGraph): { lines: string[]; oihw: Set<numb
       },
     };
     const filter = inputs.get('filter');
-    if (['Conv2D', 'FusedConv2D', 'Conv2DBackpropInput'].includes(call.kernel) && filter && params.has(filter.id)) oihw.add(filter.id);
+    if (['Conv2D', 'FusedConv2D', 'Conv2DBackpropInput'].includes(call.kernel) && filter && params.has(filter.key)) oihw.add(filter.key);
     const e = emit(ctx);
     const outs = call.outputs;
     const fix = (o: TensorRef, v: string) => (o.dtype === 'float32' ? v : `_as(${v}, ${DTYPES[o.dtype] ?? 'torch.float32'})`);
-    if (outs.length === 1) lines.push(`${name(outs[0]!.id)} = ${fix(outs[0]!, e)}`);
+    if (outs.length === 1) lines.push(`${name(outs[0]!.key)} = ${fix(outs[0]!, e)}`);
     else {
       lines.push(`_o = ${e}`);
-      outs.forEach((o, i) => lines.push(`${name(o.id)} = ${fix(o, `_o[${i}]`)}`));
+      outs.forEach((o, i) => lines.push(`${name(o.key)} = ${fix(o, `_o[${i}]`)}`));
     }
-    for (const o of outs) shapes.set(o.id, o.shape);
+    for (const o of outs) shapes.set(o.key, o.shape);
   }
-  lines.push(`return ${name(g.output.id)}.reshape(())`);
+  lines.push(`return ${name(g.output.key)}.reshape(())`);
   return { lines, oihw };
 }
 
@@ -640,7 +644,7 @@ export function writeTwin(g: RecordedGraph, dir: string, s: TwinSettings): { unm
     const pad = (8 - (offset % 8)) % 8;
     if (pad) chunks.push(new Uint8Array(pad));
     offset += pad;
-    const m = { id: l.id, kind: l.kind, name: l.name ?? null, shape: l.shape, dtype: l.dtype, offset, count: l.values.length, oihw: fwd.oihw.has(l.id) };
+    const m = { key: l.key, kind: l.kind, name: l.name ?? null, shape: l.shape, dtype: l.dtype, offset, count: l.values.length, oihw: fwd.oihw.has(l.key) };
     chunks.push(bytes);
     offset += bytes.byteLength;
     return m;
@@ -674,18 +678,18 @@ export function writeTwin(g: RecordedGraph, dir: string, s: TwinSettings): { unm
     '            if m["oihw"]:',
     '                p = torch.nn.Parameter(t.permute(3, 2, 0, 1).contiguous(memory_format=torch.channels_last))',
     '                params.append(p)',
-    '                values[m["id"]] = (p, True)',
+    '                values[m["key"]] = (p, True)',
     '            else:',
     '                p = torch.nn.Parameter(t)',
     '                params.append(p)',
-    '                values[m["id"]] = (p, False)',
+    '                values[m["key"]] = (p, False)',
     '        else:',
-    '            values[m["id"]] = (t, False)',
+    '            values[m["key"]] = (t, False)',
     '    return values, params',
     'LEAVES, PARAMS = _load()',
     PRELUDE,
     'def forward():',
-    ...g.leaves.map((l) => `    ${`v${l.id}`} = LEAVES[${l.id}][0]${fwd.oihw.has(l.id) ? '.permute(2, 3, 1, 0)' : ''}`),
+    ...g.leaves.map((l) => `    ${`v${l.key}`} = LEAVES[${JSON.stringify(l.key)}][0]${fwd.oihw.has(l.key) ? '.permute(2, 3, 1, 0)' : ''}`),
     ...fwd.lines.map((l) => `    ${l}`),
     TIMER,
   ].join('\n');

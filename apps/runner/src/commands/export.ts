@@ -10,7 +10,7 @@ import { getModelPlugin, runSettings } from '@bevzoo/core';
 import { initEngine } from '@bevzoo/engine';
 import { createLoader } from '@bevzoo/nuscenes';
 import { type ParsedArgs, int, optStr, str, UsageError } from '../args.js';
-import { describeDataset, prepareDataset } from '../pipeline/dataset.js';
+import { describeDataset, prepareDataset, prepareVirtualPointsFor } from '../pipeline/dataset.js';
 import { datasetChoice } from '../pipeline/options.js';
 import { requireOnnx } from '../pipeline/onnx.js';
 import { createTrainedModel } from './predict.js';
@@ -31,8 +31,10 @@ export async function exportCommand(args: ParsedArgs): Promise<void> {
     const settings = runSettings(created.config);
     const d = settings.data;
     const batchSize = args.flags['batch-size'] !== undefined ? int(args, 'batch-size', 1) : settings.train.batchSize;
+    if (d.virtualPoints) await prepareVirtualPointsFor(data, data.val.slice(0, batchSize), d.sweeps, log); // the traced batch
     const loader = createLoader({
-      nusc: data.nusc, sampleTokens: data.val, batchSize, imageSize: d.imageSize, sweeps: d.sweeps, points: d.points, withPrev: d.withPrev, augment: false, shuffle: false,
+      nusc: data.nusc, sampleTokens: data.val, batchSize, imageSize: d.imageSize, sweeps: d.sweeps, points: d.points, withPrev: d.withPrev,
+      virtualPoints: d.virtualPoints, augment: false, shuffle: false,
     });
     const batch = await loader.batch(0, 0);
     const ex = exportOnnx(created.model, batch, {

@@ -11,7 +11,7 @@ import { createModel, createProgress, defaultPresetOf, getModelPlugin, parseSafe
 import { initEngine } from '@bevzoo/engine';
 import { createLoader, type Batch } from '@bevzoo/nuscenes';
 import { type ParsedArgs, optStr, str, UsageError } from '../args.js';
-import { describeDataset, prepareDataset } from '../pipeline/dataset.js';
+import { describeDataset, prepareDataset, prepareVirtualPointsFor } from '../pipeline/dataset.js';
 import { datasetChoice } from '../pipeline/options.js';
 import { sensorsOf, TASK_EVALUATORS } from '../pipeline/tasks.js';
 
@@ -31,9 +31,10 @@ export async function predictCommand(args: ParsedArgs): Promise<void> {
     const tokens = split === 'train' ? data.train : data.val;
     const settings = runSettings(created.config);
     const d = settings.data;
+    if (d.virtualPoints) await prepareVirtualPointsFor(data, tokens, d.sweeps, log);
     const loader = createLoader({
       nusc: data.nusc, sampleTokens: tokens, batchSize: settings.train.batchSize, imageSize: d.imageSize, sweeps: d.sweeps, points: d.points, withPrev: d.withPrev,
-      augment: false, shuffle: false,
+      virtualPoints: d.virtualPoints, augment: false, shuffle: false,
     });
     log(`bevzoo predict: ${plugin.kind} ${plugin.name} (${created.preset}, ${ckpt ?? 'packaged weights'}) on ${describeDataset(data)}, ${split} (${tokens.length} samples), backend ${engine.backend}${engine.kernels ? ` (${engine.kernels} kernels)` : ''}`);
     const bar = createProgress({ total: tokens.length, label: `predict ${plugin.name}`, unit: 'samples' });

@@ -73,7 +73,7 @@ export const COMMAND_SPECS: Record<string, CommandSpec> = {
   eval: {
     name: 'eval', summary: 'evaluate results files with the nuScenes detection metrics or Occ3D mIoU', maxPositionals: 1, plugins: false,
     usage: [
-      'eval det --dataroot <dir> --version <v> --split <s> --results <file> [--eval-config <json>] --out <dir>',
+      'eval det --dataroot <dir> --version <v> --split <s> --results <file> [--eval-config <json>] [--distance-bands 0,20,30,40] --out <dir>',
       'eval occ --dataroot <dir> --version <v> --split <s> --gts <dir> --predictions <dir>',
     ],
     sections: [{
@@ -84,6 +84,7 @@ export const COMMAND_SPECS: Record<string, CommandSpec> = {
         results: { type: 'string', value: '<file>', check: 'file', help: 'det: results.json in the nuScenes submission format' },
         'eval-config': { type: 'string', value: '<json>', check: 'file', help: 'det: an evaluation config (the devkit\'s JSON; default detection_cvpr_2019)' },
         out: { type: 'string', value: '<dir>', help: 'det: where metrics_summary.json and metrics_details.json go' },
+        'distance-bands': { type: 'string', value: '<m,m,…>', help: 'det: edges of the ego-distance bands of AP by distance (default 0,20,30,40: [0,20) … [40,∞))' },
         gts: { type: 'string', value: '<dir>', check: 'dir', help: 'occ: the Occ3D ground truth folder' },
         predictions: { type: 'string', value: '<dir>', check: 'dir', help: 'occ: one .npz per sample token' },
         verbose: { type: 'boolean', help: 'det: per-class tables' },

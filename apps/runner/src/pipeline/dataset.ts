@@ -1,7 +1,9 @@
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createProgress } from '@bevzoo/core';
-import { generateSynthetic, openNuScenes, SYNTH_GENERATOR_VERSION, SYNTH_PRESETS, type NuScenes, type SynthPresetName } from '@bevzoo/nuscenes';
+import {
+  generateSynthetic, openNuScenes, prepareVirtualPoints, synthesizeMasks, SYNTH_GENERATOR_VERSION, SYNTH_PRESETS, type NuScenes, type SynthPresetName,
+} from '@bevzoo/nuscenes';
 
 /** Which data a run uses: a real nuScenes-format folder, or the built-in synthetic dataset (generated on first use). */
 export interface DatasetChoice {
@@ -102,4 +104,40 @@ export async function prepareDataset(choice: DatasetChoice, log: (s: string) => 
     evalConfig: existsSync(cfg) ? cfg : undefined,
     gts: existsSync(gts) ? gts : undefined,
   };
+}
+
+/**
+ * What `data.virtualPoints` (MVP) needs before any loader runs: the 2-D instance masks (the synthetic dataset: made by
+ * `synthesizeMasks`, idempotent; real nuScenes: `<dataroot>/masks` from the user's segmenter must be there) and the
+ * virtual-point cache of `sampleTokens` with `sweeps` sweeps (`prepareVirtualPoints`, idempotent), each with a
+ * progress bar and a log line.
+ */
+export async function prepareVirtualPointsFor(data: Dataset, sampleTokens: readonly string[], sweeps: number, log: (s: string) => void = () => {}): Promise<void> {
+  const tokens = [...new Set(sampleTokens)];
+  if (data.synthetic) {
+    const t0 = performance.now();
+    let maskBar: ReturnType<typeof createProgress> | undefined;
+    const m = await synthesizeMasks(data.nusc, {
+      onProgress: (done, total) => {
+        maskBar ??= createProgress({ total, label: 'instance masks', unit: 'images' });
+        maskBar.update(done);
+      },
+    }).finally(() => maskBar?.done());
+    if (m.written > 0) log(`instance masks: ${m.written} images written, ${m.skipped} kept, in ${((performance.now() - t0) / 1000).toFixed(1)} s (${m.dir})`);
+  } else {
+    const dir = join(data.dataroot, 'masks');
+    if (!existsSync(dir) || !statSync(dir).isDirectory())
+      throw new Error(`data.virtualPoints (MVP) needs 2-D instance masks in ${dir}: masks/<CHANNEL>/<image name>.png (16-bit instance ids) + .json `
+        + `({"instances": [{"id", "label", "score"}]}) per camera image, from a 2-D instance segmenter; see "2-D instance masks" in the @bevzoo/nuscenes README`);
+  }
+  let bar: ReturnType<typeof createProgress> | undefined;
+  const r = await prepareVirtualPoints(data.nusc, {
+    sampleTokens: tokens, sweeps,
+    onProgress: (done, total) => {
+      bar ??= createProgress({ total, label: 'virtual points', unit: 'LiDAR files' });
+      bar.update(done);
+    },
+  }).finally(() => bar?.done());
+  log(`virtual points: ${r.files} LiDAR files of ${tokens.length} samples (${r.written} computed, ${r.skipped} cached; ${r.cameras} camera images, `
+    + `${r.painted} painted and ${r.virtual} virtual points) in ${r.seconds.toFixed(1)} s (${r.dir})`);
 }

@@ -11,8 +11,8 @@ export async function objectDatabase(spec: JobSpec, name: string, need: DataSett
       + `camera images), but ${spec.role === 'distill' ? 'a distillation run feeds camera images to the student' : `this run's batches carry ${need.points ? 'camera images' : 'no points'}`}; set train.objectSample=false`);
   const t0 = performance.now();
   const bar = createProgress({ total: data.train.length, label: 'GT-paste database', unit: 'samples' });
-  const db = await buildObjectDatabase(data.nusc, data.train, { sweeps: need.sweeps, onProgress: () => bar.tick(1) }).finally(() => bar.done());
-  log(`GT-paste database: ${db.byLabel.reduce((a, e) => a + e.length, 0)} objects with ≥ ${db.minPoints} points from ${db.samples} train samples in ${((performance.now() - t0) / 1000).toFixed(1)} s (${objectDatabaseSummary(db)})`);
+  const db = await buildObjectDatabase(data.nusc, data.train, { sweeps: need.sweeps, virtualPoints: need.virtualPoints, onProgress: () => bar.tick(1) }).finally(() => bar.done());
+  log(`GT-paste database: ${db.byLabel.reduce((a, e) => a + e.length, 0)} objects with ≥ ${db.minPoints} points${db.pointFeatures ? ` (${db.pointFeatures} values each, virtual points included)` : ''} from ${db.samples} train samples in ${((performance.now() - t0) / 1000).toFixed(1)} s (${objectDatabaseSummary(db)})`);
   return db;
 }
 

@@ -14,9 +14,9 @@ import {
 import { initEngine, type EngineBackend } from '@bevzoo/engine';
 import { createLoader, type Loader, type LoaderOptions } from '@bevzoo/nuscenes';
 import type { TeacherRuntimeChoice, TeacherRuntimeRequest } from '@bevzoo/onnx';
-import { datasetId, prepareDataset, type Dataset, type DatasetChoice } from './dataset.js';
+import { datasetId, prepareDataset, prepareVirtualPointsFor, type Dataset, type DatasetChoice } from './dataset.js';
 import { objectSampleOption } from './gt-paste.js';
-import { optionalOnnx, requireOnnx } from './onnx.js';
+import { optionalOnnx, requireOnnx, teacherRuntimeCache } from './onnx.js';
 import { lockFolder } from './lock.js';
 import { buildJobModels, type JobModels } from './models.js';
 import { writeJsonAtomic, resultPath, type CurvePoint, type JobResult } from './results.js';
@@ -110,7 +110,7 @@ export interface TrainingSetup {
   /** The trained model's `train` settings with the job's `steps`. */
   train: TrainSettings;
   /** Options of every loader of the run (the data the batches must hold); occupancy labels not included. */
-  loaderOpts: Pick<LoaderOptions, 'nusc' | 'imageSize' | 'sweeps' | 'points' | 'withPrev'>;
+  loaderOpts: Pick<LoaderOptions, 'nusc' | 'imageSize' | 'sweeps' | 'points' | 'withPrev' | 'virtualPoints'>;
   /** The training batches: shuffled, augmented (and GT-pasted) as the settings say, the last partial batch dropped. */
   loader: Loader;
 }
@@ -120,7 +120,9 @@ export async function trainingSetup(spec: JobSpec, data: Dataset, m: JobModels, 
   const own = runSettings(m.trained.config);
   const train = { ...own.train, ...(spec.steps ? { steps: spec.steps } : {}) };
   const need = m.data;
-  const loaderOpts = { nusc: data.nusc, imageSize: need.imageSize, sweeps: need.sweeps, points: need.points, withPrev: need.withPrev };
+  const loaderOpts = { nusc: data.nusc, imageSize: need.imageSize, sweeps: need.sweeps, points: need.points, withPrev: need.withPrev, virtualPoints: need.virtualPoints };
+  // MVP's virtual points: masks and the cache of every sample the run loads (train and val), before any loader.
+  if (need.virtualPoints) await prepareVirtualPointsFor(data, [...data.train, ...data.val], need.sweeps, log);
   const objectSample = m.packaged ? undefined : await objectSampleOption(spec, m.trained.name, train, need, data, log); // GT-paste only for a run that trains
   const loader = createLoader({ ...loaderOpts, occGts: need.occ ? data.gts : undefined, segments: need.segments, sampleTokens: data.train, batchSize: train.batchSize, augment: train.augment, objectSample, seed: spec.seed, shuffle: true, dropLast: true });
   return { own, train, loaderOpts, loader };
@@ -145,7 +147,7 @@ async function trainAndEvaluate(spec: JobSpec, log: (s: string) => void, dataset
     const evaluator = TASK_EVALUATORS[m.task];
     const { own, train, loaderOpts, loader } = await trainingSetup(spec, data, m, log);
     // Evaluation on the validation split: no augmentation, every sample once, what the trained model reads.
-    const evalLoader = createLoader({ ...loaderOpts, occGts: m.data.occ || evaluator.data.occ ? data.gts : undefined, withPrev: own.data.withPrev, points: own.data.points, sampleTokens: data.val, batchSize: train.batchSize, augment: false, shuffle: false, seed: spec.seed });
+    const evalLoader = createLoader({ ...loaderOpts, occGts: m.data.occ || evaluator.data.occ ? data.gts : undefined, withPrev: own.data.withPrev, points: own.data.points, virtualPoints: own.data.points && own.data.virtualPoints, sampleTokens: data.val, batchSize: train.batchSize, augment: false, shuffle: false, seed: spec.seed });
     const what = `${spec.role} ${[spec.teacher?.name, spec.student?.name, spec.distiller?.name].filter(Boolean).join(' × ')} (seed ${spec.seed})`;
     const meta = sensorsOf(m.trained.kind, m.data.images);
     const evaluate = async (final: boolean): Promise<Evaluation> => {
@@ -181,7 +183,7 @@ async function trainAndEvaluate(spec: JobSpec, log: (s: string) => void, dataset
         if (onnx) {
           const first = await loader.batch(0, 0);
           const second = loader.numBatches > 1 ? await loader.batch(0, 1) : await loader.batch(1, 0);
-          const r = await onnx.selectTeacherRuntime(m.distillation, [first, second], { request, threads: engine.threads, log });
+          const r = await onnx.selectTeacherRuntime(m.distillation, [first, second], { request, threads: engine.threads, log, cache: teacherRuntimeCache(spec.outDir, { batch: first.shapes, kernels: engine.kernels }) });
           onnxTeacher = r.teacher;
           teacherRuntime = r.choice;
         } else {

@@ -46,7 +46,7 @@ function initOf(m: CreatedModel): JobModels['init'] {
 /** What a distiller reads from the batches itself (its plugin's `data` hook), as data settings that add nothing else. */
 function distillerData(plugin: DistillerPlugin | undefined, config: unknown): DataSettings[] {
   const extra = plugin?.data?.(config);
-  return extra ? [dataSettings.parse({ images: false, points: false, sweeps: 0, withPrev: false, occ: false, segments: false, ...extra })] : [];
+  return extra ? [dataSettings.parse({ images: false, points: false, sweeps: 0, withPrev: false, occ: false, segments: false, virtualPoints: false, ...extra })] : [];
 }
 
 /** Create the models of a job; `dataId` names the run's training data (for matching packaged weights). */

@@ -1,7 +1,7 @@
 /**
  * The matrix's outputs: results.json (one row per run, with its task), results.md and results.csv with one table
  * per task in the layout of the papers' tables (students as rows; baseline, then each teacher's distilled result
- * with its Δ) and the per-class tables, and report.html: the dataset, the tables, training-loss and validation
+ * with its Δ) and the per-class and per-distance tables, and report.html: the dataset, the tables, training-loss and validation
  * curves (charts.ts), and per run the devkit-style per-class figures and a BEV picture of predictions against
  * ground truth. report.html is one self-contained file (inline SVG and CSS, no script): it opens offline.
  */
@@ -106,6 +106,7 @@ export function resultTables(rows: ResultRow[], dataset?: string): Table[] {
     const own = rows.filter((r) => r.task === task);
     if (task === 'occ') tables.push(occPerClassTable(own));
     if (task === 'det' && own.some((r) => r.metrics.mean_dist_aps)) tables.push(...detPerClassTables(own));
+    if (task === 'det' && own.some((r) => r.metrics.mean_ap_by_distance)) tables.push(...detDistanceTables(own));
   }
   return tables;
 }
@@ -155,6 +156,31 @@ function detPerClassTables(rows: ResultRow[]): Table[] {
       id: 'det-tp-errors', title: 'Detection true-positive errors (mean over classes; lower is better)', perClass: true,
       header: ['run', 'NDS (%)', ...TP_ERRORS.map(([, label, unit]) => `m${label} (${unit})`)],
       rows: groups.map(([name, rs]) => [name, pctOr(meanOf(rs, (m) => m.nd_score)), ...TP_ERRORS.map(([key]) => fixedOr(meanOf(rs, field('tp_errors', key))))]),
+    },
+  ];
+}
+
+/** Band keys ("0-20", …, "40+") in the order the runs list them. */
+function bandKeys(rows: readonly { metrics: Record<string, unknown> }[]): string[] {
+  return [...new Set(rows.flatMap((r) => Object.keys((r.metrics.mean_ap_by_distance as Record<string, unknown> | undefined) ?? {})))];
+}
+
+/**
+ * AP by ego distance (@bevzoo/eval, distance.ts) of each detection run group, mean over seeds: the band mAP, and per
+ * class the APs of the bands in one cell ("—": no GT of the class in the band, or runs evaluated before bands existed).
+ */
+function detDistanceTables(rows: ResultRow[]): Table[] {
+  const groups = [...groupBy(rows, groupName)];
+  const bands = bandKeys(rows);
+  const note = 'A band holds the GT and the predictions whose BEV centre lies at that distance from the ego; its mAP is the mean over the classes with GT in it.';
+  return [
+    {
+      id: 'det-map-by-distance', title: 'Detection mAP by ego distance (%)', perClass: true, header: ['run', 'mAP', ...bands.map((b) => `${b} m`)], note,
+      rows: groups.map(([name, rs]) => [name, pctOr(meanOf(rs, (m) => m.mean_ap)), ...bands.map((b) => pctOr(meanOf(rs, field('mean_ap_by_distance', b))))]),
+    },
+    {
+      id: 'det-ap-by-distance', title: `Detection per-class AP by ego distance (%; ${bands.join(' / ')} m)`, perClass: true, header: ['run', ...DETECTION_CLASSES],
+      rows: groups.map(([name, rs]) => [name, ...DETECTION_CLASSES.map((c) => bands.map((b) => pctOr(meanOf(rs, (m) => (m.ap_by_distance as Record<string, Record<string, unknown>> | undefined)?.[c]?.[b]))).join(' / '))]),
     },
   ];
 }
@@ -280,7 +306,23 @@ function devkitSummaryHtml(r: JobResult): string {
     header: ['class', 'AP', ...ths.map((t) => `AP@${t} m`), ...TP_ERRORS.map(([, label]) => label)],
     rows: classes.map((c) => [c, f(m.mean_dist_aps![c]), ...ths.map((t) => f(m.label_aps?.[c]?.[t])), ...TP_ERRORS.map(([key]) => f(tp[c]?.[key]))]),
   };
-  return `<div class="devkit"><h4>Per-class results (nuScenes devkit summary)</h4><p class="means">${esc(means)}</p>${tableHtml(table, '')}</div>`;
+  return `<div class="devkit"><h4>Per-class results (nuScenes devkit summary)</h4><p class="means">${esc(means)}</p>${tableHtml(table, '')}</div>${distanceHtml(r)}`;
+}
+
+/** A detection run's AP by ego distance: per class and band the AP with its GT count, then the band mAP. */
+function distanceHtml(r: JobResult): string {
+  const m = r.metrics as { mean_ap_by_distance?: Record<string, unknown>; ap_by_distance?: Record<string, Record<string, unknown>>; gt_by_distance?: Record<string, Record<string, unknown>> };
+  if (!m.mean_ap_by_distance || !m.ap_by_distance) return '';
+  const bands = Object.keys(m.mean_ap_by_distance);
+  const cell = (c: string, b: string) => {
+    const n = num(m.gt_by_distance?.[c]?.[b]);
+    return n === 0 ? '—' : `${fixedOr(num(m.ap_by_distance![c]?.[b]))}${n === undefined ? '' : ` (${n})`}`;
+  };
+  const table: Table = {
+    id: `run-${slug(r.id)}-by-distance`, title: 'AP by ego distance', header: ['class', ...bands.map((b) => `${b} m`)],
+    rows: [...Object.keys(m.ap_by_distance).map((c) => [c, ...bands.map((b) => cell(c, b))]), ['mAP', ...bands.map((b) => fixedOr(num(m.mean_ap_by_distance![b])))]],
+  };
+  return `<div class="devkit"><h4>AP by ego distance</h4><p class="means">GT boxes in brackets; — no GT in the band</p>${tableHtml(table, '')}</div>`;
 }
 
 /**

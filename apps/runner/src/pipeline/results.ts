@@ -14,7 +14,11 @@ export interface JobResult {
   distiller: string | null;
   seed: number;
   presets: Record<string, string>;
-  /** The task's metrics: det `mean_ap`, `nd_score`, `tp_errors`, `label_aps`, `mean_dist_aps`, `label_tp_errors`; occ `miou`, `iou` (per class). */
+  /**
+   * The task's metrics: det `mean_ap`, `nd_score`, `tp_errors`, `label_aps`, `mean_dist_aps`, `label_tp_errors`, and AP by
+   * ego distance band `mean_ap_by_distance`, `ap_by_distance`, `gt_by_distance` (absent in results written before them);
+   * occ `miou`, `iou` (per class).
+   */
   metrics: Record<string, unknown>;
   train: {
     steps: number; seconds: number; steps_per_s: number; samples_per_s: number; first_loss: number; last_loss: number; backend: string;

@@ -130,7 +130,10 @@ const detection: TaskEvaluator = {
     }
     const s = evaluateDetection({ nusc: data.nusc, sampleTokens: data.val, results: { meta, results }, config: data.evalConfig, outDir, log: outDir ? ctx.log : () => {} }).summary;
     return {
-      metrics: { mean_ap: s.mean_ap, nd_score: s.nd_score, tp_errors: s.tp_errors, label_aps: s.label_aps, mean_dist_aps: s.mean_dist_aps, label_tp_errors: s.label_tp_errors },
+      metrics: {
+        mean_ap: s.mean_ap, nd_score: s.nd_score, tp_errors: s.tp_errors, label_aps: s.label_aps, mean_dist_aps: s.mean_dist_aps, label_tp_errors: s.label_tp_errors,
+        mean_ap_by_distance: s.mean_ap_by_distance, ap_by_distance: s.ap_by_distance, gt_by_distance: s.gt_by_distance,
+      },
       curve: { mean_ap: s.mean_ap, nd_score: s.nd_score, tp_errors: s.tp_errors },
       headline: `mAP ${s.mean_ap.toFixed(4)}, NDS ${s.nd_score.toFixed(4)}`,
       preview,

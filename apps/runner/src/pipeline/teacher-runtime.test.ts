@@ -111,5 +111,12 @@ describe('a distillation with its frozen teacher on onnxruntime-node', () => {
     expect(r.train.teacher_runtime!.max_rel_diff).toBeLessThan(1e-4);
     expect(readResult(s.outDir)!.train.teacher_runtime).toEqual(r.train.teacher_runtime);
     expect(logs.filter((l) => /^teacher centerpoint \(tiny\): forward .* on the engine, .* on onnxruntime-node .*: onnx/.test(l))).toHaveLength(1);
+
+    // A second run beside it (a matrix's next cell: the same teacher, config, threads and batch shapes) reuses the
+    // choice and the export kept in the folder of the runs, and says so.
+    const again: string[] = [];
+    const r2 = await runJob(spec('job-again', { steps: 1 }), { log: (l) => again.push(l), dataset: data });
+    expect(r2.train.teacher_runtime).toEqual({ ...r.train.teacher_runtime, reused: true });
+    expect(again.filter((l) => l.startsWith('teacher centerpoint (tiny): forward') && l.includes(`reused (${join(out, '.teacher-runtime', 'centerpoint-')}`))).toHaveLength(1);
   });
 });

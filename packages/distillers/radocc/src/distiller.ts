@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { DataSettings, DistillerContext, DistillerModel, FeatureMap, FeatureRequirement, FeatureSpec, ForwardOutput, LossOutput, Rng } from '@bevzoo/core';
+import { realPoints, type DataSettings, type DistillerContext, type DistillerModel, type FeatureMap, type FeatureRequirement, type FeatureSpec, type ForwardOutput, type LossOutput, type Rng } from '@bevzoo/core';
 import {
   lidarRays, Module, OCC3D, occGrid, poolOccLabels, raySampling, renderOcc, samplePlan,
   type RaySampling, type Rays, type RenderedRays, type SamplePlan,
@@ -150,7 +150,7 @@ export class RadOcc extends Module implements DistillerModel<OccDistillBatch> {
     if (!batch.imageSize) this.fail('rendering needs batch.imageSize ([H, W] of the images)', { field: 'imageSize' });
     const step = this.rng.fork(`step${this.steps++}`);
     const cfg = this.config.render;
-    const rays = lidarRays(batch.points, batch, { imageSize: batch.imageSize, numCameras: N, depthRange: cfg.depthRange, budget: cfg.rays, rng: step.fork('rays') });
+    const rays = lidarRays(realPoints(batch), batch, { imageSize: batch.imageSize, numCameras: N, depthRange: cfg.depthRange, budget: cfg.rays, rng: step.fork('rays') });
     const sampling = raySampling([this.teacherGrid!.grid, this.studentGrid!.grid], rays.count, { stepSize: cfg.stepSize, jitter: this.training && cfg.jitter ? step.fork('jitter') : null });
     const teacher = samplePlan(rays, sampling, this.teacherGrid!.grid, B);
     const student = samplePlan(rays, sampling, this.studentGrid!.grid, B);

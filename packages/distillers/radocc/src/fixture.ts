@@ -5,28 +5,18 @@
  * by per-camera segment-id maps (exact, ray-cast) and by Occ3D labels, with a BEV x-flip on odd samples.
  */
 import { defineStudent, defineTeacher, type DeepPartial, type Mat3 } from '@bevzoo/core';
-import { flipOccVolume, LSSOcc2D, lssOcc2DFeatures, lssOcc2DSchema, rigBatch, withOccLabels, type LSSOcc2DConfig, type LSSOccBatch } from '@bevzoo/nn';
+import { flashOccPresetParts, flipOccVolume, LSSOcc2D, lssOcc2DFeatures, lssOcc2DSchema, rigBatch, withOccLabels, type LSSOcc2DConfig, type LSSOccBatch } from '@bevzoo/nn';
 import type { OccDistillBatch } from './batch.js';
 
-/** FlashOcc's tiny and small presets (packages/students/flashocc), restated as data. */
+/** FlashOcc's tiny and small sizes (@bevzoo/nn's `flashOccPresetParts`, as packages/students/flashocc uses them). */
 export const LSS_OCC_PRESETS: Record<'tiny' | 'small', DeepPartial<LSSOcc2DConfig>> = {
   tiny: {
-    backbone: { block: 'basic', layers: [1, 1, 1, 1], widths: [8, 16, 32, 64], stemWidth: 8 },
-    neck: { outChannels: 16 },
-    viewTransform: { contextChannels: 8, depthBins: [2, 50, 6] },
-    grid: { cellSize: 2, zCellSize: 0.8 },
-    bevEncoder: { numLayers: [1, 1, 1], channels: [8, 16, 32], firstStride: 1, neckChannels: 8 },
-    head: { channels: 8 },
+    ...flashOccPresetParts.tiny,
     train: { steps: 20, batchSize: 2, lr: 1e-3, warmupSteps: 0 },
     data: { imageSize: [64, 176] },
   },
   small: {
-    backbone: { block: 'basic', layers: [1, 1, 1, 1], widths: [8, 16, 32, 64], stemWidth: 8 },
-    neck: { outChannels: 64 },
-    viewTransform: { contextChannels: 32, depthBins: [1, 50, 1] },
-    grid: { cellSize: 0.8, zCellSize: 0.4 },
-    bevEncoder: { numLayers: [1, 1, 1], channels: [16, 32, 64], firstStride: 1, neckChannels: 32 },
-    head: { channels: 32 },
+    ...flashOccPresetParts.small,
     train: { steps: 600, batchSize: 2, lr: 2e-3, warmupSteps: 30, clip: 35 },
     data: { imageSize: [128, 352] },
   },

@@ -6,7 +6,7 @@
  * stride 2) → FPN_LSS → CenterHead; with depth supervision (BEVDepth), a BCE loss on the depth distribution.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { activeKernelTrace, BevzooError, type ForwardOutput, type LossOutput, type Rng, type TaskModel } from '@bevzoo/core';
+import { activeKernelTrace, BevzooError, realPoints, type ForwardOutput, type LossOutput, type Rng, type TaskModel } from '@bevzoo/core';
 import { Module } from '../module.js';
 import type { ResNet } from '../layers/resnet.js';
 import type { FPNForBEVDet } from '../lss/img-neck.js';
@@ -38,13 +38,16 @@ export interface CameraFrameLike {
 
 /**
  * The batch fields an LSS detector reads (a structural type: @bevzoo/nuscenes' `Batch` satisfies it). `prev` is
- * read by temporal models (the sample itself where a scene starts, egoMotion identity), `points` by depth supervision.
+ * read by temporal models (the sample itself where a scene starts, egoMotion identity), `points` by depth supervision
+ * (only the real LiDAR returns, `realPoints`, where the batch carries MVP's 17-value points: `pointFeatures`).
  */
 export interface LSSDetectorBatch extends CameraFrameLike {
   bda: Float32Array;
   boxes: readonly BatchBoxesLike[];
   batchSize?: number;
   points?: readonly Float32Array[];
+  /** Values per point of `points` (absent = 5). */
+  pointFeatures?: number;
   prev?: CameraFrameLike & { egoMotion: Float32Array };
 }
 
@@ -190,7 +193,7 @@ export class LSSDetector extends Module implements TaskModel<LSSDetectorBatch, D
     if (w === 0) return l;
     if (!batch.points || batch.points.length !== B)
       this.fail('points', `one LiDAR cloud per sample (${B}) for depthSupervision (set data.points)`, batch.points ? `${batch.points.length}` : 'none');
-    const labels = depthLabels(batch.points, batch, this.img_view_transformer.frustum, this.config.numCameras);
+    const labels = depthLabels(realPoints(batch), batch, this.img_view_transformer.frustum, this.config.numCameras);
     const depth = tf.tidy(() => tf.mul(depthLoss(out.outputs.depth as tf.Tensor4D, labels), w) as tf.Scalar);
     const total = tf.add(l.total, depth) as tf.Scalar;
     l.total.dispose();

@@ -5,16 +5,17 @@
  * one-hot label, summed over the bins and averaged over the labelled cells.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { LIDAR_POINT_FEATURES } from '@bevzoo/core';
 import { ShapeError } from '../errors.js';
 import { egoToImage, type CameraGeometry, type Frustum } from './frustum.js';
 
-/** Values per point in a batch's clouds (x, y, z, intensity, Δt) — the loader's layout. */
-const POINT_STRIDE = 5;
+/** Values per point in the clouds read here (x, y, z, intensity, Δt) — the loader's layout, `realPoints` of a batch with MVP's virtual points. */
+const POINT_STRIDE = LIDAR_POINT_FEATURES;
 
 /**
  * Depth bin label of every feature cell: Int32Array [B·N·fH·fW] (camera-major within a sample, rows then columns),
  * −1 where no keyframe point (Δt = 0) projects or its depth is outside the bins. `points[b]` holds sample b's
- * points in the ego frame after bda (the loader's `Batch.points`). The bin of depth d is ⌊(d − start) / step⌋
+ * points in the ego frame after bda (`realPoints(batch)`: the loader's `Batch.points`, without MVP's virtual points). The bin of depth d is ⌊(d − start) / step⌋
  * (BEVDepth's `get_downsampled_gt_depth`); among the points of a cell the nearest one wins.
  */
 export function depthLabels(points: readonly Float32Array[], geom: CameraGeometry, frustum: Frustum, numCameras = 6): Int32Array {

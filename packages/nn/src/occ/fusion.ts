@@ -9,7 +9,7 @@
  * - Then FlashOcc's CustomResNet + FPN_LSS and channel-to-height head over the fused map.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { checkedSchema, dataSettings, traceInput, z, type FeatureMap, type Rng } from '@bevzoo/core';
+import { checkedSchema, dataSettings, realPoints, traceInput, z, type FeatureMap, type Rng } from '@bevzoo/core';
 import { Module, ModuleList } from '../module.js';
 import { ConvModule } from '../layers/conv-module.js';
 import { collatePillars, PillarFeatureNet, PointPillarsScatter, voxelizePoints, type PillarGrid } from '../layers/pillars.js';
@@ -149,8 +149,8 @@ export class LSSOccFusion extends LSSOcc2D {
    * scatter, beside the height histogram (no convolution: it runs before the cameras are lifted).
    */
   protected override readSensors(batch: LSSOccBatch, B: number): tf.Tensor4D {
-    const pts = batch.points;
-    if (!pts || pts.length !== B) this.fail('points', `one LiDAR cloud of (x, y, z, intensity, Δt) per sample (${B}); set data.points`, pts ? `${pts.length} clouds` : 'none');
+    if (!batch.points || batch.points.length !== B) this.fail('points', `one LiDAR cloud of (x, y, z, intensity, Δt) per sample (${B}); set data.points`, batch.points ? `${batch.points.length} clouds` : 'none');
+    const pts = realPoints(batch); // the real returns only, where the batch carries MVP's virtual points
     pts.forEach((p, b) => {
       if (p.length % POINT_FEATURES) this.fail(`points[${b}]`, `a multiple of ${POINT_FEATURES} values (x, y, z, intensity, Δt per point)`, `${p.length} values`);
     });

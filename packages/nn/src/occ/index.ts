@@ -6,3 +6,4 @@ export * from './occ-config.js';
 export * from './occ-model.js';
 export * from './fusion.js';
 export * from './render.js';
+export * from './flashocc-presets.js';

@@ -10,7 +10,7 @@
  * `img_bev_encoder_backbone.*`, `img_bev_encoder_neck.*`, `occ_head.*`).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { ForwardOutput, LossOutput, OccPrediction, Rng, TaskModel } from '@bevzoo/core';
+import { realPoints, type ForwardOutput, type LossOutput, type OccPrediction, type Rng, type TaskModel } from '@bevzoo/core';
 import { Module } from '../module.js';
 import type { ResNet } from '../layers/resnet.js';
 import { FPN3D, ResNet3D } from '../layers/blocks3d.js';
@@ -29,12 +29,14 @@ import { lssOcc2DLayout, lssOcc3DLayout, type LSSOcc2DConfig, type LSSOcc2DLayou
 /**
  * The batch fields an occupancy model reads (@bevzoo/nuscenes' `Batch` satisfies it): the cameras, the BEV
  * augmentation (flips only), the Occ3D labels ([B, 200, 200, 16] each, flipped with the bda) for the loss, and the
- * keyframe LiDAR points with depth supervision.
+ * keyframe LiDAR points with depth supervision (only the real returns, `realPoints`, of MVP's 17-value points).
  */
 export interface LSSOccBatch extends CameraFrameLike {
   bda: Float32Array;
   batchSize?: number;
   points?: readonly Float32Array[];
+  /** Values per point of `points` (absent = 5). */
+  pointFeatures?: number;
   occ?: { semantics: Uint8Array; maskCamera: Uint8Array };
 }
 
@@ -128,7 +130,7 @@ export abstract class LSSOccupancy extends Module implements TaskModel<LSSOccBat
     const B = t.batch;
     if (!batch.points || batch.points.length !== B)
       this.fail('points', `one LiDAR cloud per sample (${B}) for depthSupervision (set data.points)`, batch.points ? `${batch.points.length}` : 'none');
-    const labels = depthLabels(batch.points, batch, this.img_view_transformer.frustum, this.config.numCameras);
+    const labels = depthLabels(realPoints(batch), batch, this.img_view_transformer.frustum, this.config.numCameras);
     const depth = tf.tidy(() => tf.mul(depthLoss(out.outputs.depth as tf.Tensor4D, labels), w) as tf.Scalar);
     return { total: tf.add(ce, depth) as tf.Scalar, parts: { 'occ.ce': ce, depth } };
   }

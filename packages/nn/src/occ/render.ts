@@ -63,7 +63,7 @@ export interface LidarRayOptions {
 
 /**
  * Rays through the pixels hit by the keyframe LiDAR points (`points[b]`: x, y, z, intensity, Δt in the ego frame after
- * bda, the loader's `Batch.points`; only Δt = 0 points count). Ordered by sample, camera, pixel; a budget keeps a
+ * bda: `realPoints(batch)`, the loader's `Batch.points` without MVP's virtual points; only Δt = 0 points count). Ordered by sample, camera, pixel; a budget keeps a
  * uniformly drawn subset in that order.
  */
 export function lidarRays(points: readonly Float32Array[], geom: CameraGeometry, opts: LidarRayOptions): Rays {

@@ -5,7 +5,7 @@
  * (data) that shrink widths, depths and resolutions.
  */
 import type { DeepPartial } from '@bevzoo/core';
-import { lssOcc2DFeatures, lssOcc2DLayout, lssOcc2DSchema, type LSSOcc2DConfig, type LSSOcc2DLayout } from '@bevzoo/nn';
+import { flashOccPresetParts, lssOcc2DFeatures, lssOcc2DLayout, lssOcc2DSchema, type LSSOcc2DConfig, type LSSOcc2DLayout } from '@bevzoo/nn';
 
 export type FlashOccConfig = LSSOcc2DConfig;
 export type FlashOccLayout = LSSOcc2DLayout;
@@ -16,37 +16,21 @@ export const flashoccLayout = lssOcc2DLayout;
 /** The features FlashOcc provides to distillers: `stage0..2`, `pre_head` (BEV) and `occ_logits` (voxel). */
 export const flashoccFeatures = lssOcc2DFeatures;
 
-/** BEVDet small's image branch (the shipped starting weights fit it tensor for tensor). */
-const smallCamera: DeepPartial<FlashOccConfig> = {
-  backbone: { block: 'basic', layers: [1, 1, 1, 1], widths: [8, 16, 32, 64], stemWidth: 8 },
-  neck: { outChannels: 64 },
-  viewTransform: { contextChannels: 32, depthBins: [1, 50, 1] },
-};
-
 /** Presets: configuration only (the defaults are the `paper` configuration). */
 export const flashoccPresets: Record<'tiny' | 'small' | 'paper', DeepPartial<FlashOccConfig>> = {
-  /** Tests: images 64×176, a 40×40×8 grid (2 m × 2 m × 0.8 m), a handful of channels. */
+  /** Tests (`flashOccPresetParts.tiny` of @bevzoo/nn): images 64×176, a 40×40×8 grid (2 m × 2 m × 0.8 m), a handful of channels. */
   tiny: {
-    backbone: { block: 'basic', layers: [1, 1, 1, 1], widths: [8, 16, 32, 64], stemWidth: 8 },
-    neck: { outChannels: 16 },
-    viewTransform: { contextChannels: 8, depthBins: [2, 50, 6] },
-    grid: { cellSize: 2, zCellSize: 0.8 },
-    bevEncoder: { numLayers: [1, 1, 1], channels: [8, 16, 32], firstStride: 1, neckChannels: 8 },
-    head: { channels: 8 },
+    ...flashOccPresetParts.tiny,
     train: { steps: 20, batchSize: 2, lr: 1e-3, warmupSteps: 0 },
     data: { imageSize: [64, 176] },
   },
   /**
-   * The benchmark size: BEVDet small's image branch (128×352 images, ResNet basic [1, 1, 1, 1] at ⅛ width, FPN 64, 49
-   * depth bins 1–50 m, 32 context channels) → BEV 100×100 at 0.8 m → CustomResNet 16/32/64 (first stage at stride 1:
-   * 100 is not divisible by 8) + FPN_LSS 32 → channel-to-height head 32 → 16 heights × 18 classes: the grid is
-   * 100×100×16 (0.8 m × 0.8 m × 0.4 m; Occ3D's z resolution kept, see the README).
+   * The benchmark size (`flashOccPresetParts.small` of @bevzoo/nn): BEVDet small's image branch on 128×352 images →
+   * BEV 100×100 at 0.8 m → CustomResNet 16/32/64 + FPN_LSS 32 → channel-to-height head 32 → 16 heights × 18 classes:
+   * the grid is 100×100×16 (0.8 m × 0.8 m × 0.4 m; Occ3D's z resolution kept, see the README).
    */
   small: {
-    ...smallCamera,
-    grid: { cellSize: 0.8, zCellSize: 0.4 },
-    bevEncoder: { numLayers: [1, 1, 1], channels: [16, 32, 64], firstStride: 1, neckChannels: 32 },
-    head: { channels: 32 },
+    ...flashOccPresetParts.small,
     // √(free / class) voxel-count weights (not the reference's): unweighted, 600 steps never predict an object class
     // (FlashOcc small: mIoU 13.5 %, every object class 0; weighted: 16.1 %, see the README).
     loss: { classWeights: 'inverse-sqrt' },

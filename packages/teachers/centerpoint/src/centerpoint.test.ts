@@ -100,6 +100,15 @@ describe('config and features', () => {
     expect(() => resolveConfig(centerPointTeacher, { preset: 'tiny', overrides: { neck: { upsampleStrides: [1, 1, 2] } } })).toThrow(/neck\.upsampleStrides/);
     expect(() => resolveConfig(centerPointTeacher, { preset: 'tiny', overrides: { pillars: { size: [0.3, 0.3, 8] } } })).toThrow(/pillars\.size/);
     expect(() => centerPointGeometry({ ...config('tiny'), backbone: { outChannels: [8, 8], layerNums: [1, 1, 1], layerStrides: [2, 2, 2] } })).toThrow(CenterPointError);
+    // featureScale: one factor per raw point feature (5) and decorated offset (5)
+    expect(() => resolveConfig(centerPointTeacher, { preset: 'small', overrides: { voxelEncoder: { featureScale: [1, 1, 1, 1, 1, 1, 1, 1, 1] } } })).toThrow(/voxelEncoder\.featureScale[\s\S]*10 factors[\s\S]*found 9 factors/);
+  });
+
+  it('leaves voxelEncoder.pointFeatures out of every resolved config (5-value points; the packaged weights match that JSON)', () => {
+    for (const p of ['tiny', 'small', 'paper'] as const) {
+      expect(Object.keys(config(p).voxelEncoder), p).toEqual(['featChannels', 'featureScale']);
+      expect(centerPointGeometry(config(p)).pointFeatures).toBe(5);
+    }
   });
 
   it('keeps every preset constructible; the small preset covers the students\' detection range', () => {
@@ -165,6 +174,10 @@ describe('tiny model', () => {
     const m = new CenterPointPillar(config('tiny'), createRng(1));
     try {
       expect(() => m.forward({ boxes: fixedBatch().boxes }, { training: true })).toThrow(/batch\.points.*data\.points = true/);
+      // a batch of MVP's 17-value points (data.virtualPoints) is not read as 5-value ones
+      const { points, boxes } = fixedBatch();
+      const wide = points!.map((p) => new Float32Array((p.length / 5) * 17));
+      expect(() => m.forward({ points: wide, pointFeatures: 17, boxes }, { training: false })).toThrow(/^CenterPointPillar\.forward: batch\.pointFeatures: expected 5 features per point \(x, y, z, intensity, Δt\).*found 17$/);
     } finally {
       m.dispose();
     }

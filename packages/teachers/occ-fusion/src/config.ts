@@ -4,7 +4,7 @@
  * widths, depths and resolutions.
  */
 import type { DeepPartial } from '@bevzoo/core';
-import { lssOccFusionFeatures, lssOccFusionLayout, lssOccFusionSchema, type LSSOccFusionConfig, type LSSOccFusionLayout } from '@bevzoo/nn';
+import { flashOccPresetParts, lssOccFusionFeatures, lssOccFusionLayout, lssOccFusionSchema, type LSSOccFusionConfig, type LSSOccFusionLayout } from '@bevzoo/nn';
 
 export type OccFusionConfig = LSSOccFusionConfig;
 export type OccFusionLayout = LSSOccFusionLayout;
@@ -19,12 +19,7 @@ export const occFusionFeatures = lssOccFusionFeatures;
 export const occFusionPresets: Record<'tiny' | 'small' | 'paper', DeepPartial<OccFusionConfig>> = {
   /** Tests: the FlashOcc tiny camera branch and grid (40×40×8 at 2 m × 2 m × 0.8 m), a small LiDAR branch, 1 sweep. */
   tiny: {
-    backbone: { block: 'basic', layers: [1, 1, 1, 1], widths: [8, 16, 32, 64], stemWidth: 8 },
-    neck: { outChannels: 16 },
-    viewTransform: { contextChannels: 8, depthBins: [2, 50, 6] },
-    grid: { cellSize: 2, zCellSize: 0.8 },
-    bevEncoder: { numLayers: [1, 1, 1], channels: [8, 16, 32], firstStride: 1, neckChannels: 8 },
-    head: { channels: 8 },
+    ...flashOccPresetParts.tiny,
     lidar: { pfnChannels: [8], numConvs: 1, channels: 8, maxPointsPerPillar: 8 },
     train: { steps: 20, batchSize: 2, lr: 1e-3, warmupSteps: 0 },
     data: { imageSize: [64, 176], sweeps: 1 },
@@ -35,12 +30,7 @@ export const occFusionPresets: Record<'tiny' | 'small' | 'paper', DeepPartial<Oc
    * height histogram (2 × 16 channels) through two 3×3 convs of 32, keyframe + 4 sweeps.
    */
   small: {
-    backbone: { block: 'basic', layers: [1, 1, 1, 1], widths: [8, 16, 32, 64], stemWidth: 8 },
-    neck: { outChannels: 64 },
-    viewTransform: { contextChannels: 32, depthBins: [1, 50, 1] },
-    grid: { cellSize: 0.8, zCellSize: 0.4 },
-    bevEncoder: { numLayers: [1, 1, 1], channels: [16, 32, 64], firstStride: 1, neckChannels: 32 },
-    head: { channels: 32 },
+    ...flashOccPresetParts.small,
     lidar: { pfnChannels: [32], numConvs: 2, channels: 32 },
     // The students' class weights (√(free / class) voxel counts), so that the teacher's logits rank the same classes.
     loss: { classWeights: 'inverse-sqrt' },

@@ -1,0 +1,3 @@
+import { bevzooBuild } from '../../../tsup.config.base';
+
+export default bevzooBuild();

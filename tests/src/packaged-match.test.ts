@@ -12,7 +12,7 @@ import '@bevzoo/teacher-occ-fusion';
 describe('packaged checkpoints', () => {
   it("match their preset's resolved config and the data they name", () => {
     const shipped = listModels().flatMap((m) => m.checkpoints.map((c) => ({ m, c })));
-    expect(shipped.map(({ m, c }) => `${m.name}/${c.preset}`).sort()).toEqual(['centerpoint/small', 'occ-fusion/small']);
+    expect(shipped.map(({ m, c }) => `${m.name}/${c.preset}`).sort()).toEqual(['centerpoint/small', 'mvp/small', 'occ-fusion/small']);
     for (const { m, c } of shipped) {
       const plugin = getModelPlugin(m.name, m.kind);
       const { config } = resolveConfig(plugin, { preset: c.preset });

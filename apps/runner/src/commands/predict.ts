@@ -40,7 +40,7 @@ export async function predictCommand(args: ParsedArgs): Promise<void> {
     const bar = createProgress({ total: tokens.length, label: `predict ${plugin.name}`, unit: 'samples' });
     const line = await TASK_EVALUATORS[created.task].predict({
       model: created.model, batches: loader.epoch(0), data, tokens, outDir: out,
-      meta: sensorsOf(plugin.kind, d.images), onBatch: (n) => bar.tick(n),
+      meta: sensorsOf(plugin.kind, d), onBatch: (n) => bar.tick(n),
     }).finally(() => bar.done());
     process.stdout.write(`${line}\n`);
   } finally {

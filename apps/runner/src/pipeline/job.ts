@@ -149,7 +149,7 @@ async function trainAndEvaluate(spec: JobSpec, log: (s: string) => void, dataset
     // Evaluation on the validation split: no augmentation, every sample once, what the trained model reads.
     const evalLoader = createLoader({ ...loaderOpts, occGts: m.data.occ || evaluator.data.occ ? data.gts : undefined, withPrev: own.data.withPrev, points: own.data.points, virtualPoints: own.data.points && own.data.virtualPoints, sampleTokens: data.val, batchSize: train.batchSize, augment: false, shuffle: false, seed: spec.seed });
     const what = `${spec.role} ${[spec.teacher?.name, spec.student?.name, spec.distiller?.name].filter(Boolean).join(' × ')} (seed ${spec.seed})`;
-    const meta = sensorsOf(m.trained.kind, m.data.images);
+    const meta = sensorsOf(m.trained.kind, m.data);
     const evaluate = async (final: boolean): Promise<Evaluation> => {
       const bar = createProgress({ total: data.val.length, label: `eval ${what}`, unit: 'samples' });
       return evaluator.evaluate({ model, batches: evalLoader.epoch(0), data, final, outDir: spec.outDir, meta, log, onBatch: (n) => bar.tick(n) }).finally(() => bar.done());

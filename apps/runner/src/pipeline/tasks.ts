@@ -102,9 +102,13 @@ async function detectionResults(ctx: Pick<PredictContext, 'model' | 'batches' | 
   return { results, preview };
 }
 
-/** The sensors a model's predictions come from, as a submission's meta names them: students read the cameras (where their data has images), teachers the LiDAR. */
-export function sensorsOf(kind: 'teacher' | 'student', readsImages: boolean): { use_camera: boolean; use_lidar: boolean } {
-  return { use_camera: readsImages && kind === 'student', use_lidar: kind === 'teacher' };
+/**
+ * The sensors a model's predictions come from, as a submission's meta names them: students read the cameras (where
+ * their data has images), teachers the LiDAR, and a teacher reading virtual points (MVP) the cameras too (its points
+ * are painted with, and made from, the cameras' 2-D instance masks).
+ */
+export function sensorsOf(kind: 'teacher' | 'student', data: Pick<DataSettings, 'images' | 'virtualPoints'>): { use_camera: boolean; use_lidar: boolean } {
+  return { use_camera: (data.images && kind === 'student') || data.virtualPoints === true, use_lidar: kind === 'teacher' };
 }
 
 const submissionMeta = (m: { use_camera: boolean; use_lidar: boolean }) => ({ ...m, use_radar: false, use_map: false, use_external: false });

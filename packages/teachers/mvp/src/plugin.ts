@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { defineTeacher, type Rng } from '@bevzoo/core';
 import { CenterPointPillar, centerPointFeatures } from '@bevzoo/nn';
 import { MVP_POINT_LAYOUT, MVP_PRESETS, mvpConfigSchema, type MVPConfig } from './config.js';
@@ -27,4 +28,16 @@ export const mvpTeacher = defineTeacher<MVPConfig, CenterPointPillar>({
   defaultPreset: 'small',
   provides: centerPointFeatures,
   create: (config, ctx) => createMVP(config, ctx.rng),
+  // The small preset trained on the default synthetic dataset, as CenterPoint's (same network sizes and schedule; its
+  // config and data are recorded in the file, and the runner uses it only where both match). The metrics are its
+  // evaluation on synth_val (tests/src/zoo.e2e.test.ts reproduces them through bevzoo predict and bevzoo eval det).
+  checkpoints: [
+    {
+      preset: 'small',
+      file: fileURLToPath(new URL('../checkpoints/mvp-small-synth.safetensors', import.meta.url)),
+      data: 'synthetic small seed 0 (generator 1.0.0), synth_train',
+      metrics: { mean_ap: 0.6368155062365907, nd_score: 0.5223070054791952 },
+      command: 'bevzoo train teacher mvp --preset small --seed 1 --out <dir>',
+    },
+  ],
 });

@@ -1,6 +1,6 @@
 /** The command line: strict options with suggestions, value checks, per-command help, --version, a closed pipe. */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -64,6 +64,7 @@ describe('options', () => {
     expect(() => parse(['matrix', '--out'])).toThrow(/--out/);
     expect(() => parse(['matrix', '--retrain-teachers=yes'])).toThrow(UsageError);
     expect(() => parse(['matrix', 'extra'])).toThrow(/bevzoo matrix: unexpected argument "extra"/);
+    rmSync(dir, { recursive: true });
   });
 });
 

@@ -251,3 +251,26 @@ export function kernelCounts(r: { calls: readonly KernelCall[] }): [string, numb
   for (const c of r.calls) n.set(c.kernel, (n.get(c.kernel) ?? 0) + 1);
   return [...n.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
 }
+
+/**
+ * tfjs's padding of a 2-D window kernel (conv, pooling; NHWC) from its `pad` and `dimRoundingMode` attributes:
+ * [top, bottom, left, right], for writers of the same computation elsewhere (the ONNX exporter, the PyTorch twin).
+ * A string says what is not supported (a `dimRoundingMode`, an unknown `pad`).
+ */
+export function windowPadding(
+  attrs: { pad?: unknown; dimRoundingMode?: unknown },
+  inH: number, inW: number, k: [number, number], s: [number, number], d: [number, number], outH: number, outW: number,
+): [number, number, number, number] | string {
+  const { pad } = attrs;
+  if (attrs.dimRoundingMode != null) return `dimRoundingMode ${String(attrs.dimRoundingMode)}`;
+  if (pad === 'valid') return [0, 0, 0, 0];
+  if (typeof pad === 'number') return [pad, pad, pad, pad];
+  if (Array.isArray(pad)) return [pad[1][0], pad[1][1], pad[2][0], pad[2][1]];
+  if (pad === 'same') {
+    const total = (o: number, st: number, kk: number, dd: number, i: number) => Math.max((o - 1) * st + (kk - 1) * dd + 1 - i, 0);
+    const th = total(outH, s[0], k[0], d[0], inH);
+    const tw = total(outW, s[1], k[1], d[1], inW);
+    return [Math.floor(th / 2), th - Math.floor(th / 2), Math.floor(tw / 2), tw - Math.floor(tw / 2)];
+  }
+  return `pad ${JSON.stringify(pad)}`;
+}

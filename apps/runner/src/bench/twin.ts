@@ -12,6 +12,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { windowPadding } from '@bevzoo/core';
 import type { KernelCall, RecordedGraph, TensorRef } from './record.js';
 import type { TorchResult } from './report.js';
 import { runForJson } from './child.js';
@@ -75,18 +76,8 @@ const axes = (v: unknown, rank: number): number[] =>
 
 /** tfjs's padding of a 2-D window op (NHWC): [top, bottom, left, right]. */
 function windowPads(c: Ctx, inH: number, inW: number, k: [number, number], s: [number, number], d: [number, number], outH: number, outW: number): [number, number, number, number] {
-  const pad = c.attr<unknown>('pad');
-  if (pad === 'valid') return [0, 0, 0, 0];
-  if (typeof pad === 'number') return [pad, pad, pad, pad];
-  if (Array.isArray(pad)) return [pad[1][0], pad[1][1], pad[2][0], pad[2][1]];
-  if (pad === 'same') {
-    const total = (o: number, st: number, kk: number, dd: number, i: number) => Math.max((o - 1) * st + (kk - 1) * dd + 1 - i, 0);
-    const th = total(outH, s[0], k[0], d[0], inH);
-    const tw = total(outW, s[1], k[1], d[1], inW);
-    return [Math.floor(th / 2), th - Math.floor(th / 2), Math.floor(tw / 2), tw - Math.floor(tw / 2)];
-  }
-  if (c.attr('dimRoundingMode') != null) c.fail(`dimRoundingMode ${String(c.attr('dimRoundingMode'))}`);
-  return c.fail(`pad ${JSON.stringify(pad)}`);
+  const pads = windowPadding({ pad: c.attr('pad'), dimRoundingMode: c.attr('dimRoundingMode') }, inH, inW, k, s, d, outH, outW);
+  return typeof pads === 'string' ? c.fail(pads) : pads;
 }
 
 const ACTIVATIONS: Record<string, (y: string, c: Ctx) => string> = {

@@ -1,12 +1,20 @@
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { BevzooError } from '../errors.js';
 import { FileError, fileError, makeDir, pidAlive, removeStaleTemps, writeFileAtomic, writeFileAtomicSync } from './atomic.js';
 
-const tmp = () => mkdtempSync(path.join(tmpdir(), 'bevzoo-atomic-'));
+const made: string[] = [];
+const tmp = () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'bevzoo-atomic-'));
+  made.push(dir);
+  return dir;
+};
+afterAll(() => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
 const deadPid = () => spawnSync(process.execPath, ['-e', '']).pid!;
 
 describe('file errors', () => {

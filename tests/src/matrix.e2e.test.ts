@@ -3,6 +3,7 @@
  * teacher, the baseline and the distilled student for a few steps, evaluates them with the nuScenes metrics and
  * writes the reports; a second run resumes from the finished runs; a removed result reruns only that run.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,7 +41,24 @@ describe('bevzoo matrix (tiny)', () => {
         expect(row.metrics.nd_score).toBeLessThanOrEqual(1);
       }
       expect(row.train.steps).toBe(4);
+      // Where the run's time went (bench:matrix prints it): phases ≥ 0 that fit in the wall time; a distilled run's
+      // teacher forward and distiller loss are phases of their own.
+      const t = row.timing;
+      const phases = ['setup', 'data', 'teacher', 'forward', 'distill', 'backward', 'optimizer', 'train_other', 'eval'].map((k) => t[k] as number);
+      for (const v of phases) expect(v).toBeGreaterThanOrEqual(0);
+      expect(phases.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(t.wall + 0.05);
+      expect(t.eval).toBeGreaterThan(0);
+      if (!row.train.packaged) expect(t.forward).toBeGreaterThan(0);
+      if (row.distiller) expect(Math.min(t.teacher, t.distill)).toBeGreaterThan(0);
+      else expect(t.distill).toBe(0);
     }
+    // bench:matrix --from prints the split of this folder, one line per run and the totals.
+    const bench = spawnSync(process.execPath, [join(import.meta.dirname, '..', '..', 'apps', 'runner', 'dist', 'bench-matrix.js'), '--from', join(out, 'm')], { encoding: 'utf8' });
+    expect(bench.status).toBe(0);
+    expect(bench.stdout).toMatch(/^run\s+wall s\s+setup\s+data\s+teacher\s+forward\s+distill\s+backward\s+optim/);
+    expect(bench.stdout).toMatch(/\ndistill-distillbev-centerpoint-bevdet-seed0\s+[\d.]+/);
+    expect(bench.stdout).toMatch(/\ntotal\s+[\d.]+/);
+    expect(bench.stdout).toContain(`${res.rows.length} runs;`);
     const md = readFileSync(join(out, 'm', 'results.md'), 'utf8');
     expect(md).toMatch(/\| bevdet \| [\d.]+ \/ [\d.]+ \| [\d.]+ \/ [\d.]+ \| [+-][\d.]+ \/ [+-][\d.]+ \|/);
     expect(readFileSync(join(out, 'm', 'results.csv'), 'utf8').split('\n')[0]).toBe('task,student,teacher,distiller,seeds,metric,mean,std,delta');

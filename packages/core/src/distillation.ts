@@ -144,8 +144,11 @@ export class Distillation<B = unknown, P = unknown> implements TaskModel<B, P>, 
   /** Task loss plus distillation loss; parts: the student's, the distiller's, `loss.task` and `loss.distill`. */
   loss(out: ForwardOutput, batch: B): LossOutput {
     const task = this.student.model.loss(out, batch);
-    const dl = this.distiller.model.loss({ teacher: this.teacherOutput(batch), student: out, batch });
-    return { total: tf.add(task.total, dl.total) as tf.Scalar, parts: { ...task.parts, ...dl.parts, 'loss.task': task.total, 'loss.distill': dl.total } };
+    const teacher = this.teacherOutput(batch);
+    const t0 = performance.now();
+    const dl = this.distiller.model.loss({ teacher, student: out, batch });
+    const seconds = { distill: (performance.now() - t0) / 1000 };
+    return { total: tf.add(task.total, dl.total) as tf.Scalar, parts: { ...task.parts, ...dl.parts, 'loss.task': task.total, 'loss.distill': dl.total }, seconds };
   }
 
   prepareBatch(batch: B): void {

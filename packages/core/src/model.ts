@@ -10,6 +10,11 @@ import type { TrainableModel } from './train/types.js';
 export interface LossOutput {
   total: tf.Scalar;
   parts: Record<string, tf.Scalar>;
+  /**
+   * Seconds spent in named parts of the loss computation (a distillation reports `distill`, its distiller's loss), so
+   * that the trainer can split a step's time (`StepRecord.phases`).
+   */
+  seconds?: Record<string, number>;
 }
 
 /** What a forward pass returns: named features (for distillers, by the names in `provides`) and task outputs. */

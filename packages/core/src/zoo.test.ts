@@ -159,6 +159,10 @@ describe('createDistillation', () => {
       losses.push(r.loss);
       expect(Object.keys(r.losses)).toEqual(['task.mse', 'distill.f', 'loss.task', 'loss.distill']);
       expect(r.losses['loss.task']! + r.losses['loss.distill']!).toBeCloseTo(r.loss, 5);
+      // The step's time split: the teacher's forward and the distiller's loss are phases of their own.
+      expect(r.phases.teacher).toBeGreaterThan(0);
+      expect(r.phases.distill).toBeGreaterThan(0);
+      expect(r.phases.teacher + r.phases.forward + r.phases.distill + r.phases.backward + r.phases.optimizer).toBeCloseTo(r.step_time, 4);
     } });
     expect(tf.memory().numTensors).toBe(before); // AdamW's moments are freed by trainLoop; no step leaks
     expect(losses.at(-1)!).toBeLessThan(losses[0]!);

@@ -3,13 +3,13 @@
  * validation split with its task's metrics. Everything a run writes lives in its own folder; `result.json` is
  * written last (atomically), so a folder with it is a finished run. The folder is locked while the run owns it.
  */
-import { appendFile } from 'node:fs/promises';
+import { appendFile, readFile } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
 import {
   checkpointStep, createProgress, createRng, fileError, keepJsonlUntil, latestCheckpoint, removeStaleTemps, runSettings, trainLoop, writeSafetensors,
-  type AdamWConfig, type DataSettings, type TrainOptions, type TrainSettings,
+  type AdamWConfig, type DataSettings, type StepPhases, type StepRecord, type TrainOptions, type TrainSettings,
 } from '@bevzoo/core';
 import { initEngine, type EngineBackend } from '@bevzoo/engine';
 import { createLoader, type Loader, type LoaderOptions } from '@bevzoo/nuscenes';
@@ -19,7 +19,7 @@ import { objectSampleOption } from './gt-paste.js';
 import { optionalOnnx, requireOnnx, teacherRuntimeCache } from './onnx.js';
 import { lockFolder } from './lock.js';
 import { buildJobModels, type JobModels } from './models.js';
-import { writeJsonAtomic, resultPath, type CurvePoint, type JobResult } from './results.js';
+import { writeJsonAtomic, resultPath, type CurvePoint, type JobResult, type RunTiming } from './results.js';
 import { sensorsOf, TASK_EVALUATORS, type Evaluation } from './tasks.js';
 
 
@@ -138,6 +138,7 @@ export function trainerOptions(train: TrainSettings): Pick<TrainOptions<unknown>
 }
 
 async function trainAndEvaluate(spec: JobSpec, log: (s: string) => void, dataset?: Dataset): Promise<JobResult> {
+  const tStart = performance.now();
   const engine = await initEngine({ backend: spec.backend ?? 'auto', log: () => {} });
   const data = dataset ?? (await prepareDataset(spec.dataset, log));
   const m = await buildJobModels(spec, createRng(spec.seed), datasetId(data), log);
@@ -169,6 +170,7 @@ async function trainAndEvaluate(spec: JobSpec, log: (s: string) => void, dataset
     };
 
     let steps: number, trainSeconds: number, firstLoss: number, lastLoss: number, resumedFrom = 0;
+    let setupSeconds = 0, evalDuring = 0, phases: StepPhases | null = null;
     let teacherRuntime: TeacherRuntimeChoice | undefined;
     const checkpoint = m.packaged?.file ?? join(spec.outDir, 'model.safetensors');
     if (m.packaged) {
@@ -191,6 +193,7 @@ async function trainAndEvaluate(spec: JobSpec, log: (s: string) => void, dataset
           if (request === 'auto') log(`teacher ${m.distillation.teacher.name}: on the engine (@bevzoo/onnx, for onnxruntime-node, is not installed)`);
         }
       }
+      setupSeconds = (performance.now() - tStart) / 1000;
       log(`${what}: training ${train.steps} steps, batch ${train.batchSize}, ${data.train.length} train samples, backend ${engine.backend}${engine.kernels ? ` (${engine.kernels} kernels, ${engine.threads} thread${engine.threads === 1 ? '' : 's'})` : ''}${resumeFrom ? `, resuming from step ${checkpointStep(resumeFrom)}` : ''}`);
       // The trainer's figures (steps, seconds, first and last loss) cover every session of the run: a resumed run
       // carries the earlier ones over in its checkpoint; evaluations during training (onStep) are not training time.
@@ -206,10 +209,15 @@ async function trainAndEvaluate(spec: JobSpec, log: (s: string) => void, dataset
         config: { spec, config: m.trained.config },
         onStep: async (r) => {
           if (!Number.isFinite(r.loss)) throw new Error(`${what}: the loss became ${r.loss} at step ${r.step} (see ${logPath})`);
-          if (train.evalEvery > 0 && r.step % train.evalEvery === 0 && r.step < train.steps) await addPoint(r.step, r.time, await evaluate(false));
+          if (train.evalEvery > 0 && r.step % train.evalEvery === 0 && r.step < train.steps) {
+            const t = performance.now();
+            await addPoint(r.step, r.time, await evaluate(false));
+            evalDuring += (performance.now() - t) / 1000;
+          }
         },
       });
       [steps, trainSeconds, firstLoss, lastLoss, resumedFrom] = [res.step, res.seconds, res.firstLoss ?? NaN, res.lastLoss ?? NaN, res.resumedFrom];
+      phases = await sumPhases(logPath);
       if (onnxTeacher) {
         m.distillation?.setTeacherRuntime(null);
         await onnxTeacher.dispose();
@@ -221,9 +229,17 @@ async function trainAndEvaluate(spec: JobSpec, log: (s: string) => void, dataset
         train_steps: String(res.step), train_seconds: String(round(trainSeconds, 1)), first_loss: String(firstLoss), last_loss: String(lastLoss), backend: engine.backend, ...(engine.kernels ? { kernels: engine.kernels } : {}),
       });
     }
+    if (m.packaged) setupSeconds = (performance.now() - tStart) / 1000;
     const t1 = performance.now();
     const ev = await evaluate(true);
     const evalSeconds = (performance.now() - t1) / 1000;
+    const inSteps = phases ? Object.values(phases).reduce((a, b) => a + b, 0) : 0;
+    const timing: RunTiming = {
+      wall: round((performance.now() - tStart) / 1000, 2), setup: round(setupSeconds, 2),
+      data: 0, teacher: 0, forward: 0, distill: 0, backward: 0, optimizer: 0,
+      ...(phases ? Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, round(v, 2)])) : {}),
+      train_other: m.packaged ? 0 : round(Math.max(0, trainSeconds - inSteps), 2), eval: round(evalDuring + evalSeconds, 2),
+    };
     if (train.evalEvery > 0 && !m.packaged) await addPoint(steps, trainSeconds, ev);
     const result: JobResult = {
       id: spec.id,
@@ -245,6 +261,7 @@ async function trainAndEvaluate(spec: JobSpec, log: (s: string) => void, dataset
         ...(teacherRuntime ? { teacher_runtime: teacherRuntime } : {}),
       },
       eval: { samples: data.val.length, seconds: round(evalSeconds, 1) },
+      timing,
       ...(curve.length ? { curve } : {}),
       checkpoint,
       log: logPath,
@@ -261,4 +278,19 @@ async function trainAndEvaluate(spec: JobSpec, log: (s: string) => void, dataset
       m.dispose();
     }
   }
+}
+
+/**
+ * The training steps' phases (core's `StepRecord.phases`) summed over a run's JSONL log: every step of the run, those
+ * of earlier sessions of a resumed run included (lines written before phases were logged count as nothing).
+ */
+export async function sumPhases(logPath: string): Promise<StepPhases> {
+  const sum: StepPhases = { data: 0, teacher: 0, forward: 0, distill: 0, backward: 0, optimizer: 0 };
+  const text = await readFile(logPath, 'utf8').catch((e: unknown) => Promise.reject(fileError('read', logPath, e)));
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    const p = (JSON.parse(line) as Partial<StepRecord>).phases;
+    if (p) for (const k of Object.keys(sum) as (keyof StepPhases)[]) sum[k] += p[k] ?? 0;
+  }
+  return sum;
 }

@@ -20,6 +20,8 @@ export interface ResultRow {
   seed: number;
   metrics: JobResult['metrics'];
   train: JobResult['train'];
+  /** Where the run's time went (`JobResult.timing`). */
+  timing?: JobResult['timing'];
   id: string;
 }
 
@@ -37,7 +39,7 @@ function sortResults(results: JobResult[]): JobResult[] {
 }
 
 export function toRows(results: JobResult[]): ResultRow[] {
-  return sortResults(results).map((r) => ({ task: r.task, teacher: r.teacher, student: r.student, distiller: r.distiller, seed: r.seed, metrics: r.metrics, train: r.train, id: r.id }));
+  return sortResults(results).map((r) => ({ task: r.task, teacher: r.teacher, student: r.student, distiller: r.distiller, seed: r.seed, metrics: r.metrics, train: r.train, ...(r.timing ? { timing: r.timing } : {}), id: r.id }));
 }
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;

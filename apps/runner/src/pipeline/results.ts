@@ -4,6 +4,20 @@ import { join } from 'node:path';
 import { writeFileAtomic, type Task } from '@bevzoo/core';
 import type { TeacherRuntimeChoice } from '@bevzoo/onnx';
 
+/** See `JobResult.timing`. */
+export interface RunTiming {
+  wall: number;
+  setup: number;
+  data: number;
+  teacher: number;
+  forward: number;
+  distill: number;
+  backward: number;
+  optimizer: number;
+  train_other: number;
+  eval: number;
+}
+
 export interface JobResult {
   id: string;
   role: 'teacher' | 'baseline' | 'distill';
@@ -41,6 +55,14 @@ export interface JobResult {
     resumed_from?: number;
   };
   eval: { samples: number; seconds: number };
+  /**
+   * Where the run's wall time went, in seconds (this session; `pnpm bench:matrix` prints it per run): `setup` (engine,
+   * dataset, models and weights, the teacher runtime's choice, loaders), the training steps' phases summed over the
+   * run's log (`data`, `teacher`, `forward`, `distill`, `backward`, `optimizer`: see core's `StepRecord.phases`),
+   * `train_other` (the rest of the training loop: logging, checkpoints), `eval` (validation during training and the
+   * final evaluation). Absent in results written before it.
+   */
+  timing?: RunTiming;
   /** Validation metrics during training (`train.evalEvery`), the last entry being the final evaluation. */
   curve?: CurvePoint[];
   checkpoint: string;

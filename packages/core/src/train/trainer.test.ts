@@ -123,7 +123,16 @@ describe('trainLoop', () => {
     const la = readLog(path.join(dir, 'a.jsonl')), lb = readLog(path.join(dir, 'b.jsonl'));
     expect(lb.map((r) => r.step)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     expect(lb.map((r) => [r.loss, r.lr, r.grad_norm, r.epoch, r.losses])).toEqual(la.map((r) => [r.loss, r.lr, r.grad_norm, r.epoch, r.losses]));
-    expect(Object.keys(la[0]!).sort()).toEqual(['epoch', 'grad_norm', 'loss', 'losses', 'lr', 'step', 'step_time', 'time']);
+    expect(Object.keys(la[0]!).sort()).toEqual(['epoch', 'grad_norm', 'loss', 'losses', 'lr', 'phases', 'step', 'step_time', 'time']);
+    // The phases split the step: every one ≥ 0, and those inside the step add up to its time (to the rounding).
+    for (const r of la) {
+      const p = r.phases;
+      expect(Object.keys(p)).toEqual(['data', 'teacher', 'forward', 'distill', 'backward', 'optimizer']);
+      for (const v of Object.values(p)) expect(v).toBeGreaterThanOrEqual(0);
+      expect(Math.abs(p.teacher + p.forward + p.distill + p.backward + p.optimizer - r.step_time)).toBeLessThan(1e-4);
+      expect(p.forward).toBeGreaterThan(0);
+      expect(p.distill).toBe(0); // no distiller here
+    }
     expect(Object.keys(la[0]!.losses)).toEqual(['mse', 'l2']);
     expect(la[0]!.lr).toBeCloseTo(0.05 / 3, 10);
     expect(la.map((r) => r.epoch)).toEqual([0, 0, 0, 1, 1, 1, 2, 2, 2, 3]);

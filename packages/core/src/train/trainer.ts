@@ -89,6 +89,23 @@ export interface StepRecord {
   /** Seconds of training so far, over resumes (time spent in `onStep` left out). */
   time: number;
   step_time: number;
+  /**
+   * Where the step's seconds went: `data` (waiting for the batch), `teacher` (a frozen teacher's forward, `prepare` and
+   * `prepareBatch`), `forward` (the model's forward and task loss), `distill` (a distiller's loss, where the loss reports
+   * it), `backward` (the gradients) and `optimizer` (clipping, the update, EMA, reading the losses). `data` is not part
+   * of `step_time`.
+   */
+  phases: StepPhases;
+}
+
+/** Seconds of one training step by phase (see `StepRecord.phases`). */
+export interface StepPhases {
+  data: number;
+  teacher: number;
+  forward: number;
+  distill: number;
+  backward: number;
+  optimizer: number;
 }
 
 export interface TrainResult {
@@ -254,7 +271,7 @@ export class Trainer<B> {
   }
 
   /** `prepare` (awaited, where the model has it), then one update on the batch (`trainStep`); the step's time includes both. */
-  async trainStepAsync(batch: B): Promise<StepRecord> {
+  async trainStepAsync(batch: B, dataSeconds = 0): Promise<StepRecord> {
     const t0 = performance.now();
     if (this.target?.prepare) {
       try {
@@ -264,31 +281,38 @@ export class Trainer<B> {
         throw e;
       }
     }
-    return this.stepOn(batch, t0);
+    return this.stepOn(batch, t0, dataSeconds);
   }
 
-  private stepOn(batch: B, t0: number): StepRecord {
+  private stepOn(batch: B, t0: number, dataSeconds = 0): StepRecord {
     const lr = this.currentLr();
     const ctx: StepContext = { step: this.step, epoch: this.epoch, rng: createRng(this.seed).fork(this.step) };
     this.target?.prepareBatch?.(batch); // outside the gradient tape (a frozen teacher's forward, say)
+    const tGrad = performance.now();
+    const phases: StepPhases = { data: dataSeconds, teacher: (tGrad - t0) / 1000, forward: 0, distill: 0, backward: 0, optimizer: 0 };
     try {
       let parts: Record<string, tf.Scalar> = {};
       const { value, grads } = tf.variableGrads(() => {
+        const tf0 = performance.now();
         const out = this.lossFn(batch, ctx);
         if (!out || !(out.total instanceof tf.Tensor) || out.total.rank !== 0)
           throw new TrainError(`Trainer: lossFn must return { total: scalar tensor }, found ${out?.total instanceof tf.Tensor ? `a tensor of shape [${out.total.shape}]` : typeof out?.total}`);
         parts = out.parts ?? {}; // tolerated missing, though LossOutput requires it
         for (const p of Object.values(parts)) tf.keep(p);
+        phases.distill = out.seconds?.distill ?? 0;
+        phases.forward = (performance.now() - tf0) / 1000 - phases.distill;
         return out.total;
       }, this.params.map(([, v]) => v));
-      return this.update(value, grads, parts, lr, t0);
+      return this.update(value, grads, parts, lr, t0, phases, tGrad);
     } finally {
       this.target?.releaseBatch?.();
     }
   }
 
   /** Clip, step the optimiser and make the step's record; frees the loss, its parts and the gradients. */
-  private update(value: tf.Scalar, grads: tf.NamedTensorMap, parts: Record<string, tf.Scalar>, lr: number, t0: number): StepRecord {
+  private update(value: tf.Scalar, grads: tf.NamedTensorMap, parts: Record<string, tf.Scalar>, lr: number, t0: number, phases: StepPhases, tGrad: number): StepRecord {
+    const tOpt = performance.now();
+    phases.backward = (tOpt - tGrad) / 1000 - phases.forward - phases.distill;
     const toDispose: tf.Tensor[] = [value, ...Object.values(parts)];
     try {
       const byName = new Map<string, tf.Tensor>();
@@ -311,15 +335,19 @@ export class Trainer<B> {
       this.step++;
       const losses: Record<string, number> = {};
       for (const [k, p] of Object.entries(parts)) losses[k] = p.dataSync()[0]!;
+      const loss = value.dataSync()[0]!;
+      const now = performance.now();
+      phases.optimizer = (now - tOpt) / 1000;
       return {
         step: this.step,
         epoch: this.epoch,
         lr,
-        loss: value.dataSync()[0]!,
+        loss,
         losses,
         grad_norm: norm,
         time: this.elapsed(),
-        step_time: (performance.now() - t0) / 1000,
+        step_time: (now - t0) / 1000,
+        phases: roundPhases(phases),
       };
     } finally {
       for (const g of Object.values(grads)) g?.dispose();
@@ -399,6 +427,7 @@ export class Trainer<B> {
         : createProgress({ total: stop - startStep, label: 'train', unit: 'steps', ...(typeof o.progress === 'object' ? o.progress : {}) });
     try {
       while (this.step < stop) {
+        const tData = performance.now();
         const b = await stream.next();
         if (b === null) {
           exhausted = true;
@@ -406,7 +435,7 @@ export class Trainer<B> {
         }
         this.epoch = stream.epoch;
         this.stepInEpoch = stream.inEpoch;
-        last = await this.trainStepAsync(b.value);
+        last = await this.trainStepAsync(b.value, (performance.now() - tData) / 1000);
         this.firstLoss ??= last.loss;
         this.lastLoss = last.loss;
         if (logFd !== null) {
@@ -468,4 +497,10 @@ export async function trainLoop<B>(opts: TrainOptions<B>): Promise<TrainResult &
   } finally {
     trainer.dispose();
   }
+}
+
+/** Phases to the microsecond (the JSONL log stays readable). */
+function roundPhases(p: StepPhases): StepPhases {
+  const r = (x: number) => Math.round(Math.max(0, x) * 1e6) / 1e6;
+  return { data: r(p.data), teacher: r(p.teacher), forward: r(p.forward), distill: r(p.distill), backward: r(p.backward), optimizer: r(p.optimizer) };
 }

@@ -1,19 +1,13 @@
 /** What one run leaves behind: `result.json` (written last, atomically: a folder with it is a finished run). */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic, type Task } from '@bevzoo/core';
+import { writeFileAtomic, type StepPhases, type Task } from '@bevzoo/core';
 import type { TeacherRuntimeChoice } from '@bevzoo/onnx';
 
-/** See `JobResult.timing`. */
-export interface RunTiming {
+/** See `JobResult.timing`: the steps' phases (summed over the run) and the run's other parts, in seconds. */
+export interface RunTiming extends StepPhases {
   wall: number;
   setup: number;
-  data: number;
-  teacher: number;
-  forward: number;
-  distill: number;
-  backward: number;
-  optimizer: number;
   train_other: number;
   eval: number;
 }

@@ -52,7 +52,8 @@ describe('packaged teacher weights', () => {
     }
     const logs: string[] = [];
     const loaded = await runJob(
-      { id: 'b', role: 'teacher', teacher: { name, preset: 'tiny' }, seed: 0, dataset: choice, outDir: join(out, 'b'), usePackaged: true },
+      // `--steps` (a matrix's quick look) shortens the runs that train: the matching packaged teacher is still loaded.
+      { id: 'b', role: 'teacher', teacher: { name, preset: 'tiny' }, seed: 0, dataset: choice, outDir: join(out, 'b'), usePackaged: true, steps: 3 },
       { log: (s) => logs.push(s), dataset: data },
     );
     expect(loaded.train.packaged?.file).toBe(trained.checkpoint);

@@ -1,7 +1,6 @@
 /**
  * `pnpm bench:matrix`: where a matrix's time goes, per run. It runs `bevzoo matrix` with the options given (the default
- * matrix without any; `--students bevdet --seeds 1` for a shorter look; `--steps n` shortens every run but also
- * retrains the teachers for n steps instead of loading their packaged weights) into `--out` (default
+ * matrix without any; `--students bevdet --seeds 1` or `--steps n` for a shorter look) into `--out` (default
  * runs/bench-matrix), then prints each run's wall time split into setup, data loading, teacher forward, student
  * forward (+ task loss), distiller, backward, optimiser, the rest of the training loop and evaluation, from the runs'
  * result.json (`timing`), with the totals and each phase's share. `--from <matrix folder>` only prints the split of a
@@ -22,7 +21,7 @@ const HEAD = ['run', 'wall s', 'setup', 'data', 'teacher', 'forward', 'distill',
 const USAGE = `usage: node apps/runner/dist/bench-matrix.js [--from <matrix folder>] [matrix options…]   (pnpm bench:matrix …)
   Runs \`bevzoo matrix\` with the options given (default: the default matrix, --out runs/bench-matrix), then prints
   each run's wall time split by phase (seconds) and the totals with each phase's share. For a shorter look pass
-  --students bevdet --seeds 1 (--steps n also retrains the teachers for n steps instead of loading their weights).
+  --students bevdet --seeds 1, or --steps n (packaged teachers are still loaded).
   --from <dir>   print the split of a matrix folder that has run, without running anything
 `;
 

@@ -27,7 +27,7 @@ const TRAINING: OptionTable = {
   'teacher-set': { type: 'string', multiple: true, value: '<key=value>', help: 'override a config value of the teacher' },
   'student-set': { type: 'string', multiple: true, value: '<key=value>', help: 'override a config value of the student' },
   'distiller-set': { type: 'string', multiple: true, value: '<key=value>', help: 'override a config value of the distiller' },
-  steps: { type: 'string', value: '<n>', check: 'int>=1', help: 'override the training steps (quick runs)' },
+  steps: { type: 'string', value: '<n>', check: 'int>=1', help: 'override the training steps of the runs that train (quick runs; packaged teacher weights are still loaded unless --retrain-teachers)' },
   'retrain-teachers': { type: 'boolean', help: 'train teachers even where their package ships matching weights' },
   scratch: { type: 'boolean', help: 'start from random weights, not from the starting weights a plugin ships (initWeights)' },
   backend: { type: 'string', value: '<name>', choices: BACKENDS, help: `${BACKENDS.join(' | ')} (default auto)` },

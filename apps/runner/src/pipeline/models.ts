@@ -56,7 +56,7 @@ export async function buildJobModels(spec: JobSpec, rng: Rng, dataId: string, lo
   if (spec.role !== 'distill') {
     const plugin = getModelPlugin(c.name, c.kind);
     let packaged: JobModels['packaged'];
-    if (spec.usePackaged && !spec.steps) {
+    if (spec.usePackaged) { // --steps shortens the runs that train; a matching packaged teacher is still loaded (--retrain-teachers trains it)
       const { config, preset } = resolveConfig(plugin, { preset: c.preset, overrides: c.overrides });
       const m = matchPackagedCheckpoint(plugin, preset, config, dataId);
       if ('checkpoint' in m) {

@@ -254,15 +254,16 @@ export function kernelCounts(r: { calls: readonly KernelCall[] }): [string, numb
 
 /**
  * tfjs's padding of a 2-D window kernel (conv, pooling; NHWC) from its `pad` and `dimRoundingMode` attributes:
- * [top, bottom, left, right], for writers of the same computation elsewhere (the ONNX exporter, the PyTorch twin).
- * A string says what is not supported (a `dimRoundingMode`, an unknown `pad`).
+ * [top, bottom, left, right], for writers of the same computation elsewhere (the ONNX exporter, the PyTorch twin). What
+ * they cannot write (a `dimRoundingMode`, an unknown `pad`) goes to the writer's `fail`.
  */
 export function windowPadding(
-  attrs: { pad?: unknown; dimRoundingMode?: unknown },
+  kernel: { attr(name: string): unknown; fail(detail: string): never },
   inH: number, inW: number, k: [number, number], s: [number, number], d: [number, number], outH: number, outW: number,
-): [number, number, number, number] | string {
-  const { pad } = attrs;
-  if (attrs.dimRoundingMode != null) return `dimRoundingMode ${String(attrs.dimRoundingMode)}`;
+): [number, number, number, number] {
+  const pad = kernel.attr('pad') as unknown;
+  const rounding = kernel.attr('dimRoundingMode');
+  if (rounding != null) kernel.fail(`dimRoundingMode ${String(rounding)}`);
   if (pad === 'valid') return [0, 0, 0, 0];
   if (typeof pad === 'number') return [pad, pad, pad, pad];
   if (Array.isArray(pad)) return [pad[1][0], pad[1][1], pad[2][0], pad[2][1]];
@@ -272,5 +273,5 @@ export function windowPadding(
     const tw = total(outW, s[1], k[1], d[1], inW);
     return [Math.floor(th / 2), th - Math.floor(th / 2), Math.floor(tw / 2), tw - Math.floor(tw / 2)];
   }
-  return `pad ${JSON.stringify(pad)}`;
+  return kernel.fail(`pad ${JSON.stringify(pad)}`);
 }

@@ -110,12 +110,6 @@ const toNHWC = (g: GraphBuilder, x: string) => g.op('Transpose', [x], { perm: [0
 
 const pair = (v: unknown): [number, number] => (Array.isArray(v) ? [v[0] as number, v[1] as number] : [v as number, v as number]);
 
-/** tfjs's padding of a 2-D window op: [top, bottom, left, right]. */
-function windowPads(c: Ctx, inH: number, inW: number, k: [number, number], s: [number, number], d: [number, number], outH: number, outW: number): [number, number, number, number] {
-  const pads = windowPadding({ pad: c.attr('pad'), dimRoundingMode: c.attr('dimRoundingMode') }, inH, inW, k, s, d, outH, outW);
-  return typeof pads === 'string' ? c.fail(pads) : pads;
-}
-
 /** An activation of a fused kernel applied to `y`. */
 function activation(c: Ctx, y: string): string {
   const a = (c.attr<string>('activation') ?? 'linear') || 'linear';
@@ -172,7 +166,7 @@ function conv2d(c: Ctx, depthwise: boolean, fused: boolean): Value[] {
   const [, outH, outW] = c.out[0]!.shape as [number, number, number];
   const s = pair(c.attr('strides'));
   const d = pair(c.attr('dilations') ?? 1);
-  const [pt, pb, pl, pr] = windowPads(c, inH, inW, [kh, kw], s, d, outH, outW);
+  const [pt, pb, pl, pr] = windowPadding(c, inH, inW, [kh, kw], s, d, outH, outW);
   const g = c.g;
   const ins = [toNCHW(g, x.name), filterOIHW(c, depthwise)];
   if (fused && c.has('bias')) {
@@ -235,7 +229,7 @@ function convTranspose2d(c: Ctx): Value[] {
   const [kh, kw] = c.in('filter').shape as [number, number];
   const [, H, W] = c.attr<number[]>('inputShape') as [number, number, number];
   const s = pair(c.attr('strides'));
-  const [pt, , pl] = windowPads(c, H, W, [kh, kw], s, [1, 1], dyH, dyW);
+  const [pt, , pl] = windowPadding(c, H, W, [kh, kw], s, [1, 1], dyH, dyW);
   // Full output (dy−1)·s + k, cropped by pt/pl at the start and to H, W at the end (or extended by output_padding).
   const full = (n: number, st: number, k: number) => (n - 1) * st + k;
   const pbEff = full(dyH, s[0], kh) - pt - H, prEff = full(dyW, s[1], kw) - pl - W;
@@ -256,7 +250,7 @@ function pool2d(c: Ctx, kind: 'max' | 'avg'): Value[] {
   const [, outH, outW] = c.out[0]!.shape as [number, number, number];
   const k = pair(c.attr('filterSize'));
   const s = pair(c.attr('strides'));
-  const [pt, pb, pl, pr] = windowPads(c, inH, inW, k, s, [1, 1], outH, outW);
+  const [pt, pb, pl, pr] = windowPadding(c, inH, inW, k, s, [1, 1], outH, outW);
   const g = c.g;
   const y = g.op(kind === 'max' ? 'MaxPool' : 'AveragePool', [toNCHW(g, x.name)], {
     kernel_shape: k,

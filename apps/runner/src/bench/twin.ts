@@ -74,12 +74,6 @@ const pair = (v: unknown): [number, number] => (Array.isArray(v) ? [v[0] as numb
 const axes = (v: unknown, rank: number): number[] =>
   v == null ? [...Array(rank).keys()] : (Array.isArray(v) ? (v as number[]) : [v as number]).map((a) => (a < 0 ? a + rank : a));
 
-/** tfjs's padding of a 2-D window op (NHWC): [top, bottom, left, right]. */
-function windowPads(c: Ctx, inH: number, inW: number, k: [number, number], s: [number, number], d: [number, number], outH: number, outW: number): [number, number, number, number] {
-  const pads = windowPadding({ pad: c.attr('pad'), dimRoundingMode: c.attr('dimRoundingMode') }, inH, inW, k, s, d, outH, outW);
-  return typeof pads === 'string' ? c.fail(pads) : pads;
-}
-
 const ACTIVATIONS: Record<string, (y: string, c: Ctx) => string> = {
   linear: (y) => y,
   relu: (y) => `torch.relu(${y})`,
@@ -104,7 +98,7 @@ function conv2d(c: Ctx, depthwise: boolean, fused: boolean): string {
   const [, outH, outW] = c.out[0]!.shape;
   const s = pair(c.attr('strides'));
   const d = pair(c.attr('dilations') ?? 1);
-  const [pt, pb, pl, pr] = windowPads(c, inH!, inW!, [kh!, kw!], s, d, outH!, outW!);
+  const [pt, pb, pl, pr] = windowPadding(c, inH!, inW!, [kh!, kw!], s, d, outH!, outW!);
   let x = `${c.in('x')}.permute(0, 3, 1, 2)`;
   let padding = '0';
   let stride = s;
@@ -136,7 +130,7 @@ function convTranspose2d(c: Ctx): string {
   const [kh, kw] = c.shape('filter');
   const [, H, W] = c.attr<number[]>('inputShape');
   const s = pair(c.attr('strides'));
-  const [pt, pb, pl, pr] = windowPads(c, H!, W!, [kh!, kw!], s, [1, 1], dyH!, dyW!);
+  const [pt, pb, pl, pr] = windowPadding(c, H!, W!, [kh!, kw!], s, [1, 1], dyH!, dyW!);
   const full = (n: number, st: number, k: number) => (n - 1) * st + k;
   const [fh, fw] = [full(dyH!, s[0], kh!), full(dyW!, s[1], kw!)];
   const x = `${c.in('dy')}.permute(0, 3, 1, 2)`;
@@ -155,7 +149,7 @@ function pool2d(c: Ctx, kind: 'max' | 'avg'): string {
   const [, outH, outW] = c.out[0]!.shape;
   const k = pair(c.attr('filterSize'));
   const s = pair(c.attr('strides'));
-  const [pt, pb, pl, pr] = windowPads(c, inH!, inW!, k, s, [1, 1], outH!, outW!);
+  const [pt, pb, pl, pr] = windowPadding(c, inH!, inW!, k, s, [1, 1], outH!, outW!);
   let x = `${c.in('x')}.permute(0, 3, 1, 2)`;
   if (pt || pb || pl || pr) {
     // tfjs pools over the window inside the input: pad with -inf (max), or average the valid values only.

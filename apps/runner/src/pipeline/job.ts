@@ -3,13 +3,13 @@
  * validation split with its task's metrics. Everything a run writes lives in its own folder; `result.json` is
  * written last (atomically), so a folder with it is a finished run. The folder is locked while the run owns it.
  */
-import { appendFile, readFile } from 'node:fs/promises';
+import { appendFile } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
 import {
   checkpointStep, createProgress, createRng, fileError, keepJsonlUntil, latestCheckpoint, removeStaleTemps, runSettings, trainLoop, writeSafetensors,
-  type AdamWConfig, type DataSettings, type StepPhases, type StepRecord, type TrainOptions, type TrainSettings,
+  type AdamWConfig, type DataSettings, type StepPhases, type TrainOptions, type TrainSettings,
 } from '@bevzoo/core';
 import { initEngine, type EngineBackend } from '@bevzoo/engine';
 import { createLoader, type Loader, type LoaderOptions } from '@bevzoo/nuscenes';
@@ -170,7 +170,9 @@ async function trainAndEvaluate(spec: JobSpec, log: (s: string) => void, dataset
     };
 
     let steps: number, trainSeconds: number, firstLoss: number, lastLoss: number, resumedFrom = 0;
-    let setupSeconds = 0, evalDuring = 0, phases: StepPhases | null = null;
+    // This session's time: setup, the steps' phases (summed as the trainer reports each step), evaluation.
+    let setupSeconds = 0, evalDuring = 0, trainWall = 0;
+    const phases: StepPhases = { data: 0, teacher: 0, forward: 0, distill: 0, backward: 0, optimizer: 0 };
     let teacherRuntime: TeacherRuntimeChoice | undefined;
     const checkpoint = m.packaged?.file ?? join(spec.outDir, 'model.safetensors');
     if (m.packaged) {
@@ -193,7 +195,8 @@ async function trainAndEvaluate(spec: JobSpec, log: (s: string) => void, dataset
           if (request === 'auto') log(`teacher ${m.distillation.teacher.name}: on the engine (@bevzoo/onnx, for onnxruntime-node, is not installed)`);
         }
       }
-      setupSeconds = (performance.now() - tStart) / 1000;
+      const tTrain = performance.now();
+      setupSeconds = (tTrain - tStart) / 1000;
       log(`${what}: training ${train.steps} steps, batch ${train.batchSize}, ${data.train.length} train samples, backend ${engine.backend}${engine.kernels ? ` (${engine.kernels} kernels, ${engine.threads} thread${engine.threads === 1 ? '' : 's'})` : ''}${resumeFrom ? `, resuming from step ${checkpointStep(resumeFrom)}` : ''}`);
       // The trainer's figures (steps, seconds, first and last loss) cover every session of the run: a resumed run
       // carries the earlier ones over in its checkpoint; evaluations during training (onStep) are not training time.
@@ -209,6 +212,7 @@ async function trainAndEvaluate(spec: JobSpec, log: (s: string) => void, dataset
         config: { spec, config: m.trained.config },
         onStep: async (r) => {
           if (!Number.isFinite(r.loss)) throw new Error(`${what}: the loss became ${r.loss} at step ${r.step} (see ${logPath})`);
+          for (const k of Object.keys(phases) as (keyof StepPhases)[]) phases[k] += r.phases[k];
           if (train.evalEvery > 0 && r.step % train.evalEvery === 0 && r.step < train.steps) {
             const t = performance.now();
             await addPoint(r.step, r.time, await evaluate(false));
@@ -217,7 +221,7 @@ async function trainAndEvaluate(spec: JobSpec, log: (s: string) => void, dataset
         },
       });
       [steps, trainSeconds, firstLoss, lastLoss, resumedFrom] = [res.step, res.seconds, res.firstLoss ?? NaN, res.lastLoss ?? NaN, res.resumedFrom];
-      phases = await sumPhases(logPath);
+      trainWall = (performance.now() - tTrain) / 1000 - evalDuring;
       if (onnxTeacher) {
         m.distillation?.setTeacherRuntime(null);
         await onnxTeacher.dispose();
@@ -233,12 +237,11 @@ async function trainAndEvaluate(spec: JobSpec, log: (s: string) => void, dataset
     const t1 = performance.now();
     const ev = await evaluate(true);
     const evalSeconds = (performance.now() - t1) / 1000;
-    const inSteps = phases ? Object.values(phases).reduce((a, b) => a + b, 0) : 0;
+    const inSteps = Object.values(phases).reduce((a, b) => a + b, 0);
     const timing: RunTiming = {
       wall: round((performance.now() - tStart) / 1000, 2), setup: round(setupSeconds, 2),
-      data: 0, teacher: 0, forward: 0, distill: 0, backward: 0, optimizer: 0,
-      ...(phases ? Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, round(v, 2)])) : {}),
-      train_other: m.packaged ? 0 : round(Math.max(0, trainSeconds - inSteps), 2), eval: round(evalDuring + evalSeconds, 2),
+      ...(Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, round(v, 2)])) as unknown as StepPhases),
+      train_other: round(Math.max(0, trainWall - inSteps), 2), eval: round(evalDuring + evalSeconds, 2),
     };
     if (train.evalEvery > 0 && !m.packaged) await addPoint(steps, trainSeconds, ev);
     const result: JobResult = {
@@ -280,17 +283,3 @@ async function trainAndEvaluate(spec: JobSpec, log: (s: string) => void, dataset
   }
 }
 
-/**
- * The training steps' phases (core's `StepRecord.phases`) summed over a run's JSONL log: every step of the run, those
- * of earlier sessions of a resumed run included (lines written before phases were logged count as nothing).
- */
-export async function sumPhases(logPath: string): Promise<StepPhases> {
-  const sum: StepPhases = { data: 0, teacher: 0, forward: 0, distill: 0, backward: 0, optimizer: 0 };
-  const text = await readFile(logPath, 'utf8').catch((e: unknown) => Promise.reject(fileError('read', logPath, e)));
-  for (const line of text.split('\n')) {
-    if (!line.trim()) continue;
-    const p = (JSON.parse(line) as Partial<StepRecord>).phases;
-    if (p) for (const k of Object.keys(sum) as (keyof StepPhases)[]) sum[k] += p[k] ?? 0;
-  }
-  return sum;
-}

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { writeFileAtomic, type StepPhases, type Task } from '@bevzoo/core';
 import type { TeacherRuntimeChoice } from '@bevzoo/onnx';
 
-/** See `JobResult.timing`: the steps' phases (summed over the run) and the run's other parts, in seconds. */
+/** See `JobResult.timing`: the steps' phases (summed over the session's steps) and the run's other parts, in seconds. */
 export interface RunTiming extends StepPhases {
   wall: number;
   setup: number;
@@ -52,7 +52,7 @@ export interface JobResult {
   /**
    * Where the run's wall time went, in seconds (this session; `pnpm bench:matrix` prints it per run): `setup` (engine,
    * dataset, models and weights, the teacher runtime's choice, loaders), the training steps' phases summed over the
-   * run's log (`data`, `teacher`, `forward`, `distill`, `backward`, `optimizer`: see core's `StepRecord.phases`),
+   * session's steps (`data`, `teacher`, `forward`, `distill`, `backward`, `optimizer`: see core's `StepRecord.phases`),
    * `train_other` (the rest of the training loop: logging, checkpoints), `eval` (validation during training and the
    * final evaluation). Absent in results written before it.
    */

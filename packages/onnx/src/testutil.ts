@@ -1,6 +1,6 @@
 /** Test helpers: real batches of the synthetic nuScenes-format dataset, and the engine's outputs as host tensors. */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -58,16 +58,53 @@ export function engineOutputs(model: ExportableModel, batch: unknown): Record<st
   }) as unknown as Record<string, HostTensor>;
 }
 
-/** A python with the `onnx` package (BEVZOO_PYTHON, Debian's /usr/bin/python3, then python3 on PATH), or why not. */
-export function findOnnxPython(): { python: string; onnx: string } | { why: string } {
+/**
+ * A python whose onnx passes `probe` (BEVZOO_PYTHON, Debian's /usr/bin/python3, then python3 on PATH), or why not.
+ * The default probe needs onnx (the checker); the reference evaluator needs onnx >= 1.13.
+ */
+export function findOnnxPython(probe = 'import onnx', candidates = [process.env.BEVZOO_PYTHON, '/usr/bin/python3', 'python3']): { python: string; onnx: string } | { why: string } {
   const tried: string[] = [];
-  const candidates = [process.env.BEVZOO_PYTHON, '/usr/bin/python3', 'python3'].filter((p): p is string => !!p);
-  for (const p of [...new Set(candidates)]) {
-    const r = spawnSync(p, ['-c', 'import onnx; print(onnx.__version__)'], { encoding: 'utf8', timeout: 60_000 });
+  for (const p of [...new Set(candidates.filter((c): c is string => !!c))]) {
+    const r = spawnSync(p, ['-c', `${probe}; import onnx; print(onnx.__version__)`], { encoding: 'utf8', timeout: 60_000 });
     if (r.status === 0 && r.stdout.trim()) return { python: p, onnx: r.stdout.trim() };
     tried.push(`${p}: ${r.error ? ((r.error as NodeJS.ErrnoException).code ?? r.error.message) : (r.stderr.trim().split('\n').at(-1) ?? `exit ${r.status}`)}`);
   }
-  return { why: `no python with onnx found (${tried.join('; ')}); apt-get install -y python3-onnx, or set BEVZOO_PYTHON` };
+  return { why: `no python with ${probe.replace(/^(from|import) /, '')} found (${tried.join('; ')}); apt-get install -y python3-onnx, or set BEVZOO_PYTHON` };
+}
+
+const CHECK_SCRIPT = fileURLToPath(new URL('../scripts/check_onnx.py', import.meta.url));
+
+/**
+ * Run an export on onnx's reference evaluator (a second ONNX runtime: Python and numpy, written from the operator
+ * specifications) with `feeds`, through `scripts/check_onnx.py --run`, and give its outputs by name. The python is
+ * BEVZOO_ONNX_REFERENCE_PYTHON, else one of findOnnxPython's whose onnx has `onnx.reference` (onnx >= 1.13; Debian 12's
+ * 1.12 has not). Skips the test where there is none, except where BEVZOO_REQUIRE_ONNX_REFERENCE is set (.ci/run sets it
+ * when it could install onnx).
+ */
+export function runOnReferenceEvaluator(ex: Pick<OnnxExport, 'bytes'>, feeds: Record<string, HostTensor>, dir: string, skip: (why: string) => void): Record<string, HostTensor> | undefined {
+  const py = findOnnxPython('from onnx.reference import ReferenceEvaluator', [process.env.BEVZOO_ONNX_REFERENCE_PYTHON, process.env.BEVZOO_PYTHON, '/usr/bin/python3', 'python3']);
+  if ('why' in py) {
+    if (process.env.BEVZOO_REQUIRE_ONNX_REFERENCE) throw new Error(py.why);
+    skip(py.why);
+    return undefined;
+  }
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'model.onnx'), ex.bytes);
+  const spec: Record<string, { dtype: string; dims: number[]; file: string }> = {};
+  Object.entries(feeds).forEach(([name, t], i) => {
+    spec[name] = { dtype: t.dtype, dims: t.dims, file: `in.${i}.bin` };
+    writeFileSync(join(dir, `in.${i}.bin`), t.data);
+  });
+  writeFileSync(join(dir, 'feeds.json'), JSON.stringify(spec));
+  const r = spawnSync(py.python, [CHECK_SCRIPT, join(dir, 'model.onnx'), '--run', dir], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  expect(r.status, r.stdout + r.stderr).toBe(0);
+  const written = JSON.parse(readFileSync(join(dir, 'outputs.json'), 'utf8')) as Record<string, { dims: number[]; file: string }>;
+  const out: Record<string, HostTensor> = {};
+  for (const [name, w] of Object.entries(written)) {
+    const b = readFileSync(join(dir, w.file));
+    out[name] = { data: new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)), dims: w.dims, dtype: 'float32' };
+  }
+  return out;
 }
 
 /**
@@ -83,7 +120,7 @@ export function expectReferenceCheckerPasses(ex: Pick<OnnxExport, 'bytes' | 'out
     skip(py.why);
     return;
   }
-  const r = spawnSync(py.python, [fileURLToPath(new URL('../scripts/check_onnx.py', import.meta.url)), file], { encoding: 'utf8' });
+  const r = spawnSync(py.python, [CHECK_SCRIPT, file], { encoding: 'utf8' });
   expect(r.status, r.stdout + r.stderr).toBe(0);
   const report = JSON.parse(r.stdout.trim().split('\n').pop()!);
   expect(report.opset).toBe(OPSET);

@@ -18,5 +18,7 @@ export default defineConfig({
     // processes would otherwise compete for the cores). Tests that need more threads ask for them explicitly.
     env: { BEVZOO_THREADS: '1' },
     reporters: ['default'],
+    // A temporary folder per run (TMPDIR), removed at the end: nothing the tests write is left in /tmp.
+    globalSetup: ['./scripts/vitest-tmpdir.ts'],
   },
 });

@@ -24,6 +24,8 @@ export interface ChildResult {
   opt?: number[];
   losses?: number[];
   clip?: number | null;
+  /** `--profile`: one step under tf.profile, its wall time and each kernel's [name, calls, ms], largest first. */
+  profile?: { wallMs: number; kernels: [string, number, number][] };
   /** The kernel-level recording of one forward(+loss) and the PyTorch twin written from it. */
   record?: {
     dir: string;
@@ -97,5 +99,25 @@ export function formatReport(rep: ModelReport): string {
   const fmt = (l: string[]) => l.map((c, j) => (j === 0 ? c.padEnd(widths[j]!) : c.padStart(widths[j]!))).join('  ');
   const out = [head, fmt(lines[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...lines.slice(1).map(fmt)];
   for (const n of rep.notes) out.push(`  ${n}`);
+  for (const r of rep.rows) if (r.profile) out.push(...formatProfile(r.path, r.profile));
   return out.join('\n');
+}
+
+/** The profiled step of one path: its wall time, the kernels' sum, and the 12 kernels that took the most, with their share. */
+export function formatProfile(path: string, p: NonNullable<ChildResult['profile']>, top = 12): string[] {
+  const sum = p.kernels.reduce((s, k) => s + k[2], 0);
+  const out = [`  profile (${path}): one step ${ms(p.wallMs)} ms under the profiler, kernels ${ms(sum)} ms in ${p.kernels.reduce((s, k) => s + k[1], 0)} calls; the most:`];
+  for (const [name, calls, t] of p.kernels.slice(0, top)) out.push(`    ${name.padEnd(28)} ${ms(t).padStart(7)} ms  ${((100 * t) / Math.max(sum, 1e-9)).toFixed(1).padStart(5)} %  ×${calls}`);
+  return out;
+}
+
+/** Kernel time by kernel name, largest first: [name, calls, ms]. */
+export function kernelTimes(kernels: readonly { name: string; kernelTimeMs: unknown }[]): [string, number, number][] {
+  const by = new Map<string, [number, number]>();
+  for (const k of kernels) {
+    const t = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
+    const e = by.get(k.name) ?? [0, 0];
+    by.set(k.name, [e[0] + 1, e[1] + t]);
+  }
+  return [...by].map(([n, [c, t]]): [string, number, number] => [n, c, t]).sort((a, b) => b[2] - a[2]);
 }

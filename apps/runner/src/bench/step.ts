@@ -14,7 +14,7 @@
  * (bench/record.ts) and writes the PyTorch twin (bench/twin.ts); the parent runs it with python + torch.
  *
  *   node apps/runner/dist/bench-step.js [--models a,b] [--preset small] [--steps 5] [--warmup 2]
- *     [--paths native,wasm] [--threads 2] [--skip-torch] [--data-dir .bevzoo/data] [--plugin <pkg or path>]
+ *     [--paths native,wasm] [--threads 2] [--skip-torch] [--profile] [--data-dir .bevzoo/data] [--plugin <pkg or path>]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -30,7 +30,7 @@ import { trainerOptions, trainingSetup } from '../pipeline/job.js';
 import { buildJobModels } from '../pipeline/models.js';
 import { baselineJob, teacherJob, type PlanOptions } from '../pipeline/plan.js';
 import { kernelCounts, recordForward, type Tensor, type TF } from './record.js';
-import { formatReport, type ChildResult, type ModelReport } from './report.js';
+import { formatReport, kernelTimes, type ChildResult, type ModelReport } from './report.js';
 import { runForJson } from './child.js';
 import { runTwin, writeTwin } from './twin.js';
 
@@ -45,6 +45,7 @@ const OPTIONS = {
   paths: { type: 'string', default: PATHS.join(',') },
   threads: { type: 'string' },
   'skip-torch': { type: 'boolean', default: false },
+  profile: { type: 'boolean', default: false },
   'data-dir': { type: 'string' },
   plugin: { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h', default: false },
@@ -63,6 +64,8 @@ const USAGE = `usage: node apps/runner/dist/bench-step.js [options]   (pnpm benc
   --paths a,b         kernel paths of the engine, BEVZOO_KERNELS (default native,wasm)
   --threads <n>       threads of the engine's kernels and of PyTorch (default: the engine's, BEVZOO_THREADS or 2)
   --skip-torch        no PyTorch twin
+  --profile           after the timed steps, one more step (gradients, clip, AdamW) under tf.profile: the kernels that
+                      took the most time, per path (the profiler's own cost inflates the many small kernels)
   --data-dir <dir>    where the synthetic dataset is kept (default .bevzoo/data)
   --plugin <p>        extra plugin package or path (repeatable)
 `;
@@ -214,9 +217,29 @@ async function child(v: ParsedValues): Promise<void> {
         target.releaseBatch?.();
       }
     }
+    let profile: ChildResult['profile'];
+    if (v.profile) {
+      // One more step (the first timed batch again) with every kernel timed: gradients, clip and the update.
+      const batch = batches[warmup]!;
+      target.prepareBatch?.(batch);
+      try {
+        const t0 = performance.now();
+        const info = await tf.profile(() => {
+          const { value, grads } = tf.variableGrads(() => lossFn(batch).total, vars);
+          const byName = new Map<string, Tensor>(trainer.params.flatMap(([n, p]) => (grads[p.name] ? [[n, grads[p.name] as Tensor] as const] : [])));
+          const used = clip !== null ? (clipGradNorm(byName, clip).grads as Map<string, Tensor>) : byName;
+          trainer.optimizer.step(used, trainer.currentLr());
+          readOne(tf, trainer.params.at(-1)![1] as unknown as Tensor);
+          tf.dispose([value, ...(Object.values(grads) as Tensor[]), ...(used === byName ? [] : [...used.values()])]);
+        });
+        profile = { wallMs: performance.now() - t0, kernels: kernelTimes(info.kernels) };
+      } finally {
+        target.releaseBatch?.();
+      }
+    }
     const result: ChildResult = {
       ...base, unavailable: false, batchSize: setup.train.batchSize, params: vars.reduce((s, p) => s + p.size, 0), preset: m.trained.preset,
-      fwd, fwdBwd, opt, losses, clip, record,
+      fwd, fwdBwd, opt, losses, clip, record, profile,
     };
     process.stdout.write(`${JSON.stringify(result)}\n`);
   } finally {
@@ -265,7 +288,7 @@ async function parent(v: ParsedValues): Promise<number> {
   const busy = loadavg()[0]! > 0.5 * cpus().length;
   if (busy) out(`warning: the machine is busy (load ${loadavg()[0]!.toFixed(2)} on ${cpus().length} cores): timings, PyTorch's OpenMP threads especially, are unreliable`);
   out('python' in python ? `PyTorch twin: ${python.python} (torch ${python.torch})` : `PyTorch row skipped: ${python.why}`);
-  const common = ['--preset', v.preset!, '--steps', String(steps), '--warmup', String(warmup), ...(threads ? ['--threads', String(threads)] : []), ...(dataDir ? ['--data-dir', dataDir] : []), ...(v.plugin ?? []).flatMap((p) => ['--plugin', p.startsWith('.') ? resolve(p) : p])];
+  const common = ['--preset', v.preset!, '--steps', String(steps), '--warmup', String(warmup), ...(v.profile ? ['--profile'] : []), ...(threads ? ['--threads', String(threads)] : []), ...(dataDir ? ['--data-dir', dataDir] : []), ...(v.plugin ?? []).flatMap((p) => ['--plugin', p.startsWith('.') ? resolve(p) : p])];
   let failures = 0;
   for (const model of models) {
     const report: ModelReport = { model, rows: [], notes: [] };

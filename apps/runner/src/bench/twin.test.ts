@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findTorchPython, initEngine } from '@bevzoo/engine';
 import { recordForward, type RecordedGraph, type TF, type Tensor, type Variable } from './record.js';
-import { formatReport, median, splitMedians } from './report.js';
+import { formatProfile, formatReport, kernelTimes, median, splitMedians } from './report.js';
 import { fuseBatchNorms, runTwin, twinForward, UnmappedKernelError, writeTwin } from './twin.js';
 
 const python = findTorchPython();
@@ -130,5 +130,13 @@ describe('the report', () => {
     expect(text).toMatch(/wasm\s+2\s+100\s+200\s+10\.0\s+310\s+5\.00×/);
     expect(text).toMatch(/PyTorch 1\.13 CPU\s+2\s+20\.0\s+40\.0\s+2\.0\s+62\.0\s+1\.00×/);
     expect(text).toContain('a note');
+  });
+
+  it('sums the profiled kernels by name, largest first, and prints their shares', () => {
+    const k = kernelTimes([{ name: 'Conv2D', kernelTimeMs: 3 }, { name: 'Add', kernelTimeMs: 0.5 }, { name: 'Conv2D', kernelTimeMs: 4 }, { name: 'Add', kernelTimeMs: { error: 'no timer' } }]);
+    expect(k).toEqual([['Conv2D', 2, 7], ['Add', 2, 0.5]]);
+    const lines = formatProfile('native', { wallMs: 9, kernels: k });
+    expect(lines[0]).toMatch(/profile \(native\): one step 9\.0 ms under the profiler, kernels 7\.5 ms in 4 calls/);
+    expect(lines[1]).toMatch(/Conv2D\s+7\.0 ms\s+93\.3 %\s+×2/);
   });
 });

@@ -246,6 +246,26 @@ export function samplePlan(rays: Rays, sampling: RaySampling, grid: GridSpec, ba
   return { rays: R, samples: N, delta: sampling.delta, voxels: batch * V, cells: [X, Y, Z], batch, t, inside, corners, weights };
 }
 
+/** The trilinear gather of sample `s`: out[o, o + C) += Σ over its 8 corners of weight × the corner's row of `v` ([M, C]). */
+function gatherSample(v: Float32Array, C: number, corners: Int32Array, weights: Float32Array, s: number, out: Float32Array, o: number): void {
+  for (let c = s * 8, e = c + 8; c < e; c++) {
+    const w = weights[c]!;
+    if (w === 0) continue;
+    const src = corners[c]! * C;
+    for (let ch = 0; ch < C; ch++) out[o + ch] += w * v[src + ch]!;
+  }
+}
+
+/** Its adjoint: each of sample `s`'s 8 corner rows of `dv` ([M, C]) += weight × g[o, o + C). */
+function scatterSample(dv: Float32Array, C: number, corners: Int32Array, weights: Float32Array, s: number, g: Float32Array, o: number): void {
+  for (let c = s * 8, e = c + 8; c < e; c++) {
+    const w = weights[c]!;
+    if (w === 0) continue;
+    const dst = corners[c]! * C;
+    for (let ch = 0; ch < C; ch++) dv[dst + ch] += w * g[o + ch]!;
+  }
+}
+
 /**
  * Trilinear samples of a flattened volume `volume` [M, C] (M = the plan's voxels) at the plan's R·N points → [R·N, C]
  * (zeros outside the grid). Differentiable in the volume: the gradient scatters back with the same weights.
@@ -258,31 +278,13 @@ export function sampleVolume(volume: tf.Tensor, plan: SamplePlan): tf.Tensor2D {
   const op = tf.customGrad((x) => {
     const v = (x as tf.Tensor).dataSync() as Float32Array;
     const out = new Float32Array(P * C);
-    for (let s = 0; s < P; s++) {
-      if (!inside[s]) continue;
-      const o = s * C;
-      for (let c = s * 8, e = c + 8; c < e; c++) {
-        const w = weights[c]!;
-        if (w === 0) continue;
-        const src = corners[c]! * C;
-        for (let ch = 0; ch < C; ch++) out[o + ch] += w * v[src + ch]!;
-      }
-    }
+    for (let s = 0; s < P; s++) if (inside[s]) gatherSample(v, C, corners, weights, s, out, s * C);
     return {
       value: tf.tensor2d(out, [P, C]),
       gradFunc: (dy: tf.Tensor) => {
         const g = dy.dataSync() as Float32Array;
         const dv = new Float32Array(M * C);
-        for (let s = 0; s < P; s++) {
-          if (!inside[s]) continue;
-          const o = s * C;
-          for (let c = s * 8, e = c + 8; c < e; c++) {
-            const w = weights[c]!;
-            if (w === 0) continue;
-            const dst = corners[c]! * C;
-            for (let ch = 0; ch < C; ch++) dv[dst + ch] += w * g[o + ch]!;
-          }
-        }
+        for (let s = 0; s < P; s++) if (inside[s]) scatterSample(dv, C, corners, weights, s, g, s * C);
         return tf.tensor2d(dv, [M, C]);
       },
     };
@@ -327,12 +329,7 @@ export function renderOcc(logits: tf.Tensor, plan: SamplePlan): RenderedRays {
         const s = r * N + k;
         if (!inside[s]) continue;
         const so = s * K;
-        for (let c = s * 8, e = c + 8; c < e; c++) {
-          const cwt = cw[c]!;
-          if (cwt === 0) continue;
-          const src = corners[c]! * K;
-          for (let ch = 0; ch < K; ch++) sampled[so + ch] += cwt * v[src + ch]!;
-        }
+        gatherSample(v, K, corners, cw, s, sampled, so);
         const f = sampled[so + C]!;
         const sigma = f < 0 ? -f + Math.log1p(Math.exp(f)) : Math.log1p(Math.exp(-f)); // softplus(−f)
         const tk = sigma * delta, T = Math.exp(-acc), wk = -Math.expm1(-tk) * T;
@@ -366,12 +363,7 @@ export function renderOcc(logits: tf.Tensor, plan: SamplePlan): RenderedRays {
             const f = sampled[so + C]!;
             dSample[C] = -dTau * delta / (1 + Math.exp(f)); // ∂τ/∂f = −δ·sigmoid(−f)
             for (let ch = 0; ch < C; ch++) dSample[ch] = g[o + N + 1 + ch]! * wk;
-            for (let c = s * 8, e = c + 8; c < e; c++) {
-              const cwt = cw[c]!;
-              if (cwt === 0) continue;
-              const dst = corners[c]! * K;
-              for (let ch = 0; ch < K; ch++) dv[dst + ch] += cwt * dSample[ch]!;
-            }
+            scatterSample(dv, K, corners, cw, s, dSample, 0);
           }
         }
         return tf.tensor2d(dv, [M, K]);

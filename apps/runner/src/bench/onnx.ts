@@ -18,18 +18,42 @@ import { captureFeeds, compareOutputs, exportOnnx, OnnxSession } from '@bevzoo/o
 import { loadPlugins } from '../discover.js';
 import { prepareDataset, prepareVirtualPointsFor } from '../pipeline/dataset.js';
 
-const { values: v } = parseArgs({
-  options: {
-    models: { type: 'string', default: 'centerpoint' },
-    preset: { type: 'string', default: 'small' },
-    steps: { type: 'string', default: '5' },
-    warmup: { type: 'string', default: '2' },
-    threads: { type: 'string' },
-    'data-preset': { type: 'string', default: 'tiny' },
-    'data-dir': { type: 'string' },
-    plugin: { type: 'string', multiple: true },
-  },
-});
+const USAGE = `usage: node apps/runner/dist/bench-onnx.js [options]   (pnpm bench:onnx [options])
+  --models a,b        models to time (default centerpoint)
+  --preset <p>        preset of each model (default small); packaged weights where the model ships them
+  --steps <n>         timed forwards per column (default 5); medians are reported
+  --warmup <n>        untimed forwards first (default 2)
+  --threads <n>       engine threads and onnxruntime's intra-op threads (default: the engine's)
+  --data-preset <p>   synthetic dataset preset of the batches (default tiny)
+  --data-dir <dir>    where the synthetic dataset is kept (default .bevzoo/data)
+  --plugin <p>        extra plugin package or path (repeatable)
+`;
+
+function parse() {
+  try {
+    return parseArgs({
+      options: {
+        models: { type: 'string', default: 'centerpoint' },
+        preset: { type: 'string', default: 'small' },
+        steps: { type: 'string', default: '5' },
+        warmup: { type: 'string', default: '2' },
+        threads: { type: 'string' },
+        'data-preset': { type: 'string', default: 'tiny' },
+        'data-dir': { type: 'string' },
+        plugin: { type: 'string', multiple: true },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }).values;
+  } catch (e) {
+    process.stderr.write(`bench:onnx: ${(e as Error).message}\n${USAGE}`);
+    process.exit(2);
+  }
+}
+const v = parse();
+if (v.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 

@@ -8,7 +8,7 @@ import type { Batch } from '@bevzoo/nuscenes';
 import '@bevzoo/teacher-centerpoint';
 import { disposeForward } from '@bevzoo/core';
 import { captureFeeds, compareOutputs, decodeModel, exportOnnx, OnnxSession, OnnxTeacher, OPSET, selectTeacherRuntime, TeacherRuntimeError, type HostTensor, type OnnxExport } from './index.js';
-import { engineOutputs, expectReferenceCheckerPasses, runOnReferenceEvaluator, syntheticBatches } from './testutil.js';
+import { engineOutputs, expectReferenceCheckerPasses, expectReferenceEvaluatorMatches, syntheticBatches } from './testutil.js';
 
 let batches: Batch[];
 beforeAll(async () => {
@@ -84,12 +84,7 @@ describe.each([
   it('runs on a second runtime, onnx\'s reference evaluator, with the engine outputs within 1e-4 on a batch other than the traced one', async (ctx) => {
     const created = await createModel<TaskModel>('centerpoint', { preset, pretrained });
     try {
-      const ex = await exportOf(preset, pretrained);
-      const out = runOnReferenceEvaluator(ex, captureFeeds(created.model, batches.at(-1)!, ex.inputs), join(tmp, `centerpoint-${preset}-reference`), (why) => ctx.skip(why));
-      if (!out) return;
-      const cmp = compareOutputs(out, engineOutputs(created.model, batches.at(-1)!));
-      expect(cmp.length).toBe(ex.outputs.length);
-      for (const c of cmp) expect(c.relative, `${preset} ${c.name} on the reference evaluator: max |Δ| ${c.maxAbs} at scale ${c.scale}`).toBeLessThan(1e-4);
+      expectReferenceEvaluatorMatches(created.model, await exportOf(preset, pretrained), batches.at(-1)!, `centerpoint-${preset}`, join(tmp, `centerpoint-${preset}-reference`), (why) => ctx.skip(why));
     } finally {
       created.model.dispose();
     }

@@ -21,7 +21,7 @@ import '@bevzoo/student-bevformer';
 import '@bevzoo/teacher-mvp';
 import '@bevzoo/teacher-occ-fusion';
 import { captureFeeds, compareOutputs, decodeModel, exportOnnx, OnnxSession, OPSET, type OnnxExport } from './index.js';
-import { engineOutputs, expectReferenceCheckerPasses, runOnReferenceEvaluator, syntheticBatchesFor } from './testutil.js';
+import { engineOutputs, expectReferenceCheckerPasses, expectReferenceEvaluatorMatches, syntheticBatchesFor } from './testutil.js';
 
 beforeAll(async () => {
   const { initEngine } = await import('@bevzoo/engine');
@@ -107,18 +107,9 @@ describe.each(STUDENTS)('student %s (tiny)', (name, inputs) => {
   });
 
   it('runs on a second runtime, onnx\'s reference evaluator, with the engine outputs within 1e-4 on a batch of another camera geometry', (ctx) => {
-    expectReferenceEvaluatorMatches(created.model, ex, batches[2]!, name, (why) => ctx.skip(why));
+    expectReferenceEvaluatorMatches(created.model, ex, batches[2]!, name, join(tmp, `${name}-reference`), (why) => ctx.skip(why));
   }, 600_000);
 });
-
-/** The export run on onnx's reference evaluator with a real batch's feeds gives the engine's outputs within 1e-4. */
-function expectReferenceEvaluatorMatches(model: TaskModel, ex: OnnxExport, batch: Batch, name: string, skip: (why: string) => void): void {
-  const out = runOnReferenceEvaluator(ex, captureFeeds(model, batch, ex.inputs, name), join(tmp, `${name}-reference`), skip);
-  if (!out) return;
-  const cmp = compareOutputs(out, engineOutputs(model, batch));
-  expect(cmp.length).toBe(ex.outputs.length);
-  for (const c of cmp) expect(c.relative, `${name} ${c.name} on the reference evaluator: max |Δ| ${c.maxAbs} at scale ${c.scale}`).toBeLessThan(1e-4);
-}
 
 describe('teacher mvp (tiny)', () => {
   let created: CreatedModel<TaskModel>;
@@ -169,6 +160,6 @@ describe('teacher mvp (tiny)', () => {
   });
 
   it('runs on a second runtime, onnx\'s reference evaluator, with the engine outputs within 1e-4 on a batch of other pillars', (ctx) => {
-    expectReferenceEvaluatorMatches(created.model, ex, batches[2]!, 'mvp', (why) => ctx.skip(why));
+    expectReferenceEvaluatorMatches(created.model, ex, batches[2]!, 'mvp', join(tmp, 'mvp-reference'), (why) => ctx.skip(why));
   }, 600_000);
 });

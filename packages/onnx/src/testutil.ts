@@ -9,7 +9,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { DataSettings, ForwardOutput } from '@bevzoo/core';
 import { createLoader, generateSynthetic, openNuScenes, prepareVirtualPoints, synthesizeMasks, type Batch } from '@bevzoo/nuscenes';
 import type { ExportableModel, HostTensor, OnnxExport } from './export.js';
-import { OPSET } from './export.js';
+import { captureFeeds, OPSET } from './export.js';
+import { compareOutputs } from './compare.js';
 
 /** `n` batches of the tiny synthetic dataset's training split (points with `sweeps` sweeps, small images), no augmentation. */
 export async function syntheticBatches(n: number, opts: { batchSize?: number; sweeps?: number } = {}): Promise<Batch[]> {
@@ -59,10 +60,12 @@ export function engineOutputs(model: ExportableModel, batch: unknown): Record<st
 }
 
 /**
- * A python whose onnx passes `probe` (BEVZOO_PYTHON, Debian's /usr/bin/python3, then python3 on PATH), or why not.
+ * A python whose onnx passes `probe` (`candidates` first, then BEVZOO_PYTHON, Debian's /usr/bin/python3, then python3
+ * on PATH), or why not.
  * The default probe needs onnx (the checker); the reference evaluator needs onnx >= 1.13.
  */
-export function findOnnxPython(probe = 'import onnx', candidates = [process.env.BEVZOO_PYTHON, '/usr/bin/python3', 'python3']): { python: string; onnx: string } | { why: string } {
+export function findOnnxPython(probe = 'import onnx', candidates: (string | undefined)[] = []): { python: string; onnx: string } | { why: string } {
+  candidates = [...candidates, process.env.BEVZOO_PYTHON, '/usr/bin/python3', 'python3'];
   const tried: string[] = [];
   for (const p of [...new Set(candidates.filter((c): c is string => !!c))]) {
     const r = spawnSync(p, ['-c', `${probe}; import onnx; print(onnx.__version__)`], { encoding: 'utf8', timeout: 60_000 });
@@ -82,7 +85,7 @@ const CHECK_SCRIPT = fileURLToPath(new URL('../scripts/check_onnx.py', import.me
  * when it could install onnx).
  */
 export function runOnReferenceEvaluator(ex: Pick<OnnxExport, 'bytes'>, feeds: Record<string, HostTensor>, dir: string, skip: (why: string) => void): Record<string, HostTensor> | undefined {
-  const py = findOnnxPython('from onnx.reference import ReferenceEvaluator', [process.env.BEVZOO_ONNX_REFERENCE_PYTHON, process.env.BEVZOO_PYTHON, '/usr/bin/python3', 'python3']);
+  const py = findOnnxPython('from onnx.reference import ReferenceEvaluator', [process.env.BEVZOO_ONNX_REFERENCE_PYTHON]);
   if ('why' in py) {
     if (process.env.BEVZOO_REQUIRE_ONNX_REFERENCE) throw new Error(py.why);
     skip(py.why);
@@ -105,6 +108,18 @@ export function runOnReferenceEvaluator(ex: Pick<OnnxExport, 'bytes'>, feeds: Re
     out[name] = { data: new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)), dims: w.dims, dtype: 'float32' };
   }
   return out;
+}
+
+/**
+ * The export run on onnx's reference evaluator with the feeds of a real batch (`captureFeeds`) gives the engine's
+ * features and outputs within 1e-4 of each output's scale (files in `dir`; skips as `runOnReferenceEvaluator`).
+ */
+export function expectReferenceEvaluatorMatches(model: ExportableModel, ex: OnnxExport, batch: unknown, name: string, dir: string, skip: (why: string) => void): void {
+  const out = runOnReferenceEvaluator(ex, captureFeeds(model, batch, ex.inputs, name), dir, skip);
+  if (!out) return;
+  const cmp = compareOutputs(out, engineOutputs(model, batch));
+  expect(cmp.length).toBe(ex.outputs.length);
+  for (const c of cmp) expect(c.relative, `${name} ${c.name} on the reference evaluator: max |Δ| ${c.maxAbs} at scale ${c.scale}`).toBeLessThan(1e-4);
 }
 
 /**

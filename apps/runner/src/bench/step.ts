@@ -132,6 +132,17 @@ async function child(v: ParsedValues): Promise<void> {
   const target = m.trainable as TrainableModel & { prepareBatch?(b: Batch): void; releaseBatch?(): void };
   const clip = trainerOptions(setup.train).clip;
   const vars = trainer.params.map(([, p]) => p);
+  /** The gradients by parameter name, clipped as the trainer clips them; `made`: the clipped tensors, the caller's to dispose. */
+  const clippedGrads = (grads: Record<string, unknown>): { grads: Map<string, Tensor>; made: Tensor[] } => {
+    const byName = new Map<string, Tensor>();
+    for (const [n, p] of trainer.params) {
+      const gr = grads[p.name];
+      if (gr) byName.set(n, gr as Tensor);
+    }
+    if (clip === null) return { grads: byName, made: [] };
+    const c = clipGradNorm(byName, clip).grads as Map<string, Tensor>;
+    return { grads: c, made: [...c.values()] };
+  };
   try {
     // The batches first (loading is not timed, and nothing runs beside the steps).
     const batches: Batch[] = [];
@@ -186,17 +197,11 @@ async function child(v: ParsedValues): Promise<void> {
         // (b) forward + loss + backward + clip
         t0 = performance.now();
         const { value, grads } = tf.variableGrads(() => lossFn(batch).total, vars);
-        const byName = new Map<string, Tensor>();
-        for (const [n, p] of trainer.params) {
-          const gr = grads[p.name];
-          if (gr) byName.set(n, gr as Tensor);
-        }
         toDispose.push(value, ...(Object.values(grads) as Tensor[]));
         const loss = value.dataSync()[0]!;
-        if (clip !== null) {
-          clipped = clipGradNorm(byName, clip).grads as Map<string, Tensor>; // reads the norm back
-          toDispose.push(...clipped.values());
-        } else clipped = byName;
+        const g = clippedGrads(grads); // reads the norm back
+        toDispose.push(...g.made);
+        clipped = g.grads;
         const last = [...clipped.values()].at(-1);
         if (last) readOne(tf, last);
         const b = performance.now() - t0;
@@ -226,11 +231,10 @@ async function child(v: ParsedValues): Promise<void> {
         const t0 = performance.now();
         const info = await tf.profile(() => {
           const { value, grads } = tf.variableGrads(() => lossFn(batch).total, vars);
-          const byName = new Map<string, Tensor>(trainer.params.flatMap(([n, p]) => (grads[p.name] ? [[n, grads[p.name] as Tensor] as const] : [])));
-          const used = clip !== null ? (clipGradNorm(byName, clip).grads as Map<string, Tensor>) : byName;
-          trainer.optimizer.step(used, trainer.currentLr());
+          const g = clippedGrads(grads);
+          trainer.optimizer.step(g.grads, trainer.currentLr());
           readOne(tf, trainer.params.at(-1)![1] as unknown as Tensor);
-          tf.dispose([value, ...(Object.values(grads) as Tensor[]), ...(used === byName ? [] : [...used.values()])]);
+          tf.dispose([value, ...(Object.values(grads) as Tensor[]), ...g.made]);
         });
         profile = { wallMs: performance.now() - t0, kernels: kernelTimes(info.kernels) };
       } finally {

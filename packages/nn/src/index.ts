@@ -1,6 +1,7 @@
 export * from './errors.js';
 export * from './init.js';
 export * from './module.js';
+export * from './grad.js';
 export * from './layers/conv2d.js';
 export * from './layers/conv3d.js';
 export * from './layers/conv-transpose2d.js';

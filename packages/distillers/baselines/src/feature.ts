@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { defineDistiller, type DistillerContext, type DistillerModel, type FeatureMap, type FeatureRequirement, type FeatureSpec, type ForwardOutput, type LossOutput } from '@bevzoo/core';
-import { Conv2d, Module, ModuleList } from '@bevzoo/nn';
+import { Conv2d, detach, Module, ModuleList } from '@bevzoo/nn';
 import { z } from 'zod';
 import { BaselineDistillError } from './errors.js';
-import { detach, featureOf, resizeTo } from './util.js';
+import { featureOf, resizeTo } from './util.js';
 import pkg from '../package.json' with { type: 'json' };
 
 export const featureImitationConfigSchema = z.object({

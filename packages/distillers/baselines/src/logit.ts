@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { defineDistiller, type DistillerContext, type DistillerModel, type FeatureMap, type FeatureRequirement, type FeatureSpec, type ForwardOutput, type LossOutput } from '@bevzoo/core';
-import { Module } from '@bevzoo/nn';
+import { detach, Module } from '@bevzoo/nn';
 import { z } from 'zod';
 import { BaselineDistillError } from './errors.js';
 import pkg from '../package.json' with { type: 'json' };
-import { detach, featureOf, resizeTo } from './util.js';
+import { featureOf, resizeTo } from './util.js';
 
 export const logitImitationConfigSchema = z.object({
   /** The heatmap logits on each side ([B, Y, X, classes], the CenterHead task outputs concatenated). */

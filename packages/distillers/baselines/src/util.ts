@@ -3,15 +3,6 @@ import type { FeatureSpec, ForwardOutput } from '@bevzoo/core';
 import { resize2d } from '@bevzoo/nn';
 import { BaselineDistillError } from './errors.js';
 
-/** The same values with no gradient flowing back (PyTorch `.detach()`): teacher tensors are targets only. */
-export function detach<T extends tf.Tensor>(x: T): T {
-  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => ({
-    value: (args[0] as tf.Tensor).clone(),
-    gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy),
-  }));
-  return f(x) as T;
-}
-
 /** A named NHWC feature of a forward output, checked against its spec's channels (and grid, when `grid`). */
 export function featureOf(out: ForwardOutput, side: 'teacher' | 'student', name: string, spec: FeatureSpec, who: string, grid = false): tf.Tensor4D {
   const f = out.features[name];

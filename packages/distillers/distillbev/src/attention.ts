@@ -1,14 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
 
-/** The same values with no gradient flowing back (PyTorch `.detach()`). */
-export function detach<T extends tf.Tensor>(x: T): T {
-  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => ({
-    value: (args[0] as tf.Tensor).clone(),
-    gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy),
-  }));
-  return f(x) as T;
-}
-
 /** Spatial attention A(F) = H·W·softmax over the cells of (mean_c |F_c| / τ), per sample. f [B, H, W, C] → [B, H, W, 1]. */
 export function spatialAttention(f: tf.Tensor4D, tau: number): tf.Tensor4D {
   const [B, H, W] = f.shape;

@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { DistillerContext, DistillerModel, DistillerSetupReport, FeatureMap, FeatureRequirement, FeatureSpec, ForwardOutput, LossOutput, TaskModel } from '@bevzoo/core';
-import { Conv2d, Module, ModuleList } from '@bevzoo/nn';
+import { Conv2d, detach, Module, ModuleList } from '@bevzoo/nn';
 import { PreHeadAdapter, StageAdapter, type Adapter } from './adapters.js';
-import { channelAttention, detach, spatialAttention } from './attention.js';
+import { channelAttention, spatialAttention } from './attention.js';
 import type { DetBatch } from './batch.js';
 import type { DistillBevConfig } from './config.js';
 import { DistillBevError } from './errors.js';

@@ -9,7 +9,7 @@ export { distillBevPlugin } from './plugin.js';
 export { DistillBev, distillBevRequires, resolveLayers, TEACHER_HEATMAP, type ResolvedLayer } from './distiller.js';
 export { DISTILLBEV_ABLATION, DISTILLBEV_PRESETS, distillBevConfigSchema, layerSchema, type DistillBevConfig, type LayerConfig } from './config.js';
 export { PreHeadAdapter, StageAdapter, ThreeLayer, type Adapter } from './adapters.js';
-export { channelAttention, detach, spatialAttention } from './attention.js';
+export { channelAttention, spatialAttention } from './attention.js';
 export {
   boxAt,
   componentSizes,

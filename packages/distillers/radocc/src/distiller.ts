@@ -1,14 +1,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { realPoints, type DataSettings, type DistillerContext, type DistillerModel, type FeatureMap, type FeatureRequirement, type FeatureSpec, type ForwardOutput, type LossOutput, type Rng } from '@bevzoo/core';
 import {
-  lidarRays, Module, OCC3D, occGrid, poolOccLabels, raySampling, renderOcc, samplePlan,
+  detach, lidarRays, Module, OCC3D, occGrid, poolOccLabels, raySampling, renderOcc, samplePlan,
   type RaySampling, type Rays, type RenderedRays, type SamplePlan,
 } from '@bevzoo/nn';
 import { featureAdapter, type FeatureAdapter } from './adapters.js';
 import type { OccDistillBatch } from './batch.js';
 import type { RadOccConfig } from './config.js';
 import { RadOccError } from './errors.js';
-import { affinityLoss, depthValueLoss, detach, klLoss, segmentPool } from './losses.js';
+import { affinityLoss, depthValueLoss, klLoss, segmentPool } from './losses.js';
 
 const NUM_CLASSES = OCC3D.numClasses;
 

@@ -10,7 +10,7 @@ export { radOccPlugin } from './plugin.js';
 export { RadOcc, radOccData, radOccRequires, type RadOccTiming, type RayCache } from './distiller.js';
 export { RADOCC_ABLATION, RADOCC_PRESETS, radOccConfigSchema, type RadOccConfig } from './config.js';
 export { BevAdapter, VoxelAdapter, featureAdapter, type FeatureAdapter } from './adapters.js';
-export { affinity, affinityLoss, depthValueLoss, detach, klLoss, segmentPool, softKl, type SegmentPool } from './losses.js';
+export { affinity, affinityLoss, depthValueLoss, klLoss, segmentPool, softKl, type SegmentPool } from './losses.js';
 export { RadOccError } from './errors.js';
 export type { OccDistillBatch } from './batch.js';
 

@@ -3,16 +3,8 @@
  * segment affinity of rendered semantics, and the depth-value losses of the naive RDC variant.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { detach } from '@bevzoo/nn';
 import { RadOccError } from './errors.js';
-
-/** The same values with no gradient flowing back (PyTorch `.detach()`). */
-export function detach<T extends tf.Tensor>(x: T): T {
-  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => ({
-    value: (args[0] as tf.Tensor).clone(),
-    gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy),
-  }));
-  return f(x) as T;
-}
 
 /** log softmax along the last axis, shifted by the (gradient-free) row maximum. */
 function logSoftmaxRows(x: tf.Tensor2D): tf.Tensor2D {

@@ -19,7 +19,8 @@ import { CenterHead } from '../centerhead/head.js';
 import { boxOutputsRecord } from '../centerhead/fused.js';
 import { centerHeadDetLoss, centerHeadPredict } from '../centerhead/task.js';
 import type { DetBox } from '../centerhead/decode.js';
-import { cameraBatchSize, detached, LSSInputError, type CameraFrameLike, type LSSDetectorBatch } from '../detectors/lss-detector.js';
+import { frozen } from '../grad.js';
+import { cameraBatchSize, LSSInputError, type CameraFrameLike, type LSSDetectorBatch } from '../detectors/lss-detector.js';
 import { SpatialCrossAttention, TemporalSelfAttention, type CameraHits } from './attention.js';
 import { bevformerHeadConfig, bevformerLayout, type BEVFormerConfig, type BEVFormerLayout } from './config.js';
 
@@ -243,7 +244,7 @@ export class BEVFormerDetector extends Module implements TaskModel<LSSDetectorBa
         this.frameInputs(batch.prev!, batch.bda, B, 'prev.');
         alignTapInputs(alignTaps(batch.prev!.egoMotion, { range: this.config.bev.range, cells: [X, Y] }, batch.bda));
       });
-    const prev = temporal ? detached(tf.tidy(() => this.encode(batch.prev!, batch.bda, B, null, 'prev.'))) : null;
+    const prev = temporal ? frozen(() => this.encode(batch.prev!, batch.bda, B, null, 'prev.')) : null;
     const aligned = prev
       ? tf.tidy(() => tf.reshape(alignPrevBev(tf.reshape(prev, [B, Y, X, C]), batch.prev!.egoMotion, { range: this.config.bev.range, cells: [X, Y] }, batch.bda), [B, X * Y, C]) as tf.Tensor3D)
       : null;

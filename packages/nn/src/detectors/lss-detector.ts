@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { activeKernelTrace, BevzooError, realPoints, type ForwardOutput, type LossOutput, type Rng, type TaskModel } from '@bevzoo/core';
 import { Module } from '../module.js';
+import { frozen } from '../grad.js';
 import type { ResNet } from '../layers/resnet.js';
 import type { FPNForBEVDet } from '../lss/img-neck.js';
 import type { LSSViewTransform } from '../lss/view-transform.js';
@@ -76,14 +77,6 @@ export function cameraBatchSize(model: string, batch: CameraFrameLike & Pick<LSS
     if (p.egoMotion.length !== B * 16) fail('prev.egoMotion', `[${B}, 4, 4]`, `${p.egoMotion.length} values`);
   }
   return B;
-}
-
-/** A copy of a tensor outside every gradient tape: a gradient of it reaches nothing it was computed from. */
-export function detached<T extends tf.Tensor>(t: T): T {
-  const copy = tf.tensor(t.dataSync(), t.shape, t.dtype) as T;
-  activeKernelTrace()?.detached(t, copy);
-  t.dispose();
-  return copy;
 }
 
 export class LSSDetector extends Module implements TaskModel<LSSDetectorBatch, DetBox[]> {
@@ -165,7 +158,7 @@ export class LSSDetector extends Module implements TaskModel<LSSDetectorBatch, D
         alignTapInputs(alignTaps(batch.prev!.egoMotion, { range: this.config.grid.range, cells: [X, Y] }, batch.bda));
       });
     // The previous keyframe: its BEV map without gradient (BEVDet4D), then aligned by the ego motion, differentiably.
-    const prevBev = this.config.temporal.frames > 1 ? detached(tf.tidy(() => this.frameBev(batch.prev!, batch.bda, B, 'prev.').bev)) : null;
+    const prevBev = this.config.temporal.frames > 1 ? frozen(() => this.frameBev(batch.prev!, batch.bda, B, 'prev.').bev) : null;
     return tf.tidy(() => {
       const { bev: cur, depth } = this.frameBev(batch, batch.bda, B);
       let bev = cur;

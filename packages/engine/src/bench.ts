@@ -1,12 +1,13 @@
 /**
  * Training-step benchmark of the reference net: input 2×64×64×32, conv 3×3 → 64 (+bias, relu),
- * conv 3×3 → 64 (+bias), mean-squared error, Adam (tfjs's tf.train.adam; the convolutions as tf.fused.conv2d). One step on wasm with each kernel path (native
+ * conv 3×3 → 64 (+bias), mean-squared error, Adam (the engine's fused kernel, as the trainer runs it; `--optimizer tfjs`:
+ * tfjs's tf.train.adam; the convolutions as tf.fused.conv2d). One step on wasm with each kernel path (native
  * libtorch kernels where the addon loads, and our wasm kernels), with 1 and with 2 threads, against the
  * same net in PyTorch CPU with the same threads (where a python3 with torch is found) and the stock cpu
  * backend; and the hand-off cost of one split op of the wasm intra-op pool.
  * Prints numbers measured in this run (and the load average: the machine may be shared).
  *
- *   node dist/bench.js [--steps N] [--rounds R] [--threads 1,2] [--kernels native,wasm] [--skip-cpu] [--skip-torch] [--profile]
+ *   node dist/bench.js [--steps N] [--rounds R] [--threads 1,2] [--kernels native,wasm] [--optimizer fused|tfjs] [--skip-cpu] [--skip-torch] [--profile]
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { spawnSync } from 'node:child_process';
@@ -14,6 +15,7 @@ import { findTorchPython } from './torch.js';
 import { cpus, loadavg } from 'node:os';
 import { initEngine, loadNative, threadStats, type KernelsRequest } from './index.js';
 import { setMinChunkFlops } from './threads.js';
+import { ADAMW } from './fused.js';
 
 const N = 2;
 const H = 64;
@@ -39,18 +41,53 @@ function values(n: number, seed: number, scale: number): Float32Array {
 }
 
 interface Net {
-  step: () => void;
+  /** One training step; returns its loss. */
+  step: () => number;
   dispose: () => void;
 }
 
-function makeNet(): Net {
+/**
+ * Adam as the trainer runs it (@bevzoo/core's AdamW with no weight decay): one fused BevzooAdamW kernel per parameter,
+ * where torch.optim.Adam makes one update per parameter too. `tfjs` instead: tfjs's tf.train.adam (about 12 small ops
+ * per parameter; the figure this benchmark printed before 2026-12-07).
+ */
+function adam(vars: tf.Variable[], lr: number, impl: 'fused' | 'tfjs'): { minimize: (loss: () => tf.Scalar) => tf.Scalar; dispose: () => void } {
+  if (impl === 'tfjs') {
+    const opt = tf.train.adam(lr);
+    return { minimize: (loss) => opt.minimize(loss, true, vars)!, dispose: () => opt.dispose() };
+  }
+  const [b1, b2, eps] = [0.9, 0.999, 1e-8]; // torch.optim.Adam's defaults
+  const m = vars.map((v) => tf.variable(tf.zerosLike(v), false));
+  const s = vars.map((v) => tf.variable(tf.zerosLike(v), false));
+  let t = 0;
+  return {
+    minimize: (loss) => {
+      const { value, grads } = tf.variableGrads(loss, vars);
+      t++;
+      const attrs = { beta1: b1, beta2: b2, eps, decay: 1, stepSize: lr / (1 - b1 ** t), bc2Sqrt: Math.sqrt(1 - b2 ** t) } as unknown as tf.NamedAttrMap;
+      vars.forEach((v, i) =>
+        tf.tidy(() => {
+          const [p, mi, si] = tf.engine().runKernel(ADAMW, { param: v, m: m[i]!, v: s[i]!, grad: grads[v.name]! }, attrs) as tf.Tensor[];
+          v.assign(p!);
+          m[i]!.assign(mi!);
+          s[i]!.assign(si!);
+        }),
+      );
+      tf.dispose(Object.values(grads));
+      return value;
+    },
+    dispose: () => tf.dispose([...m, ...s]),
+  };
+}
+
+function makeNet(optimizer: 'fused' | 'tfjs'): Net {
   const x = tf.tensor4d(values(N * H * W * C_IN, 1, 1), [N, H, W, C_IN]);
   const target = tf.tensor4d(values(N * H * W * C, 2, 1), [N, H, W, C]);
   const w1 = tf.variable(tf.tensor4d(values(K * K * C_IN * C, 3, Math.sqrt(6 / (K * K * C_IN))), [K, K, C_IN, C]));
   const b1 = tf.variable(tf.zeros([C]));
   const w2 = tf.variable(tf.tensor4d(values(K * K * C * C, 4, Math.sqrt(6 / (K * K * C))), [K, K, C, C]));
   const b2 = tf.variable(tf.zeros([C]));
-  const opt = tf.train.adam(1e-3);
+  const opt = adam([w1, b1, w2, b2], 1e-3, optimizer);
   // tf.fused.conv2d: the bias (and the first relu) inside the convolution, as PyTorch's Conv2d computes its bias.
   const loss = () => {
     const h = tf.fused.conv2d({ x, filter: w1 as tf.Tensor4D, strides: 1, pad: 'same', bias: b1, activation: 'relu' });
@@ -59,9 +96,10 @@ function makeNet(): Net {
   };
   return {
     step: () => {
-      const l = opt.minimize(loss, true);
-      l?.dataSync(); // wait for the step to finish
-      l?.dispose();
+      const l = opt.minimize(loss);
+      const v = l.dataSync()[0]!; // waits for the step to finish
+      l.dispose();
+      return v;
     },
     dispose: () => {
       opt.dispose();
@@ -84,17 +122,18 @@ function cpuMs(): number {
 }
 
 /** Wall-clock and CPU ms of each step. */
-function timeSteps(net: Net, steps: number): { wall: number[]; cpu: number[] } {
+function timeSteps(net: Net, steps: number): { wall: number[]; cpu: number[]; loss: number } {
   const wall: number[] = [];
   const cpu: number[] = [];
+  let loss = NaN;
   for (let i = 0; i < steps; i++) {
     const t0 = performance.now();
     const c0 = cpuMs();
-    net.step();
+    loss = net.step();
     cpu.push(cpuMs() - c0);
     wall.push(performance.now() - t0);
   }
-  return { wall, cpu };
+  return { wall, cpu, loss };
 }
 
 const median = (xs: number[]) => {
@@ -160,20 +199,41 @@ function torchStep(python: string, threads: number, steps: number): number[] {
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as number[];
 }
 
+const USAGE = `usage: node packages/engine/dist/bench.js [options]   (pnpm bench:engine [options])
+  --steps <n>              timed steps per round (default 10)
+  --rounds <r>             rounds; each runs every configuration once, in turn (default 3)
+  --threads <a,b>          thread counts (default 1,2)
+  --kernels <a,b>          kernel paths: native, wasm (default: both where the native addon loads)
+  --optimizer <o>          fused: the engine's fused Adam kernel, as the trainer runs it (default); tfjs: tf.train.adam
+  --skip-torch             no PyTorch figure
+  --skip-cpu               no step on the stock cpu backend (it takes about a minute)
+  --profile                kernel times of one step per configuration`;
+
 async function main(): Promise<void> {
+  if (process.argv.includes('--help') || process.argv.includes('-h')) {
+    console.log(USAGE);
+    return;
+  }
+  const optimizer = arg('--optimizer') ?? 'fused';
+  if (optimizer !== 'fused' && optimizer !== 'tfjs') {
+    console.error(`--optimizer must be fused or tfjs, not ${optimizer}\n${USAGE}`);
+    process.exitCode = 2;
+    return;
+  }
   const steps = Number(arg('--steps') ?? 10);
   const rounds = Number(arg('--rounds') ?? 3);
   const threadCounts = (arg('--threads') ?? '1,2').split(',').map(Number);
   const native = loadNative();
   const kernelPaths = (arg('--kernels') ?? (native.addon ? 'native,wasm' : 'wasm')).split(',') as Exclude<KernelsRequest, 'auto'>[];
   const gflop = stepFlops() / 1e9;
-  console.log(`reference net: input ${N}×${H}×${W}×${C_IN}, two ${K}×${K} convs to ${C} channels, Adam; ${gflop.toFixed(2)} GFLOP per step`);
+  console.log(`reference net: input ${N}×${H}×${W}×${C_IN}, two ${K}×${K} convs to ${C} channels, Adam (${optimizer === 'fused' ? 'the fused kernel' : 'tf.train.adam'}); ${gflop.toFixed(2)} GFLOP per step`);
   console.log(`${cpus().length} cores; load average before: ${load()}`);
   console.log(`kernel paths: ${kernelPaths.join(', ')}${native.addon ? '' : ` (native: ${native.why})`}`);
   // Rounds alternate the configurations, so that a burst of load from other processes hits all of them.
   const configs = kernelPaths.flatMap((kernels) => threadCounts.map((t) => ({ kernels, t, key: `${kernels}/${t}` })));
   const wall = new Map<string, number[]>(configs.map((c) => [c.key, []]));
   const cpu = new Map<string, number[]>(configs.map((c) => [c.key, []]));
+  const losses = new Map<string, [number, number]>(); // the first round's loss at its first and last step
   const split = new Map<string, { ops: number; chunks: number; workerChunks: number; waitMs: number }>();
   const torch = process.argv.includes('--skip-torch') ? { why: '--skip-torch' } : findTorchPython();
   const torchWall = new Map<number, number[]>(threadCounts.map((t) => [t, []]));
@@ -182,10 +242,11 @@ async function main(): Promise<void> {
       const engine = await initEngine({ backend: 'wasm', threads: t, kernels, log: () => {} });
       if (engine.threads !== t) throw new Error(`${t} threads requested, ${engine.threads} started`);
       if (engine.kernels !== kernels) throw new Error(`${kernels} kernels requested, ${engine.kernels} in use`);
-      const net = makeNet();
-      net.step(); // warm-up: XNNPACK operators, Adam's moments
+      const net = makeNet(optimizer);
+      const firstLoss = net.step(); // warm-up: XNNPACK operators, Adam's moments
       const s0 = threadStats();
       const m = timeSteps(net, steps);
+      if (r === 0) losses.set(key, [firstLoss, m.loss]);
       const s1 = threadStats();
       net.dispose();
       wall.get(key)!.push(...m.wall);
@@ -207,7 +268,7 @@ async function main(): Promise<void> {
     const sp = split.get(key)!;
     console.log(
       `wasm backend, ${kernels} kernels, ${t} thread${t === 1 ? ' ' : 's'}: ${w.toFixed(1)} ms/step wall-clock (median of ${n}, min ${Math.min(...wall.get(key)!).toFixed(1)}), ` +
-        `${c.toFixed(1)} ms CPU time; ${(gflop / (w / 1000)).toFixed(1)} GFLOP/s` +
+        `${c.toFixed(1)} ms CPU time; ${(gflop / (w / 1000)).toFixed(1)} GFLOP/s; loss ${losses.get(key)!.map((l) => l.toFixed(5)).join(' → ')} in ${steps + 1} steps` +
         (t > 1 && kernels === 'wasm'
           ? `; ${(sp.ops / n).toFixed(0)} split ops/step in ${(sp.chunks / n).toFixed(0)} chunks, ${((100 * sp.workerChunks) / sp.chunks).toFixed(0)}% run by workers, ` +
             `main thread waited ${(sp.waitMs / n).toFixed(1)} ms/step for them`
@@ -236,7 +297,7 @@ async function main(): Promise<void> {
   if (process.argv.includes('--profile')) {
     for (const { kernels, t } of configs) {
       await initEngine({ backend: 'wasm', threads: t, kernels, log: () => {} });
-      const net = makeNet();
+      const net = makeNet(optimizer);
       net.step();
       const info = await tf.profile(() => net.step());
       net.dispose();
@@ -248,7 +309,7 @@ async function main(): Promise<void> {
   }
   if (process.argv.includes('--skip-cpu')) return;
   await initEngine({ backend: 'cpu', log: () => {} });
-  const cpuNet = makeNet();
+  const cpuNet = makeNet(optimizer);
   const cpuRun = timeSteps(cpuNet, 1); // ONE step: the stock cpu backend takes about a minute
   cpuNet.dispose();
   const [cpuWall] = cpuRun.wall;

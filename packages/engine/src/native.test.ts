@@ -183,6 +183,52 @@ describe.skipIf(native.addon == null)('native kernels equal the wasm kernels', (
     }
   });
 
+  it('a clone shares its data (one more reference): each of the two is freed on its own', async () => {
+    await use('wasm');
+    useNativeKernels(true);
+    try {
+      const b = tf.backend() as unknown as { getMemoryOffset(d: object): number; refCount(d: object): number };
+      const x = tf.tensor(rnd([64, 80], 3), [64, 80]);
+      const buffers = (tf.memory() as unknown as { numDataBuffers: number }).numDataBuffers;
+      const y = tf.clone(x);
+      expect(b.getMemoryOffset((y as unknown as { dataId: object }).dataId)).toBe(b.getMemoryOffset((x as unknown as { dataId: object }).dataId));
+      expect((tf.memory() as unknown as { numDataBuffers: number }).numDataBuffers).toBe(buffers);
+      const values = Array.from(x.dataSync());
+      x.dispose();
+      expect(Array.from(y.dataSync())).toEqual(values);
+      y.dispose();
+      expect(b.refCount((y as unknown as { dataId: object }).dataId)).toBe(0);
+    } finally {
+      useNativeKernels(false);
+    }
+  });
+
+  // The stock matmul caches XNNPACK's packed weights by b's data, not its shape: with clones sharing data, the same
+  // data reaches it as b under two shapes (a forward's b, its saved clone reshaped in the gradient).
+  it('matMul and einsum, values and gradients, where one data is b under several shapes', async () => {
+    for (const [sa, sb, ta, tb] of [[[37, 29], [29, 41], false, false], [[29, 37], [29, 41], true, false], [[37, 29], [41, 29], false, true], [[3, 40, 50], [3, 50, 30], false, false]] as [number[], number[], boolean, boolean][])
+      expect(await nativeVsWasm([sa, sb], (a, b) => tf.matMul(a, b, ta, tb))).toBeLessThan(TOL);
+    for (const [eq, shapes] of [['ij,jk->ik', [[5, 7], [7, 4]]], ['bhqd,bhkd->bhqk', [[2, 3, 6, 8], [2, 3, 5, 8]]], ['ijk,jl->ilk', [[3, 4, 5], [4, 2]]], ['ij,kj->ki', [[5, 7], [4, 7]]]] as [string, number[][]][])
+      expect(await nativeVsWasm(shapes, (...xs) => tf.einsum(eq, ...xs))).toBeLessThan(TOL);
+    // One tensor as b in [6, 4], then the same data as [4, 6], [3, 8] and [24, 1]: each product equals cpu's.
+    const run = async (backend: 'wasm' | 'cpu') => {
+      await use(backend);
+      return tf.tidy(() => {
+        const w = tf.tensor(rnd([6, 4], 5), [6, 4]);
+        const a = (k: number) => tf.tensor(rnd([5, k], 6 + k), [5, k]);
+        return [tf.matMul(a(6), w), tf.matMul(a(4), tf.reshape(tf.clone(w), [4, 6])), tf.matMul(a(3), tf.reshape(w, [3, 8])), tf.matMul(a(24), tf.reshape(tf.clone(w), [24, 1])), tf.matMul(a(6), tf.clone(w))].map((t) => Array.from(t.dataSync()));
+      });
+    };
+    useNativeKernels(true);
+    try {
+      const nat = await run('wasm');
+      const ref = await run('cpu');
+      nat.forEach((v, i) => expect(relErr(v, ref[i]!)).toBeLessThan(TOL));
+    } finally {
+      useNativeKernels(false);
+    }
+  });
+
   it('initEngine takes the native path by default and says so; BEVZOO_KERNELS=wasm and kernels: "wasm" turn it off', async () => {
     const lines: string[] = [];
     const e = await initEngine({ backend: 'wasm', kernels: 'auto', log: (l) => lines.push(l) });

@@ -79,11 +79,34 @@ export function rememberStock(name: string): tf.KernelConfig | undefined {
   return stock.get(name);
 }
 
+/**
+ * The stock wasm matmul (BatchMatMul, _FusedMatMul) caches XNNPACK's packed weights by the tensor id of `b` (with its
+ * bias and activation), not by `b`'s shape. Data seen through two shapes — a reshape or `view`, or a tensor and its
+ * clone, which share their data on the native path — would reuse weights packed for the other shape. So each data
+ * remembers the shape it was first multiplied in as `b`; under another shape, `b` goes to the kernel as a copy.
+ */
+const matmulShapes = new WeakMap<object, string>();
+const MATMUL_KERNELS = new Set(['BatchMatMul', '_FusedMatMul']);
+
+function matmulInputs(b: WasmBackend, inputs: tf.NamedTensorInfoMap): { inputs: tf.NamedTensorInfoMap; copy?: TI } {
+  const w = inputs.b!;
+  const key = w.shape.join(',');
+  const seen = matmulShapes.get(w.dataId);
+  if (seen === undefined) matmulShapes.set(w.dataId, key);
+  if (seen === undefined || seen === key) return { inputs };
+  const copy = b.makeOutput(w.shape, w.dtype);
+  b.typedArrayFromHeap(copy).set(b.typedArrayFromHeap(w));
+  matmulShapes.set(copy.dataId, key);
+  return { inputs: { ...inputs, b: copy }, copy };
+}
+
 /** Runs the stock wasm kernel `name` (the one shipped with @tensorflow/tfjs-backend-wasm). */
 export function runStock(name: string, b: WasmBackend, inputs: tf.NamedTensorInfoMap, attrs: object = {}): TI {
   const k = stock.get(name) ?? tf.getKernel(name, 'wasm');
   if (k == null) throw new Error(`@bevzoo/engine: wasm kernel ${name} is not registered`);
-  const out = k.kernelFunc({ inputs, backend: b, attrs: attrs as tf.NamedAttrMap });
+  const m = MATMUL_KERNELS.has(name) && inputs.b ? matmulInputs(b, inputs) : { inputs };
+  const out = k.kernelFunc({ inputs: m.inputs, backend: b, attrs: attrs as tf.NamedAttrMap });
+  if (m.copy) free(b, m.copy);
   return out as TI;
 }
 

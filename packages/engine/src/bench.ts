@@ -7,7 +7,7 @@
  * backend; and the hand-off cost of one split op of the wasm intra-op pool.
  * Prints numbers measured in this run (and the load average: the machine may be shared).
  *
- *   node dist/bench.js [--steps N] [--rounds R] [--threads 1,2] [--kernels native,wasm] [--optimizer fused|tfjs] [--skip-cpu] [--skip-torch] [--profile]
+ *   node dist/bench.js [--steps N] [--rounds R] [--warmup W] [--threads 1,2] [--kernels native,wasm] [--optimizer fused|tfjs] [--skip-cpu] [--skip-torch] [--profile]
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { spawnSync } from 'node:child_process';
@@ -173,7 +173,7 @@ async function handoffMicros(): Promise<number | null> {
 /** The reference net in PyTorch (NCHW, as PyTorch code is written), ms per step (median of all timed steps). */
 const TORCH_NET = `
 import sys, time, json, torch
-n, h, w, cin, c, k, steps, threads = map(int, sys.argv[1:9])
+n, h, w, cin, c, k, steps, threads, warmup = map(int, sys.argv[1:10])
 torch.set_num_threads(threads)
 torch.manual_seed(0)
 x = torch.rand(n, cin, h, w) * 2 - 1
@@ -186,15 +186,16 @@ def step():
     loss.backward()
     opt.step()
     return loss.item()
-step()
+for _ in range(warmup):
+    step()
 ms = []
 for _ in range(steps):
     t0 = time.perf_counter(); step(); ms.append((time.perf_counter() - t0) * 1000)
 print(json.dumps(ms))
 `;
 
-function torchStep(python: string, threads: number, steps: number): number[] {
-  const r = spawnSync(python, ['-c', TORCH_NET, ...[N, H, W, C_IN, C, K, steps, threads].map(String)], { encoding: 'utf8' });
+function torchStep(python: string, threads: number, steps: number, warmup: number): number[] {
+  const r = spawnSync(python, ['-c', TORCH_NET, ...[N, H, W, C_IN, C, K, steps, threads, warmup].map(String)], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`PyTorch reference step failed: ${r.stderr.trim().split('\n').pop()}`);
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as number[];
 }
@@ -202,6 +203,7 @@ function torchStep(python: string, threads: number, steps: number): number[] {
 const USAGE = `usage: node packages/engine/dist/bench.js [options]   (pnpm bench:engine [options])
   --steps <n>              timed steps per round (default 10)
   --rounds <r>             rounds; each runs every configuration once, in turn (default 3)
+  --warmup <n>             untimed steps of each configuration in each round, ours and PyTorch's (default 20)
   --threads <a,b>          thread counts (default 1,2)
   --kernels <a,b>          kernel paths: native, wasm (default: both where the native addon loads)
   --optimizer <o>          fused: the engine's fused Adam kernel, as the trainer runs it (default); tfjs: tf.train.adam
@@ -221,6 +223,14 @@ async function main(): Promise<void> {
     return;
   }
   const steps = Number(arg('--steps') ?? 10);
+  // Untimed steps first, on both sides: the first ~20 steps of a fresh net run slower on this engine (V8 is still
+  // optimising tfjs's JS; 30 ms against 17 at one thread) and PyTorch has its own first-step costs.
+  const warmup = Number(arg('--warmup') ?? 20);
+  if (!(Number.isInteger(warmup) && warmup >= 1)) {
+    console.error(`--warmup must be a whole number ≥ 1, not ${arg('--warmup')}\n${USAGE}`);
+    process.exitCode = 2;
+    return;
+  }
   const rounds = Number(arg('--rounds') ?? 3);
   const threadCounts = (arg('--threads') ?? '1,2').split(',').map(Number);
   const native = loadNative();
@@ -243,7 +253,8 @@ async function main(): Promise<void> {
       if (engine.threads !== t) throw new Error(`${t} threads requested, ${engine.threads} started`);
       if (engine.kernels !== kernels) throw new Error(`${kernels} kernels requested, ${engine.kernels} in use`);
       const net = makeNet(optimizer);
-      const firstLoss = net.step(); // warm-up: XNNPACK operators, Adam's moments
+      const firstLoss = net.step(); // warm-up: XNNPACK operators, Adam's moments, V8's optimised code
+      for (let i = 1; i < warmup; i++) net.step();
       const s0 = threadStats();
       const m = timeSteps(net, steps);
       if (r === 0) losses.set(key, [firstLoss, m.loss]);
@@ -259,7 +270,7 @@ async function main(): Promise<void> {
         waitMs: acc.waitMs + s1.waitMs - s0.waitMs,
       });
     }
-    if ('python' in torch) for (const t of threadCounts) torchWall.get(t)!.push(...torchStep(torch.python, t, steps));
+    if ('python' in torch) for (const t of threadCounts) torchWall.get(t)!.push(...torchStep(torch.python, t, steps, warmup));
   }
   const n = steps * rounds;
   for (const { kernels, t, key } of configs) {
@@ -268,7 +279,7 @@ async function main(): Promise<void> {
     const sp = split.get(key)!;
     console.log(
       `wasm backend, ${kernels} kernels, ${t} thread${t === 1 ? ' ' : 's'}: ${w.toFixed(1)} ms/step wall-clock (median of ${n}, min ${Math.min(...wall.get(key)!).toFixed(1)}), ` +
-        `${c.toFixed(1)} ms CPU time; ${(gflop / (w / 1000)).toFixed(1)} GFLOP/s; loss ${losses.get(key)!.map((l) => l.toFixed(5)).join(' → ')} in ${steps + 1} steps` +
+        `${c.toFixed(1)} ms CPU time; ${(gflop / (w / 1000)).toFixed(1)} GFLOP/s; loss ${losses.get(key)!.map((l) => l.toFixed(5)).join(' → ')} in ${warmup + steps} steps` +
         (t > 1 && kernels === 'wasm'
           ? `; ${(sp.ops / n).toFixed(0)} split ops/step in ${(sp.chunks / n).toFixed(0)} chunks, ${((100 * sp.workerChunks) / sp.chunks).toFixed(0)}% run by workers, ` +
             `main thread waited ${(sp.waitMs / n).toFixed(1)} ms/step for them`
@@ -298,7 +309,7 @@ async function main(): Promise<void> {
     for (const { kernels, t } of configs) {
       await initEngine({ backend: 'wasm', threads: t, kernels, log: () => {} });
       const net = makeNet(optimizer);
-      net.step();
+      for (let i = 0; i < warmup; i++) net.step();
       const info = await tf.profile(() => net.step());
       net.dispose();
       const byKernel = new Map<string, number>();

@@ -210,13 +210,23 @@ describe.skipIf(native.addon == null)('native kernels equal the wasm kernels', (
       expect(await nativeVsWasm([sa, sb], (a, b) => tf.matMul(a, b, ta, tb))).toBeLessThan(TOL);
     for (const [eq, shapes] of [['ij,jk->ik', [[5, 7], [7, 4]]], ['bhqd,bhkd->bhqk', [[2, 3, 6, 8], [2, 3, 5, 8]]], ['ijk,jl->ilk', [[3, 4, 5], [4, 2]]], ['ij,kj->ki', [[5, 7], [4, 7]]]] as [string, number[][]][])
       expect(await nativeVsWasm(shapes, (...xs) => tf.einsum(eq, ...xs))).toBeLessThan(TOL);
-    // One tensor as b in [6, 4], then the same data as [4, 6], [3, 8] and [24, 1]: each product equals cpu's.
+    // One tensor as b in [6, 4], then the same data as [4, 6], [3, 8] and [24, 1], through tf.matMul and
+    // tf.fused.matMul: each product equals cpu's.
     const run = async (backend: 'wasm' | 'cpu') => {
       await use(backend);
       return tf.tidy(() => {
         const w = tf.tensor(rnd([6, 4], 5), [6, 4]);
         const a = (k: number) => tf.tensor(rnd([5, k], 6 + k), [5, k]);
-        return [tf.matMul(a(6), w), tf.matMul(a(4), tf.reshape(tf.clone(w), [4, 6])), tf.matMul(a(3), tf.reshape(w, [3, 8])), tf.matMul(a(24), tf.reshape(tf.clone(w), [24, 1])), tf.matMul(a(6), tf.clone(w))].map((t) => Array.from(t.dataSync()));
+        return [
+          tf.matMul(a(6), w),
+          tf.matMul(a(4), tf.reshape(tf.clone(w), [4, 6])),
+          tf.matMul(a(3), tf.reshape(w, [3, 8])),
+          tf.matMul(a(24), tf.reshape(tf.clone(w), [24, 1])),
+          tf.matMul(a(6), tf.clone(w)),
+          // tf.fused.matMul's stock kernel shares the cache: the same data as b in [6, 4], then [3, 8].
+          tf.fused.matMul({ a: a(6), b: tf.clone(w), activation: 'relu' }),
+          tf.fused.matMul({ a: a(3), b: tf.reshape(tf.clone(w), [3, 8]), activation: 'relu' }),
+        ].map((t) => Array.from(t.dataSync()));
       });
     };
     useNativeKernels(true);

@@ -9,6 +9,7 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -363,6 +364,97 @@ Napi::Value Relu(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// The BEV pooling of LSS (fused.ts, BevzooBevPool) over K kept frustum points with C channels: each product in double
+// and each sum rounded to float, in k order per output value, as the portable kernel does (the same bits).
+struct BevPoolArgs {
+  const float* depth;
+  const float* context;
+  const int32_t* point;
+  const int32_t* pixel;
+  const int32_t* segment;
+  int64_t k, c;
+  BevPoolArgs(const Napi::CallbackInfo& info, char* h, int first)
+      : depth(at_(h, info[first])), context(at_(h, info[first + 1])),
+        point(reinterpret_cast<const int32_t*>(h + num(info[first + 2]))),
+        pixel(reinterpret_cast<const int32_t*>(h + num(info[first + 3]))),
+        segment(reinterpret_cast<const int32_t*>(h + num(info[first + 4]))), k(num(info[first + 5])), c(num(info[first + 6])) {}
+};
+
+// o[c] += w · p[c] over C channels, as JS computes it (double product and sum, stored as float).
+inline void accumulate(float* o, const float* p, double w, int64_t C) {
+  for (int64_t c = 0; c < C; c++) o[c] = static_cast<float>(o[c] + w * p[c]);
+}
+
+// bevPool(heap, depth, context, pointIndex, pixelIndex, segmentIds, K, C, out, numSegments): out[s, c] = Σ_{k: segment
+// s} depth[point[k]] · context[pixel[k], c]. The threads split the segments (each reads every point and sums those of
+// its own rows), so each value still sums in k order and no two threads write one cache line but at their border.
+Napi::Value BevPool(const Napi::CallbackInfo& info) {
+  char* h = heapOf(info[0]);
+  BevPoolArgs a(info, h, 1);
+  float* out = at_(h, info[8]);
+  const int64_t segments = num(info[9]);
+  const int64_t C = a.c;
+  std::fill(out, out + segments * C, 0.0f);
+  at::parallel_for(0, segments, 1024, [&](int64_t s0, int64_t s1) {
+    for (int64_t k = 0; k < a.k; k++) {
+      const int64_t s = a.segment[k];
+      if (s < s0 || s >= s1) continue;
+      const double w = a.depth[a.point[k]];
+      if (w == 0) continue;
+      accumulate(out + s * C, a.context + static_cast<int64_t>(a.pixel[k]) * C, w, C);
+    }
+  });
+  return info.Env().Undefined();
+}
+
+// bevPoolGrad(heap, depth, context, pointIndex, pixelIndex, segmentIds, K, C, dy, ddepth, numPoints, dcontext, numPixels).
+// Where the points are sorted (pointIndex increasing, each pixel's points consecutive, as @bevzoo/nn's plans are), the
+// threads take runs of whole pixels: no two write the same value, and each sums in k order. Otherwise one thread.
+Napi::Value BevPoolGrad(const Napi::CallbackInfo& info) {
+  char* h = heapOf(info[0]);
+  BevPoolArgs a(info, h, 1);
+  const float* dy = at_(h, info[8]);
+  float* dd = at_(h, info[9]);
+  float* dc = at_(h, info[11]);
+  const int64_t C = a.c;
+  std::fill(dd, dd + num(info[10]), 0.0f);
+  std::fill(dc, dc + num(info[12]) * C, 0.0f);
+  bool sorted = true;
+  for (int64_t k = 1; k < a.k && sorted; k++) sorted = a.point[k] > a.point[k - 1] && a.pixel[k] >= a.pixel[k - 1];
+  auto run = [&](int64_t k0, int64_t k1) {
+    for (int64_t k = k0; k < k1; k++) {
+      const double w = a.depth[a.point[k]];
+      const float* g = dy + static_cast<int64_t>(a.segment[k]) * C;
+      const float* p = a.context + static_cast<int64_t>(a.pixel[k]) * C;
+      float* q = dc + static_cast<int64_t>(a.pixel[k]) * C;
+      double acc = 0;
+      for (int64_t c = 0; c < C; c++) {
+        const double gv = g[c];
+        q[c] = static_cast<float>(q[c] + w * gv);
+        acc += gv * p[c];
+      }
+      dd[a.point[k]] = static_cast<float>(dd[a.point[k]] + acc);
+    }
+  };
+  if (!sorted || at::get_num_threads() == 1) {
+    run(0, a.k);
+    return info.Env().Undefined();
+  }
+  // Chunk boundaries moved forward to the start of a pixel's run of points.
+  const int64_t parts = at::get_num_threads();
+  std::vector<int64_t> at(parts + 1, a.k);
+  at[0] = 0;
+  for (int64_t i = 1; i < parts; i++) {
+    int64_t b = std::max(at[i - 1], a.k * i / parts);
+    while (b > 0 && b < a.k && a.pixel[b] == a.pixel[b - 1]) b++;
+    at[i] = b;
+  }
+  at::parallel_for(0, parts, 1, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; i++) run(at[i], at[i + 1]);
+  });
+  return info.Env().Undefined();
+}
+
 // Exceptions from ATen (c10::Error) become JS errors that say which kernel failed.
 template <Napi::Value (*F)(const Napi::CallbackInfo&)>
 Napi::Value guarded(const Napi::CallbackInfo& info) {
@@ -394,6 +486,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("binary", Napi::Function::New(env, guarded<Binary>));
   exports.Set("reluGrad", Napi::Function::New(env, guarded<ReluGrad>));
   exports.Set("relu", Napi::Function::New(env, guarded<Relu>));
+  exports.Set("bevPool", Napi::Function::New(env, guarded<BevPool>));
+  exports.Set("bevPoolGrad", Napi::Function::New(env, guarded<BevPoolGrad>));
   return exports;
 }
 

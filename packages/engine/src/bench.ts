@@ -11,7 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { spawnSync } from 'node:child_process';
-import { findTorchPython } from './torch.js';
+import { findTorchPython, TORCH_ALLOCATORS, torchEnv, type TorchAllocator } from './torch.js';
 import { cpus, loadavg } from 'node:os';
 import { initEngine, loadNative, threadStats, type KernelsRequest } from './index.js';
 import { setMinChunkFlops } from './threads.js';
@@ -194,8 +194,8 @@ for _ in range(steps):
 print(json.dumps(ms))
 `;
 
-function torchStep(python: string, threads: number, steps: number, warmup: number): number[] {
-  const r = spawnSync(python, ['-c', TORCH_NET, ...[N, H, W, C_IN, C, K, steps, threads, warmup].map(String)], { encoding: 'utf8' });
+function torchStep(python: string, threads: number, steps: number, warmup: number, allocator: TorchAllocator): number[] {
+  const r = spawnSync(python, ['-c', TORCH_NET, ...[N, H, W, C_IN, C, K, steps, threads, warmup].map(String)], { encoding: 'utf8', env: torchEnv(allocator) });
   if (r.status !== 0) throw new Error(`PyTorch reference step failed: ${r.stderr.trim().split('\n').pop()}`);
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as number[];
 }
@@ -246,7 +246,8 @@ async function main(): Promise<void> {
   const losses = new Map<string, [number, number]>(); // the first round's loss at its first and last step
   const split = new Map<string, { ops: number; chunks: number; workerChunks: number; waitMs: number }>();
   const torch = process.argv.includes('--skip-torch') ? { why: '--skip-torch' } : findTorchPython();
-  const torchWall = new Map<number, number[]>(threadCounts.map((t) => [t, []]));
+  const allocators = Object.keys(TORCH_ALLOCATORS) as TorchAllocator[];
+  const torchWall = new Map<string, number[]>(allocators.flatMap((a) => threadCounts.map((t): [string, number[]] => [`${a}/${t}`, []])));
   for (let r = 0; r < rounds; r++) {
     for (const { kernels, t, key } of configs) {
       const engine = await initEngine({ backend: 'wasm', threads: t, kernels, log: () => {} });
@@ -270,7 +271,7 @@ async function main(): Promise<void> {
         waitMs: acc.waitMs + s1.waitMs - s0.waitMs,
       });
     }
-    if ('python' in torch) for (const t of threadCounts) torchWall.get(t)!.push(...torchStep(torch.python, t, steps, warmup));
+    if ('python' in torch) for (const a of allocators) for (const t of threadCounts) torchWall.get(`${a}/${t}`)!.push(...torchStep(torch.python, t, steps, warmup, a));
   }
   const n = steps * rounds;
   for (const { kernels, t, key } of configs) {
@@ -295,11 +296,13 @@ async function main(): Promise<void> {
   }
   if (!('python' in torch)) console.log(`PyTorch: skipped (${torch.why})`);
   else {
-    console.log(`PyTorch CPU (${torch.python}, torch ${torch.torch}), the same net in NCHW, torch.optim.Adam:`);
-    for (const t of threadCounts) {
-      const tw = median(torchWall.get(t)!);
-      const ratios = kernelPaths.map((k) => `${k} ${(median(wall.get(`${k}/${t}`)!) / tw).toFixed(2)}×`).join(', ');
-      console.log(`  ${t} thread${t === 1 ? ' ' : 's'}: ${tw.toFixed(1)} ms/step (median of ${n}, min ${Math.min(...torchWall.get(t)!).toFixed(1)}); bevzoo / PyTorch: ${ratios}`);
+    console.log(`PyTorch CPU (${torch.python}, torch ${torch.torch}), the same net in NCHW, torch.optim.Adam; glibc malloc as installed (default) and with its mmap and trim thresholds raised (tuned: ${Object.entries(TORCH_ALLOCATORS.tuned).map(([k, v]) => `${k}=${v}`).join(' ')}):`);
+    for (const a of allocators) {
+      for (const t of threadCounts) {
+        const tw = median(torchWall.get(`${a}/${t}`)!);
+        const ratios = kernelPaths.map((k) => `${k} ${(median(wall.get(`${k}/${t}`)!) / tw).toFixed(2)}×`).join(', ');
+        console.log(`  ${a}, ${t} thread${t === 1 ? ' ' : 's'}: ${tw.toFixed(1)} ms/step (median of ${n}, min ${Math.min(...torchWall.get(`${a}/${t}`)!).toFixed(1)}); bevzoo / PyTorch: ${ratios}`);
+      }
     }
   }
   const us = await handoffMicros();

@@ -17,11 +17,20 @@ import type { TI } from './wasm/util.js';
  * - `BevzooAdamW`: inputs `{ param, m, v, grad }`, attrs `{ beta1, beta2, eps, decay, stepSize, bc2Sqrt }` →
  *   `[param, m, v]` after one update of @bevzoo/core's AdamW: m = b1·m + (1−b1)·g, v = b2·v + (1−b2)·g²,
  *   p = decay·p − stepSize·m / (√v / bc2Sqrt + eps).
+ * - `BevzooBevPool`: LSS's BEV pooling (@bevzoo/nn's `bevPool`). Inputs `{ depth, context, pointIndex, pixelIndex,
+ *   segmentIds }`: depth any shape (numPoints values), context with C channels last (numPixels rows), and the kept
+ *   points' int32 indices [K]; attr `numSegments` → [numSegments, C] with out[s, c] = Σ_{k: segmentIds[k] = s}
+ *   depth[pointIndex[k]] · context[pixelIndex[k], c], summed in k order, each product in float64 and each sum rounded
+ *   to float32 (the host loop @bevzoo/nn had, so that every path gives the same bits). Its gradient (registered here)
+ *   runs `BevzooBevPoolGrad`: inputs `{ dy, depth, context, pointIndex, pixelIndex, segmentIds }` → `[ddepth, dcontext]`
+ *   in the inputs' shapes.
  */
 export const BATCH_NORM_TRAINING = 'BevzooBatchNormTraining';
 export const BATCH_NORM_TRAINING_GRAD = 'BevzooBatchNormTrainingGrad';
 export const ADAMW = 'BevzooAdamW';
 export const RELU_GRAD = 'BevzooReluGrad';
+export const BEV_POOL = 'BevzooBevPool';
+export const BEV_POOL_GRAD = 'BevzooBevPoolGrad';
 
 type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
 
@@ -148,6 +157,53 @@ export const reluGrad: tf.GradConfig = {
   },
 };
 
+interface BevPoolInputs {
+  depth: TI;
+  context: TI;
+  pointIndex: TI;
+  pixelIndex: TI;
+  segmentIds: TI;
+}
+
+export function bevPoolKernel(args: KernelArgs): TI {
+  const { depth, context, pointIndex, pixelIndex, segmentIds } = args.inputs as unknown as BevPoolInputs;
+  const numSegments = Number((args.attrs as { numSegments: number }).numSegments);
+  const C = channels(context);
+  return output(args.backend, [numSegments, C], (out) => {
+    const dv = read(args.backend, depth), cv = read(args.backend, context);
+    const pi = read(args.backend, pointIndex), px = read(args.backend, pixelIndex), sg = read(args.backend, segmentIds);
+    for (let k = 0; k < pi.length; k++) {
+      const w = dv[pi[k]!]!;
+      if (w === 0) continue;
+      const o = sg[k]! * C, p = px[k]! * C;
+      for (let c = 0; c < C; c++) out[o + c] += w * cv[p + c]!;
+    }
+  });
+}
+
+export function bevPoolGradKernel(args: KernelArgs): TI[] {
+  const { dy, depth, context, pointIndex, pixelIndex, segmentIds } = args.inputs as unknown as BevPoolInputs & { dy: TI };
+  const C = channels(context);
+  const gDep = new Float32Array(depth.shape.reduce((a, d) => a * d, 1));
+  const dcontext = output(args.backend, context.shape, (gCtx) => {
+    const g = read(args.backend, dy), dv = read(args.backend, depth), cv = read(args.backend, context);
+    const pi = read(args.backend, pointIndex), px = read(args.backend, pixelIndex), sg = read(args.backend, segmentIds);
+    for (let k = 0; k < pi.length; k++) {
+      const w = dv[pi[k]!]!;
+      const o = sg[k]! * C, p = px[k]! * C;
+      let acc = 0;
+      for (let c = 0; c < C; c++) {
+        const gv = g[o + c]!;
+        gCtx[p + c] += w * gv;
+        acc += gv * cv[p + c]!;
+      }
+      gDep[pi[k]!] += acc;
+    }
+  });
+  const ddepth = output(args.backend, depth.shape, (out) => out.set(gDep));
+  return [ddepth, dcontext];
+}
+
 let gradientRegistered = false;
 
 /** The gradient of BevzooBatchNormTraining (from its `y` output; mean and invstd are statistics, not trained through). */
@@ -167,6 +223,16 @@ export function registerFusedGradients(): void {
       return { x: () => dx!, scale: () => dscale!, offset: () => doffset! };
     },
   });
+  tf.registerGradient({
+    kernelName: BEV_POOL,
+    inputsToSave: ['depth', 'context', 'pointIndex', 'pixelIndex', 'segmentIds'],
+    gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+      const [depth, context, pointIndex, pixelIndex, segmentIds] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+      const [ddepth, dcontext] = tf.engine().runKernel(BEV_POOL_GRAD, { dy: Array.isArray(dy) ? dy[0]! : dy, depth, context, pointIndex, pixelIndex, segmentIds }, {}) as tf.Tensor[];
+      const none = (t: tf.Tensor) => () => tf.zerosLike(t);
+      return { depth: () => ddepth!, context: () => dcontext!, pointIndex: none(pointIndex), pixelIndex: none(pixelIndex), segmentIds: none(segmentIds) };
+    },
+  });
 }
 
 /** The portable versions of the fused kernels. */
@@ -175,6 +241,8 @@ export const FUSED_KERNELS: [string, (a: KernelArgs) => TI[]][] = [
   [BATCH_NORM_TRAINING_GRAD, batchNormTrainingGradKernel],
   [ADAMW, adamWKernel],
   [RELU_GRAD, reluGradKernel as unknown as (a: KernelArgs) => TI[]],
+  [BEV_POOL, bevPoolKernel as unknown as (a: KernelArgs) => TI[]],
+  [BEV_POOL_GRAD, bevPoolGradKernel],
 ];
 
 /** Registers the portable versions for one backend where nothing is registered under their names yet. Idempotent. */

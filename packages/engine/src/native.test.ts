@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ADAMW, BATCH_NORM_TRAINING } from './fused.js';
+import { ADAMW, BATCH_NORM_TRAINING, BEV_POOL } from './fused.js';
 import { initEngine } from './index.js';
 import { loadNative, loadNativeFrom, useNativeKernels } from './native.js';
 import { evaluate, relErr, rnd, setup, use } from './test_util.js';
@@ -180,6 +180,53 @@ describe.skipIf(native.addon == null)('native kernels equal the wasm kernels', (
       const b = run(decay);
       useNativeKernels(false);
       a.forEach((x, i) => expect(relErr(b[i]!, x)).toBeLessThan(1e-6));
+    }
+  });
+
+  // LSS's BEV pooling: the same bits on both paths, forward and backward, for plans as @bevzoo/nn makes them (points
+  // increasing, each pixel's points consecutive: the threads split the backward by pixels) and for indices in any
+  // order (one thread), with zero depths skipped forward, at 1 and 2 threads.
+  it('BevzooBevPool and its gradient: the same bits as the portable kernel, sorted and unsorted indices', async () => {
+    const D = 5, pixels = 37, C = 7, segments = 23;
+    const run = (sorted: boolean) => {
+      const rng = rnd([4 * pixels * D], sorted ? 11 : 12);
+      const point: number[] = [];
+      for (let i = 0; i < pixels * D; i++) if (rng[i]! > -0.6) point.push(i);
+      if (!sorted) point.reverse();
+      const seg = point.map((_, k) => Math.floor(Math.abs(rng[pixels * D + k]!) * 1000) % segments);
+      return tf.tidy(() => {
+        const depth0 = Float32Array.from(rnd([pixels, D], 13), (v, i) => (rng[i]! > -0.9 ? v : 0)); // some zero depths
+        const depthV = tf.variable(tf.tensor(depth0, [pixels, D]));
+        const ctxV = tf.variable(tf.tensor(rnd([pixels, C], 14), [pixels, C]));
+        const ix = { pointIndex: tf.tensor1d(point, 'int32'), pixelIndex: tf.tensor1d(point.map((p) => Math.floor(p / D)), 'int32'), segmentIds: tf.tensor1d(seg, 'int32') };
+        const r = tf.tensor(rnd([segments, C], 15), [segments, C]);
+        let pooled: tf.Tensor | undefined;
+        // The loss Σ pooled · r: its gradient reaching the kernel is r itself, on either path.
+        const { grads } = tf.variableGrads(() => {
+          pooled = tf.keep(tf.engine().runKernel(BEV_POOL, { depth: depthV, context: ctxV, ...ix }, { numSegments: segments }) as tf.Tensor);
+          return tf.sum(tf.mul(pooled, r)) as tf.Scalar;
+        }, [depthV, ctxV]);
+        const out = [pooled!, grads[depthV.name]!, grads[ctxV.name]!].map((t) => Array.from(t.dataSync()));
+        tf.dispose([depthV, ctxV]);
+        return out as unknown as tf.Tensor[];
+      }) as unknown as number[][];
+    };
+    await use('wasm');
+    const before = native.addon!.info().threads;
+    try {
+      for (const threads of [1, 2]) {
+        expect(native.addon!.setThreads(threads)).toBe(threads);
+        useNativeKernels(false);
+        const portable = [run(true), run(false)];
+        useNativeKernels(true);
+        const nat = [run(true), run(false)];
+        useNativeKernels(false);
+        expect(nat, `${threads} thread(s)`).toEqual(portable);
+        expect(nat[0]![2]!.some((v) => v !== 0)).toBe(true);
+      }
+    } finally {
+      useNativeKernels(false);
+      native.addon!.setThreads(before);
     }
   });
 

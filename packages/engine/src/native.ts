@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ADAMW, BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD, FUSED_KERNELS, RELU_GRAD, adamWKernel, batchNormTrainingGradKernel, batchNormTrainingKernel, type AdamWAttrs } from './fused.js';
+import { ADAMW, BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD, BEV_POOL, BEV_POOL_GRAD, FUSED_KERNELS, RELU_GRAD, adamWKernel, batchNormTrainingGradKernel, batchNormTrainingKernel, bevPoolGradKernel, bevPoolKernel, type AdamWAttrs } from './fused.js';
 import { conv2DBackpropFilterKernel, conv2DBackpropInputKernel, conv2DKernel } from './wasm/conv2d.js';
 import { transposeKernel } from './wasm/matmul.js';
 import { install } from './register.js';
@@ -35,6 +35,9 @@ export interface NativeAddon {
   reluGrad(heap: ArrayBuffer, dy: number, x: number, n: number, dx: number): void;
   relu(heap: ArrayBuffer, x: number, n: number, y: number): void;
   adamw(heap: ArrayBuffer, n: number, p: number, m: number, v: number, g: number, po: number, mo: number, vo: number, stepSize: number, b1: number, b2: number, eps: number, decay: number, bc2Sqrt: number): void;
+  /** Absent from addons built before it (the portable kernel runs then). */
+  bevPool?(heap: ArrayBuffer, depth: number, context: number, pointIndex: number, pixelIndex: number, segmentIds: number, k: number, c: number, out: number, numSegments: number): void;
+  bevPoolGrad?(heap: ArrayBuffer, depth: number, context: number, pointIndex: number, pixelIndex: number, segmentIds: number, k: number, c: number, dy: number, ddepth: number, numPoints: number, dcontext: number, numPixels: number): void;
 }
 
 /** The package folder (one level above src/ and dist/). */
@@ -182,6 +185,26 @@ function nativeKernels(): [string, Kernel][] {
     if (size > 0) n.adamw(heap(b), size, at(b, param), at(b, m), at(b, v), at(b, grad), at(b, po), at(b, mo), at(b, vo), a.stepSize, a.beta1, a.beta2, a.eps, a.decay, a.bc2Sqrt);
     return [po, mo, vo];
   };
+  // LSS's BEV pooling (fused.ts): float32 features, int32 indices.
+  const bevPoolOk = (i: tf.NamedTensorInfoMap) => i.depth!.dtype === 'float32' && i.context!.dtype === 'float32' && ['pointIndex', 'pixelIndex', 'segmentIds'].every((k) => i[k]!.dtype === 'int32');
+  const bevPoolOperands = (b: WasmBackend, i: tf.NamedTensorInfoMap) =>
+    [at(b, i.depth!), at(b, i.context!), at(b, i.pointIndex!), at(b, i.pixelIndex!), at(b, i.segmentIds!), sizeOf(i.pointIndex!.shape), i.context!.shape.at(-1) ?? 1] as const;
+  const bevPool: Kernel = (args) => {
+    if (!n.bevPool || !bevPoolOk(args.inputs)) return bevPoolKernel(args);
+    const b = args.backend as WasmBackend;
+    const numSegments = Number((args.attrs as { numSegments: number }).numSegments);
+    const out = alloc(b, [numSegments, args.inputs.context!.shape.at(-1) ?? 1]);
+    n.bevPool(heap(b), ...bevPoolOperands(b, args.inputs), at(b, out), numSegments);
+    return out;
+  };
+  const bevPoolGrad: Kernel = (args) => {
+    const { dy, depth, context } = args.inputs as { dy: TI; depth: TI; context: TI };
+    if (!n.bevPoolGrad || !bevPoolOk(args.inputs) || dy.dtype !== 'float32') return bevPoolGradKernel(args);
+    const b = args.backend as WasmBackend;
+    const dd = alloc(b, depth.shape), dc = alloc(b, context.shape);
+    n.bevPoolGrad(heap(b), ...bevPoolOperands(b, args.inputs), at(b, dy), at(b, dd), sizeOf(depth.shape), at(b, dc), sizeOf(context.shape) / (context.shape.at(-1) ?? 1));
+    return [dd, dc];
+  };
   // Data movement and elementwise ops: native from MIN_NATIVE_SIZE values on (below it the call costs more than the
   // wasm kernel), float32 only; the rest runs the wasm kernel.
   const small = (t: TI) => sizeOf(t.shape) < MIN_NATIVE_SIZE || t.dtype !== 'float32';
@@ -321,6 +344,8 @@ function nativeKernels(): [string, Kernel][] {
     [BATCH_NORM_TRAINING, bn],
     [BATCH_NORM_TRAINING_GRAD, bnGrad],
     [ADAMW, adamw],
+    [BEV_POOL, bevPool],
+    [BEV_POOL_GRAD, bevPoolGrad],
   ];
 }
 

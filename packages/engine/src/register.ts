@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 // The stock kernels must be registered before we replace some of them.
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-import { ADAMW, BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD, RELU_GRAD, registerFusedKernels } from './fused.js';
+import { FUSED_KERNELS, registerFusedKernels } from './fused.js';
 import { registerTrainingGradients } from './gradients.js';
 import { conv2DBackpropFilterKernel, conv2DBackpropInputKernel, conv2DKernel } from './wasm/conv2d.js';
 import { conv3dBackpropFilterKernel, conv3dBackpropInputKernel, conv3dKernel } from './wasm/conv3d.js';
@@ -66,7 +66,7 @@ export function registerWasmTrainingKernels(): string[] {
   for (const name of ['Conv2D', 'DepthwiseConv2dNative', 'Sum', 'Reshape']) rememberStock(name);
   for (const k of WASM_KERNELS) install(k.name, 'wasm', k.fn);
   registerFusedKernels('wasm');
-  return [...WASM_KERNELS.map((k) => k.name), BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD, ADAMW, RELU_GRAD];
+  return [...WASM_KERNELS.map((k) => k.name), ...FUSED_KERNELS.map(([name]) => name)];
 }
 
 /** Registers the corrected cpu kernels (AvgPoolGrad, ResizeBilinearGrad) and the fused ones (fused.ts). Idempotent. */

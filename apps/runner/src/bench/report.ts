@@ -26,6 +26,8 @@ export interface ChildResult {
   clip?: number | null;
   /** `--profile`: one step under tf.profile, its wall time and each kernel's [name, calls, ms], largest first. */
   profile?: { wallMs: number; kernels: [string, number, number][] };
+  /** `--profile`: the same for one forward(+loss) alone, without a tape (what the forward+loss column times). */
+  profileForward?: { wallMs: number; kernels: [string, number, number][] };
   /** The kernel-level recording of one forward(+loss) and the PyTorch twin written from it. */
   record?: {
     dir: string;
@@ -56,7 +58,10 @@ export interface TorchResult {
 export interface ModelReport {
   model: string;
   rows: ChildResult[];
+  /** PyTorch's figure with glibc malloc as installed. */
   torch?: TorchResult;
+  /** The same twin with malloc's mmap and trim thresholds raised (@bevzoo/engine's TORCH_ALLOCATORS.tuned). */
+  torchTuned?: TorchResult;
   /** Whether the twin's first loss equals the tfjs loss of the same batch (1e-3 relative). */
   twinOk?: boolean;
   notes: string[];
@@ -81,32 +86,41 @@ export function splitMedians(r: { fwd: number[]; fwdBwd: number[]; opt: number[]
 
 const ms = (v: number) => (Number.isFinite(v) ? (v >= 100 ? v.toFixed(0) : v.toFixed(1)) : '–');
 
-/** The table of one model: a row per kernel path, then PyTorch's; ratios are to PyTorch's total. */
+/**
+ * The table of one model: a row per kernel path, then PyTorch's (malloc as installed, then tuned where it ran); the
+ * ratios are to each PyTorch row's total.
+ */
 export function formatReport(rep: ModelReport): string {
   const first = rep.rows[0];
   const head = `${rep.model}${first ? ` (preset ${first.preset}, batch ${first.batchSize}, ${((first.params ?? 0) / 1e6).toFixed(2)} M trained parameters${first.clip ? `, clip ${first.clip}` : ''})` : ''}`;
-  const torchTotal = rep.torch ? splitMedians(rep.torch).total : NaN;
-  const lines: string[][] = [['path', 'threads', 'forward+loss ms', 'backward ms', 'optimiser ms', 'total ms', '× PyTorch']];
+  const twins = ([['PyTorch', rep.torch], ['PyTorch, malloc tuned', rep.torchTuned]] as const).filter((t): t is readonly [string, TorchResult] => t[1] != null);
+  const totals = twins.map(([, t]) => splitMedians(t).total);
+  // One ratio column per PyTorch row ('–' where there is none, or where the twin is not the same model).
+  const ratios = (total: number) => (totals.length === 0 ? ['–'] : totals.map((t) => (rep.twinOk !== false ? `${(total / t).toFixed(2)}×` : '–')));
+  const lines: string[][] = [['path', 'threads', 'forward+loss ms', 'backward ms', 'optimiser ms', 'total ms', ...(twins.length ? twins.map(([n]) => `× ${n}`) : ['× PyTorch'])]];
   for (const r of rep.rows) {
     const s = splitMedians({ fwd: r.fwd ?? [], fwdBwd: r.fwdBwd ?? [], opt: r.opt ?? [] });
-    lines.push([r.backend === 'wasm' ? r.path : `${r.path} (${r.backend})`, String(r.threads), ms(s.fwd), ms(s.bwd), ms(s.opt), ms(s.total), rep.torch && rep.twinOk !== false ? `${(s.total / torchTotal).toFixed(2)}×` : '–']);
+    lines.push([r.backend === 'wasm' ? r.path : `${r.path} (${r.backend})`, String(r.threads), ms(s.fwd), ms(s.bwd), ms(s.opt), ms(s.total), ...ratios(s.total)]);
   }
-  if (rep.torch) {
-    const s = splitMedians(rep.torch);
-    lines.push([`PyTorch ${rep.torch.torch} CPU`, String(rep.torch.threads), ms(s.fwd), ms(s.bwd), ms(s.opt), ms(s.total), '1.00×']);
+  for (const [n, t] of twins) {
+    const s = splitMedians(t);
+    lines.push([n.replace('PyTorch', `PyTorch ${t.torch} CPU`), String(t.threads), ms(s.fwd), ms(s.bwd), ms(s.opt), ms(s.total), ...ratios(s.total)]);
   }
   const widths = lines[0]!.map((_, j) => Math.max(...lines.map((l) => l[j]!.length)));
   const fmt = (l: string[]) => l.map((c, j) => (j === 0 ? c.padEnd(widths[j]!) : c.padStart(widths[j]!))).join('  ');
   const out = [head, fmt(lines[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...lines.slice(1).map(fmt)];
   for (const n of rep.notes) out.push(`  ${n}`);
-  for (const r of rep.rows) if (r.profile) out.push(...formatProfile(r.path, r.profile));
+  for (const r of rep.rows) {
+    if (r.profileForward) out.push(...formatProfile(r.path, r.profileForward, 12, 'forward+loss'));
+    if (r.profile) out.push(...formatProfile(r.path, r.profile));
+  }
   return out.join('\n');
 }
 
 /** The profiled step of one path: its wall time, the kernels' sum, and the 12 kernels that took the most, with their share. */
-export function formatProfile(path: string, p: NonNullable<ChildResult['profile']>, top = 12): string[] {
+export function formatProfile(path: string, p: NonNullable<ChildResult['profile']>, top = 12, what = 'one step'): string[] {
   const sum = p.kernels.reduce((s, k) => s + k[2], 0);
-  const out = [`  profile (${path}): one step ${ms(p.wallMs)} ms under the profiler, kernels ${ms(sum)} ms in ${p.kernels.reduce((s, k) => s + k[1], 0)} calls; the most:`];
+  const out = [`  profile (${path}): ${what} ${ms(p.wallMs)} ms under the profiler, kernels ${ms(sum)} ms in ${p.kernels.reduce((s, k) => s + k[1], 0)} calls; the most:`];
   for (const [name, calls, t] of p.kernels.slice(0, top)) out.push(`    ${name.padEnd(28)} ${ms(t).padStart(7)} ms  ${((100 * t) / Math.max(sum, 1e-9)).toFixed(1).padStart(5)} %  ×${calls}`);
   return out;
 }

@@ -1,7 +1,8 @@
 /**
  * `pnpm bench:step`: milliseconds per training step of each registered student and teacher at a preset, on each
  * kernel path of the engine (`BEVZOO_KERNELS=native|wasm`), split into forward(+loss), backward (with gradient
- * clipping) and optimiser, next to a PyTorch CPU twin of the same model with the same shapes and threads.
+ * clipping) and optimiser, next to a PyTorch CPU twin of the same model with the same shapes and threads, run twice:
+ * with glibc malloc as installed and with its thresholds raised (@bevzoo/engine's TORCH_ALLOCATORS).
  *
  * Each (model, path) runs in its own child process (this file with `--child`), one after the other, so that no two
  * measured things overlap. A child builds the model and its batches exactly as the runner's job does
@@ -64,8 +65,9 @@ const USAGE = `usage: node apps/runner/dist/bench-step.js [options]   (pnpm benc
   --paths a,b         kernel paths of the engine, BEVZOO_KERNELS (default native,wasm)
   --threads <n>       threads of the engine's kernels and of PyTorch (default: the engine's, BEVZOO_THREADS or 2)
   --skip-torch        no PyTorch twin
-  --profile           after the timed steps, one more step (gradients, clip, AdamW) under tf.profile: the kernels that
-                      took the most time, per path (the profiler's own cost inflates the many small kernels)
+  --profile           after the timed steps, one forward(+loss) and one more step (gradients, clip, AdamW) under
+                      tf.profile: the kernels that took the most time, per path (the profiler's own cost inflates the
+                      many small kernels)
   --data-dir <dir>    where the synthetic dataset is kept (default .bevzoo/data)
   --plugin <p>        extra plugin package or path (repeatable)
 `;
@@ -223,6 +225,23 @@ async function child(v: ParsedValues): Promise<void> {
       }
     }
     let profile: ChildResult['profile'];
+    let profileForward: ChildResult['profileForward'];
+    if (v.profile) {
+      // One forward(+loss) without a tape, as (a) times it, with every kernel timed.
+      const batch = batches[warmup]!;
+      target.prepareBatch?.(batch);
+      try {
+        const t0 = performance.now();
+        const info = await tf.profile(() => {
+          tf.tidy(() => {
+            lossFn(batch).total.dataSync();
+          });
+        });
+        profileForward = { wallMs: performance.now() - t0, kernels: kernelTimes(info.kernels) };
+      } finally {
+        target.releaseBatch?.();
+      }
+    }
     if (v.profile) {
       // One more step (the first timed batch again) with every kernel timed: gradients, clip and the update.
       const batch = batches[warmup]!;
@@ -243,7 +262,7 @@ async function child(v: ParsedValues): Promise<void> {
     }
     const result: ChildResult = {
       ...base, unavailable: false, batchSize: setup.train.batchSize, params: vars.reduce((s, p) => s + p.size, 0), preset: m.trained.preset,
-      fwd, fwdBwd, opt, losses, clip, record, profile,
+      fwd, fwdBwd, opt, losses, clip, record, profile, profileForward,
     };
     process.stdout.write(`${JSON.stringify(result)}\n`);
   } finally {
@@ -320,11 +339,14 @@ async function parent(v: ParsedValues): Promise<number> {
     } else if (rec && 'python' in python) {
       const threadsUsed = report.rows[0]!.threads;
       const t = await runTwin(python.python, rec.dir, { threads: threadsUsed, steps, warmup });
-      if ('error' in t) {
-        report.notes.push(`PyTorch twin failed: ${t.error}`);
+      // The same twin with glibc malloc's thresholds raised (TORCH_ALLOCATORS): PyTorch as a user can tune it.
+      const tuned = 'error' in t ? t : await runTwin(python.python, rec.dir, { threads: threadsUsed, steps, warmup, allocator: 'tuned' });
+      if ('error' in t || 'error' in tuned) {
+        report.notes.push(`PyTorch twin failed: ${'error' in t ? t.error : (tuned as { error: string }).error}`);
         failures++;
       } else {
         report.torch = t;
+        report.torchTuned = tuned;
         const rel = Math.abs(t.firstLoss - rec.loss) / Math.max(Math.abs(rec.loss), 1e-12);
         report.notes.push(`twin check: PyTorch's first loss ${t.firstLoss.toPrecision(7)} vs tfjs ${rec.loss.toPrecision(7)} on the recorded batch (relative difference ${rel.toExponential(1)}): ${rel <= 1e-3 ? 'the same model' : 'MISMATCH (> 1e-3): the PyTorch figures are not comparable'}`);
         report.twinOk = rel <= 1e-3;

@@ -130,6 +130,13 @@ describe('the report', () => {
     expect(text).toMatch(/wasm\s+2\s+100\s+200\s+10\.0\s+310\s+5\.00×/);
     expect(text).toMatch(/PyTorch 1\.13 CPU\s+2\s+20\.0\s+40\.0\s+2\.0\s+62\.0\s+1\.00×/);
     expect(text).toContain('a note');
+    // With the tuned-malloc twin beside it: a ratio column for each PyTorch row.
+    const both = formatReport({ model: 'm', rows: [row], torch: { torch: '1.13', threads: 2, firstLoss: 1, fwd: [20], fwdBwd: [60], opt: [2] }, torchTuned: { torch: '1.13', threads: 2, firstLoss: 1, fwd: [10], fwdBwd: [60], opt: [2] }, twinOk: true, notes: [] });
+    expect(both).toMatch(/× PyTorch\s+× PyTorch, malloc tuned/);
+    expect(both).toMatch(/wasm\s+2\s+100\s+200\s+10\.0\s+310\s+5\.00×\s+5\.00×/);
+    expect(both).toMatch(/PyTorch 1\.13 CPU, malloc tuned\s+2\s+10\.0\s+50\.0\s+2\.0\s+62\.0\s+1\.00×\s+1\.00×/);
+    // No twin: one column of '–'.
+    expect(formatReport({ model: 'm', rows: [row], notes: [] })).toMatch(/310\s+–/);
   });
 
   it('sums the profiled kernels by name, largest first, and prints their shares', () => {

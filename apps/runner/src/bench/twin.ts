@@ -13,6 +13,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { windowPadding } from '@bevzoo/core';
+import { torchEnv, type TorchAllocator } from '@bevzoo/engine';
 import type { KernelCall, RecordedGraph, TensorRef } from './record.js';
 import type { TorchResult } from './report.js';
 import { runForJson } from './child.js';
@@ -682,11 +683,11 @@ export function writeTwin(g: RecordedGraph, dir: string, s: TwinSettings): { unm
   return { script: join(dir, 'twin.py') };
 }
 
-/** Run a written twin; resolves with its JSON line, or the error. */
-export function runTwin(python: string, dir: string, o: { threads: number; steps: number; warmup: number }): Promise<TorchResult | { error: string }> {
+/** Run a written twin (glibc malloc as installed, or with its thresholds raised: `allocator`); resolves with its JSON line, or the error. */
+export function runTwin(python: string, dir: string, o: { threads: number; steps: number; warmup: number; allocator?: TorchAllocator }): Promise<TorchResult | { error: string }> {
   const script = join(dir, 'twin.py');
   return runForJson<TorchResult>(python, [script, String(o.threads), String(o.steps), String(o.warmup)], {
-    env: { ...process.env, OMP_NUM_THREADS: String(o.threads) },
+    env: { ...torchEnv(o.allocator ?? 'default'), OMP_NUM_THREADS: String(o.threads) },
     stderr: 'capture',
     failed: (exit, stderrTail) => `${python} ${script} exited with ${exit}: ${stderrTail}`,
   });

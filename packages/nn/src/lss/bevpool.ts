@@ -7,11 +7,12 @@
  *
  * The pooling itself, out[s] = Σ_{kept k with segment s} depth[k] · context[pixel(k)], never materialises the
  * outer product of depth and context for the dropped points. Two implementations:
- * - 'host' (default): one fused loop over the kept points on the host (forward and backward), through
- *   tf.customGrad. On the cpu and wasm backends (memory on the host) this is 10–50× faster than the tfjs
- *   gather/segment kernels and allocates no [K, C] intermediate.
+ * - 'host' (default): @bevzoo/engine's `BevzooBevPool` kernel, one fused loop over the kept points (forward and
+ *   backward): native C++ on the engine's threads where its addon loads, else a JS loop on the wasm or cpu backend's
+ *   memory (the same bits either way). 10–50× faster than the tfjs gather/segment kernels, and no [K, C]
+ *   intermediate. On a backend without the kernel (no @bevzoo/engine), the tensor form.
  * - 'tensor': tf.gather of the kept points' depth and context + tf.unsortedSegmentSum into the cells — pure
- *   tfjs ops, for backends whose memory is not on the host.
+ *   tfjs ops, for any backend.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { activeKernelTrace, traceInput } from '@bevzoo/core';
@@ -67,25 +68,28 @@ export function buildBevPoolPlan(frustum: Frustum, grid: BevPoolGrid, geom: Came
   const perSample = numCameras * fH * fW * D;
   const numPoints = ego.length / 3;
   const batch = numPoints / perSample;
-  const pointIndex: number[] = [];
-  const segmentIds: number[] = [];
+  const points = new Int32Array(numPoints);
+  const segments = new Int32Array(numPoints);
+  let kept = 0;
   const [x0, , dx] = grid.xbound, [y0, , dy] = grid.ybound, [z0, , dz] = grid.zbound;
-  for (let i = 0; i < numPoints; i++) {
-    const ix = Math.floor((ego[i * 3]! - x0) / dx);
-    if (!(ix >= 0 && ix < X)) continue;
-    const iy = Math.floor((ego[i * 3 + 1]! - y0) / dy);
-    if (!(iy >= 0 && iy < Y)) continue;
-    const iz = Math.floor((ego[i * 3 + 2]! - z0) / dz);
-    if (!(iz >= 0 && iz < Z)) continue;
-    pointIndex.push(i);
-    segmentIds.push(((Math.floor(i / perSample) * Z + iz) * Y + iy) * X + ix);
+  for (let b = 0, i = 0; b < batch; b++) {
+    for (let j = 0; j < perSample; j++, i++) {
+      const ix = Math.floor((ego[i * 3]! - x0) / dx);
+      if (!(ix >= 0 && ix < X)) continue;
+      const iy = Math.floor((ego[i * 3 + 1]! - y0) / dy);
+      if (!(iy >= 0 && iy < Y)) continue;
+      const iz = Math.floor((ego[i * 3 + 2]! - z0) / dz);
+      if (!(iz >= 0 && iz < Z)) continue;
+      points[kept] = i;
+      segments[kept++] = ((b * Z + iz) * Y + iy) * X + ix;
+    }
   }
-  const pi = Int32Array.from(pointIndex);
-  const pix = new Int32Array(pi.length);
-  for (let j = 0; j < pi.length; j++) pix[j] = Math.floor(pi[j]! / D);
+  const pi = points.slice(0, kept);
+  const pix = new Int32Array(kept);
+  for (let j = 0; j < kept; j++) pix[j] = Math.floor(pi[j]! / D);
   return {
     batch, numCameras, D, fH, fW, cells: [X, Y, Z], numSegments: batch * X * Y * Z, numPixels: batch * numCameras * fH * fW, numPoints,
-    pointIndex: pi, pixelIndex: pix, segmentIds: Int32Array.from(segmentIds),
+    pointIndex: pi, pixelIndex: pix, segmentIds: segments.slice(0, kept),
   };
 }
 
@@ -190,8 +194,19 @@ export function bevPool(depth: tf.Tensor, context: tf.Tensor, plan: BevPoolPlan,
       throw new ShapeError('bevPool(indices)', `${plan.pointIndex.length} kept points (the plan's)`, `[${indices.pointIndex.shape}], [${indices.pixelIndex.shape}], [${indices.segmentIds.shape}]`);
     return bevPoolTensor(depth, context, plan, C, indices);
   }
-  if ((impl === 'tensor' || activeKernelTrace()) && plan.pointIndex.length > 0) return bevPoolTensor(depth, context, plan, C);
-  return bevPoolHost(depth, context, plan, C);
+  if (impl === 'host' && !activeKernelTrace() && tf.getKernel(BEV_POOL_KERNEL, tf.getBackend()) != null) return bevPoolKernel(depth, context, plan);
+  if (plan.pointIndex.length === 0) return tf.zeros([plan.numSegments, C]);
+  return bevPoolTensor(depth, context, plan, C);
+}
+
+/** @bevzoo/engine's fused kernel (its fused.ts: the host loop below as one kernel, native where the addon loads). */
+const BEV_POOL_KERNEL = 'BevzooBevPool';
+
+function bevPoolKernel(depth: tf.Tensor, context: tf.Tensor, plan: BevPoolPlan): tf.Tensor2D {
+  return tf.tidy(() => {
+    const ix = { pointIndex: tf.tensor1d(plan.pointIndex, 'int32'), pixelIndex: tf.tensor1d(plan.pixelIndex, 'int32'), segmentIds: tf.tensor1d(plan.segmentIds, 'int32') };
+    return tf.engine().runKernel(BEV_POOL_KERNEL, { depth, context, ...ix }, { numSegments: plan.numSegments }) as tf.Tensor2D;
+  });
 }
 
 function bevPoolTensor(depth: tf.Tensor, context: tf.Tensor, plan: BevPoolPlan, C: number, indices?: BevPoolIndexTensors): tf.Tensor2D {
@@ -201,42 +216,4 @@ function bevPoolTensor(depth: tf.Tensor, context: tf.Tensor, plan: BevPoolPlan, 
     const cv = tf.gather(tf.reshape(context, [plan.numPixels, C]), ix.pixelIndex); // [K, C]
     return tf.unsortedSegmentSum(tf.mul(cv, tf.expandDims(dv, 1)), ix.segmentIds, plan.numSegments) as tf.Tensor2D;
   });
-}
-
-function bevPoolHost(depth: tf.Tensor, context: tf.Tensor, plan: BevPoolPlan, C: number): tf.Tensor2D {
-  const { pointIndex, pixelIndex, segmentIds, numSegments } = plan;
-  const K = pointIndex.length;
-  const op = tf.customGrad((dep, ctx) => {
-    const dv = (dep as tf.Tensor).dataSync() as Float32Array;
-    const cv = (ctx as tf.Tensor).dataSync() as Float32Array;
-    const out = new Float32Array(numSegments * C);
-    for (let k = 0; k < K; k++) {
-      const w = dv[pointIndex[k]!]!;
-      if (w === 0) continue;
-      const o = segmentIds[k]! * C, p = pixelIndex[k]! * C;
-      for (let c = 0; c < C; c++) out[o + c] += w * cv[p + c]!;
-    }
-    const depShape = (dep as tf.Tensor).shape, ctxShape = (ctx as tf.Tensor).shape;
-    return {
-      value: tf.tensor2d(out, [numSegments, C]),
-      gradFunc: (dy: tf.Tensor) => {
-        const g = dy.dataSync() as Float32Array;
-        const gDep = new Float32Array(dv.length);
-        const gCtx = new Float32Array(cv.length);
-        for (let k = 0; k < K; k++) {
-          const w = dv[pointIndex[k]!]!;
-          const o = segmentIds[k]! * C, p = pixelIndex[k]! * C;
-          let acc = 0;
-          for (let c = 0; c < C; c++) {
-            const gv = g[o + c]!;
-            gCtx[p + c] += w * gv;
-            acc += gv * cv[p + c]!;
-          }
-          gDep[pointIndex[k]!] += acc;
-        }
-        return [tf.tensor(gDep, depShape), tf.tensor(gCtx, ctxShape)];
-      },
-    };
-  });
-  return op(depth, context) as tf.Tensor2D;
 }

@@ -175,6 +175,12 @@ describe('depth supervision (BEVDepth)', () => {
 });
 
 describe('BEVPool', () => {
+  // 'host' is @bevzoo/engine's BevzooBevPool kernel: the engine registers its portable version for cpu (and the
+  // native one for wasm, compared with it in the engine's native.test.ts).
+  beforeAll(async () => {
+    const { initEngine } = await import('@bevzoo/engine');
+    await initEngine({ backend: 'cpu', log: () => {} });
+  });
   const f = createFrustum({ imageSize: [32, 64], featureStride: 8, depthBins: [1, 20, 2] });
   const geom = testGeometry();
   const C = 3;
@@ -203,7 +209,7 @@ describe('BEVPool', () => {
     }
   });
 
-  it('equals a naive JS sum of the outer product (host and tensor implementations)', () => {
+  it('equals a naive JS sum of the outer product (host and tensor implementations)', async () => {
     const rng = createRng(3);
     const plan = buildBevPoolPlan(f, GRID, geom, 2);
     const depth = Float32Array.from({ length: plan.numPoints }, () => rng.uniform(0, 1));
@@ -211,6 +217,8 @@ describe('BEVPool', () => {
     const want = naivePool(depth, context, C, frustumToEgo(f, geom, 2), f.D, GRID, 2, f.fH * f.fW);
     const dT = tf.tensor4d(depth, [4, 4, 8, 10]), cT = tf.tensor4d(context, [4, 4, 8, C]);
     for (const impl of ['host', 'tensor'] as const) {
+      const kernels = (await tf.profile(() => tf.dispose(bevPool(dT, cT, plan, impl)))).kernels.map((k) => k.name);
+      expect(kernels.includes('BevzooBevPool'), impl).toBe(impl === 'host');
       const out = bevPool(dT, cT, plan, impl);
       expect(out.shape).toEqual([2048, C]);
       const got = out.dataSync();

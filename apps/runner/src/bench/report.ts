@@ -93,7 +93,9 @@ const ms = (v: number) => (Number.isFinite(v) ? (v >= 100 ? v.toFixed(0) : v.toF
 export function formatReport(rep: ModelReport): string {
   const first = rep.rows[0];
   const head = `${rep.model}${first ? ` (preset ${first.preset}, batch ${first.batchSize}, ${((first.params ?? 0) / 1e6).toFixed(2)} M trained parameters${first.clip ? `, clip ${first.clip}` : ''})` : ''}`;
-  const twins = ([['PyTorch', rep.torch], ['PyTorch, malloc tuned', rep.torchTuned]] as const).filter((t): t is readonly [string, TorchResult] => t[1] != null);
+  const twins: [string, TorchResult][] = [];
+  if (rep.torch) twins.push(['PyTorch', rep.torch]);
+  if (rep.torchTuned) twins.push(['PyTorch, malloc tuned', rep.torchTuned]);
   const totals = twins.map(([, t]) => splitMedians(t).total);
   // One ratio column per PyTorch row ('–' where there is none, or where the twin is not the same model).
   const ratios = (total: number) => (totals.length === 0 ? ['–'] : totals.map((t) => (rep.twinOk !== false ? `${(total / t).toFixed(2)}×` : '–')));

@@ -40,7 +40,17 @@ export interface CenterPointPillarOptions {
 
 /** The points of a cloud (`stride` values each) in a random order (Fisher-Yates; mmdet3d's PointShuffle). */
 export function shufflePoints(points: Float32Array, stride: number, rng: Rng): Float32Array {
-  const n = points.length / stride;
+  const order = shuffleOrder(points.length / stride, rng);
+  const out = new Float32Array(points.length);
+  for (let i = 0; i < order.length; i++) {
+    const src = order[i]! * stride, dst = i * stride;
+    for (let f = 0; f < stride; f++) out[dst + f] = points[src + f]!;
+  }
+  return out;
+}
+
+/** The permutation `shufflePoints` applies (Fisher–Yates with `rng`): point i of the shuffled cloud is point order[i]. */
+export function shuffleOrder(n: number, rng: Rng): Uint32Array {
   const order = new Uint32Array(n);
   for (let i = 0; i < n; i++) order[i] = i;
   for (let i = n - 1; i > 0; i--) {
@@ -49,12 +59,7 @@ export function shufflePoints(points: Float32Array, stride: number, rng: Rng): F
     order[i] = order[j]!;
     order[j] = t;
   }
-  const out = new Float32Array(points.length);
-  for (let i = 0; i < n; i++) {
-    const src = order[i]! * stride, dst = i * stride;
-    for (let f = 0; f < stride; f++) out[dst + f] = points[src + f]!;
-  }
-  return out;
+  return order;
 }
 
 /**
@@ -173,7 +178,7 @@ export class CenterPointPillar extends Module implements TaskModel<PillarDetecto
       if (!this.config.pillars.shuffle) return voxelizePoints(p, opts);
       // Training: a new order every call; evaluation: one fixed order per cloud size (same input, same output).
       const rng = training ? this.shuffleRng.fork(`${call}/${b}`) : createRng(p.length);
-      return voxelizePoints(shufflePoints(p, F, rng), opts);
+      return voxelizePoints(p, { ...opts, order: shuffleOrder(p.length / F, rng) }); // = voxelizePoints(shufflePoints(p, F, rng), opts)
     }));
   }
 

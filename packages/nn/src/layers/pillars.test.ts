@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { createRng } from '@bevzoo/core';
 import { PillarFeatureNet, PointPillarsScatter, collatePillars, maxOverPoints, pillarGridSize, voxelizePoints, type PillarGrid } from './pillars.js';
 import { ShapeError } from '../errors.js';
+import { shuffleOrder, shufflePoints } from '../detectors/pillar-centerpoint.js';
 import { gradCheck, leakDelta, lossOf, maxAbsDiff, randn, roundTripDiff, useCpu } from '../testutil.js';
 
 beforeAll(useCpu);
@@ -38,6 +39,17 @@ describe('voxelizePoints', () => {
     expect(Array.from(w.numPoints)).toEqual([3, 2, 1]);
     expect(w.features.length).toBe(3 * 4 * 5);
     expect(() => voxelizePoints(new Float32Array(7), { ...grid, maxPointsPerPillar: 2, maxPillars: 2 })).toThrow(ShapeError);
+  });
+
+  it('reads the points in a given order as it reads them reordered (shuffleOrder = shufflePoints without the copy)', () => {
+    const rng = createRng(4);
+    const cloud = Float32Array.from({ length: 600 * 5 }, (_, i) => (i % 5 === 0 ? rng.uniform(-0.5, 4.5) : i % 5 === 1 ? rng.uniform(-0.5, 3.5) : rng.uniform(-1, 1)));
+    const opts = { ...grid, maxPointsPerPillar: 3, maxPillars: 5 };
+    const order = shuffleOrder(600, createRng(9));
+    const want = voxelizePoints(shufflePoints(cloud, 5, createRng(9)), opts);
+    expect(voxelizePoints(cloud, { ...opts, order })).toEqual(want);
+    expect(want.numPillars).toBe(5);
+    expect(() => voxelizePoints(cloud, { ...opts, order: order.subarray(1) })).toThrow(ShapeError);
   });
 
   it('collates samples with batch indices', () => {

@@ -22,6 +22,11 @@ export interface VoxelizeOptions extends PillarGrid {
   maxPillars: number;
   /** Features per point in `points` (default 5: x, y, z, intensity, Δt). */
   numFeatures?: number;
+  /**
+   * The order to read the points in (a permutation of their indices, e.g. `shuffleOrder`): the result is that of the
+   * points reordered so, without the reordered copy. `pointPillar` / `pointSlot` are then indexed in this order.
+   */
+  order?: Uint32Array;
 }
 
 /** One point cloud cut into pillars. */
@@ -83,15 +88,17 @@ export function voxelizePoints(points: Float32Array | number[], opts: VoxelizeOp
   const [x0, y0, z0] = opts.range;
   const n = points.length / F;
   const cellToPillar = new Int32Array(nx * ny).fill(-1);
-  const capacity = Math.min(maxP, n);
+  const capacity = Math.min(maxP, n, nx * ny); // at most one pillar per cell
   const features = new Float32Array(capacity * M * F);
   const numPoints = new Int32Array(capacity);
   const coords = new Int32Array(capacity * 2);
   const pointPillar = new Int32Array(n).fill(-1);
   const pointSlot = new Int32Array(n).fill(-1);
+  const order = opts.order;
+  if (order && order.length !== n) throw new ShapeError('voxelizePoints(order)', `${n} indices (one per point)`, `${order.length}`);
   let P = 0;
   for (let i = 0; i < n; i++) {
-    const o = i * F;
+    const o = (order ? order[i]! : i) * F;
     const cx = Math.floor((points[o]! - x0) / vx), cy = Math.floor((points[o + 1]! - y0) / vy), cz = Math.floor((points[o + 2]! - z0) / vz);
     if (!(cx >= 0 && cx < nx && cy >= 0 && cy < ny && cz >= 0 && cz < nz)) continue; // also drops NaN
     const cell = cy * nx + cx;
@@ -114,9 +121,10 @@ export function voxelizePoints(points: Float32Array | number[], opts: VoxelizeOp
     numPillars: P,
     maxPoints: M,
     numFeatures: F,
-    features: features.slice(0, P * M * F),
-    numPoints: numPoints.slice(0, P),
-    coords: coords.slice(0, 2 * P),
+    // Views (no copy): collatePillars copies the samples into the batch.
+    features: features.subarray(0, P * M * F),
+    numPoints: numPoints.subarray(0, P),
+    coords: coords.subarray(0, 2 * P),
     pointPillar,
     pointSlot,
     gridSize: [nx, ny],

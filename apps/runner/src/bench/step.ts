@@ -227,38 +227,27 @@ async function child(v: ParsedValues): Promise<void> {
     let profile: ChildResult['profile'];
     let profileForward: ChildResult['profileForward'];
     if (v.profile) {
-      // One forward(+loss) without a tape, as (a) times it, with every kernel timed.
-      const batch = batches[warmup]!;
-      target.prepareBatch?.(batch);
-      try {
-        const t0 = performance.now();
-        const info = await tf.profile(() => {
-          tf.tidy(() => {
-            lossFn(batch).total.dataSync();
-          });
-        });
-        profileForward = { wallMs: performance.now() - t0, kernels: kernelTimes(info.kernels) };
-      } finally {
-        target.releaseBatch?.();
-      }
-    }
-    if (v.profile) {
-      // One more step (the first timed batch again) with every kernel timed: gradients, clip and the update.
-      const batch = batches[warmup]!;
-      target.prepareBatch?.(batch);
-      try {
-        const t0 = performance.now();
-        const info = await tf.profile(() => {
-          const { value, grads } = tf.variableGrads(() => lossFn(batch).total, vars);
-          const g = clippedGrads(grads);
-          trainer.optimizer.step(g.grads, trainer.currentLr());
-          readOne(tf, trainer.params.at(-1)![1] as unknown as Tensor);
-          tf.dispose([value, ...(Object.values(grads) as Tensor[]), ...g.made]);
-        });
-        profile = { wallMs: performance.now() - t0, kernels: kernelTimes(info.kernels) };
-      } finally {
-        target.releaseBatch?.();
-      }
+      /** `run` on the first timed batch under tf.profile: its wall time and every kernel's. */
+      const profiled = async (run: (batch: Batch) => void): Promise<NonNullable<ChildResult['profile']>> => {
+        const batch = batches[warmup]!;
+        target.prepareBatch?.(batch);
+        try {
+          const t0 = performance.now();
+          const info = await tf.profile(() => run(batch));
+          return { wallMs: performance.now() - t0, kernels: kernelTimes(info.kernels) };
+        } finally {
+          target.releaseBatch?.();
+        }
+      };
+      // One forward(+loss) without a tape, as (a) times it; then one more step: gradients, clip and the update.
+      profileForward = await profiled((batch) => tf.tidy(() => void lossFn(batch).total.dataSync()));
+      profile = await profiled((batch) => {
+        const { value, grads } = tf.variableGrads(() => lossFn(batch).total, vars);
+        const g = clippedGrads(grads);
+        trainer.optimizer.step(g.grads, trainer.currentLr());
+        readOne(tf, trainer.params.at(-1)![1] as unknown as Tensor);
+        tf.dispose([value, ...(Object.values(grads) as Tensor[]), ...g.made]);
+      });
     }
     const result: ChildResult = {
       ...base, unavailable: false, batchSize: setup.train.batchSize, params: vars.reduce((s, p) => s + p.size, 0), preset: m.trained.preset,

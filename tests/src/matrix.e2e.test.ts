@@ -51,6 +51,14 @@ describe('bevzoo matrix (tiny)', () => {
       if (!row.train.packaged) expect(t.forward).toBeGreaterThan(0);
       if (row.distiller) expect(Math.min(t.teacher, t.distill)).toBeGreaterThan(0);
       else expect(t.distill).toBe(0);
+      // The training loader's frame cache: the first epoch (2 batches of the 4 samples) computes the frames, the
+      // second reads them from memory.
+      if (!row.train.packaged) {
+        const c = row.train.data_cache;
+        expect(c.misses, row.id).toBeGreaterThan(0);
+        expect(c.memory_hits, row.id).toBeGreaterThan(0);
+        expect(c.memory_limit).toBeGreaterThanOrEqual(1024 ** 3); // the runner's frameCacheBytes()
+      }
     }
     // bench:matrix --from prints the split of this folder, one line per run and the totals.
     const bench = spawnSync(process.execPath, [join(import.meta.dirname, '..', '..', 'apps', 'runner', 'dist', 'bench-matrix.js'), '--from', join(out, 'm')], { encoding: 'utf8' });

@@ -39,7 +39,8 @@ const MAGIC = 0x3143_5a42; // "BZC1" little-endian
 export class FrameCache {
   readonly stats: FrameCacheStats = { decodes: 0, pointFiles: 0, memoryHits: 0, diskHits: 0, diskWrites: 0, misses: 0 };
   readonly cacheDir?: string;
-  private readonly memoryLimit: number;
+  /** The memory budget in bytes (`memoryBytes` of the options; 0 = no memory cache). */
+  readonly memoryLimit: number;
   private readonly memory = new Map<string, { value: unknown; bytes: number }>();
   private memoryUsed = 0;
   private readonly inflight = new Map<string, Promise<unknown>>();

@@ -4,7 +4,7 @@
  * written last (atomically), so a folder with it is a finished run. The folder is locked while the run owns it.
  */
 import { appendFile } from 'node:fs/promises';
-import { constants } from 'node:os';
+import { constants, totalmem } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
 import {
@@ -104,6 +104,27 @@ export async function runJob(spec: JobSpec, opts: { log?: (s: string) => void; d
   }
 }
 
+/**
+ * The memory budget of a training loader's frame cache (decoded images, assembled clouds): `BEVZOO_FRAME_CACHE_MB`
+ * where set, else a fifth of the machine's memory (a matrix runs two jobs at a time, each with its own cache), between
+ * 1 and 8 GiB. @bevzoo/nuscenes's own default, 2 GiB, held less than a third of an MVP run's frames (the clouds with
+ * their virtual points and sweeps: 4.2 GB for the `small` training split), so each epoch loaded them again.
+ */
+export function frameCacheBytes(env: NodeJS.ProcessEnv = process.env, total: number = totalmem()): number {
+  const v = env.BEVZOO_FRAME_CACHE_MB;
+  if (v !== undefined && v !== '') {
+    if (!/^\d+$/.test(v.trim())) throw new Error(`BEVZOO_FRAME_CACHE_MB must be a whole number of megabytes (0 turns the memory cache off), found ${JSON.stringify(v)}`);
+    return Number(v.trim()) * 1024 ** 2;
+  }
+  return Math.round(Math.min(8 * 1024 ** 3, Math.max(1024 ** 3, total / 5)));
+}
+
+/** The training loader's frame cache counters, for `result.json` (`train.data_cache`). */
+function dataCacheStats(loader: Loader): NonNullable<JobResult['train']['data_cache']> {
+  const s = loader.stats;
+  return { decodes: s.decodes, point_files: s.pointFiles, memory_hits: s.memoryHits, disk_hits: s.diskHits, misses: s.misses, memory_bytes: loader.cache.memoryBytes, memory_limit: loader.cache.memoryLimit };
+}
+
 /** What a job trains on: its model's settings (`own`), the training settings of the run, and its training batches. */
 export interface TrainingSetup {
   own: { train: TrainSettings; data: DataSettings };
@@ -124,7 +145,7 @@ export async function trainingSetup(spec: JobSpec, data: Dataset, m: JobModels, 
   // MVP's virtual points: masks and the cache of every sample the run loads (train and val), before any loader.
   if (need.virtualPoints) await prepareVirtualPointsFor(data, [...data.train, ...data.val], need.sweeps, log);
   const objectSample = m.packaged ? undefined : await objectSampleOption(spec, m.trained.name, train, need, data, log); // GT-paste only for a run that trains
-  const loader = createLoader({ ...loaderOpts, occGts: need.occ ? data.gts : undefined, segments: need.segments, sampleTokens: data.train, batchSize: train.batchSize, augment: train.augment, objectSample, seed: spec.seed, shuffle: true, dropLast: true });
+  const loader = createLoader({ ...loaderOpts, occGts: need.occ ? data.gts : undefined, segments: need.segments, sampleTokens: data.train, batchSize: train.batchSize, augment: train.augment, objectSample, seed: spec.seed, shuffle: true, dropLast: true, memoryCacheBytes: frameCacheBytes() });
   return { own, train, loaderOpts, loader };
 }
 
@@ -262,6 +283,7 @@ async function trainAndEvaluate(spec: JobSpec, log: (s: string) => void, dataset
         ...(m.packaged ? { packaged: { file: m.packaged.file, command: m.packaged.command } } : m.init ? { init: m.init } : {}),
         ...(m.setup ? { setup: m.setup } : {}),
         ...(teacherRuntime ? { teacher_runtime: teacherRuntime } : {}),
+        ...(m.packaged ? {} : { data_cache: dataCacheStats(loader) }),
       },
       eval: { samples: data.val.length, seconds: round(evalSeconds, 1) },
       timing,

@@ -44,6 +44,12 @@ export interface JobResult {
      * the largest relative difference of onnxruntime-node's outputs from the engine's, and why the engine where it was.
      */
     teacher_runtime?: TeacherRuntimeChoice;
+    /**
+     * The training loader's frame cache over this session (@bevzoo/nuscenes's `FrameCacheStats`, plus its memory in
+     * use and budget in bytes): images decoded and point files read, cache hits in memory and on disk, entries computed.
+     * An epoch after the first should be mostly hits; where it is not, the budget is too small for the run's frames.
+     */
+    data_cache?: { decodes: number; point_files: number; memory_hits: number; disk_hits: number; misses: number; memory_bytes: number; memory_limit: number };
     /** Set when the run was interrupted and resumed: the step of the checkpoint the last session started from. The
      *  figures above cover every session (the earlier ones are carried over in the checkpoint). */
     resumed_from?: number;

@@ -409,7 +409,8 @@ Napi::Value BevPool(const Napi::CallbackInfo& info) {
 
 // bevPoolGrad(heap, depth, context, pointIndex, pixelIndex, segmentIds, K, C, dy, ddepth, numPoints, dcontext, numPixels).
 // Where the points are sorted (pointIndex increasing, each pixel's points consecutive, as @bevzoo/nn's plans are), the
-// threads take runs of whole pixels: no two write the same value, and each sums in k order. Otherwise one thread.
+// threads take runs of whole pixels: no two write the same value, and each sums in k order. Otherwise (or with one
+// thread, where the check is skipped) one thread.
 Napi::Value BevPoolGrad(const Napi::CallbackInfo& info) {
   char* h = heapOf(info[0]);
   BevPoolArgs a(info, h, 1);
@@ -419,8 +420,6 @@ Napi::Value BevPoolGrad(const Napi::CallbackInfo& info) {
   const int64_t C = a.c;
   std::fill(dd, dd + num(info[10]), 0.0f);
   std::fill(dc, dc + num(info[12]) * C, 0.0f);
-  bool sorted = true;
-  for (int64_t k = 1; k < a.k && sorted; k++) sorted = a.point[k] > a.point[k - 1] && a.pixel[k] >= a.pixel[k - 1];
   auto run = [&](int64_t k0, int64_t k1) {
     for (int64_t k = k0; k < k1; k++) {
       const double w = a.depth[a.point[k]];
@@ -436,21 +435,23 @@ Napi::Value BevPoolGrad(const Napi::CallbackInfo& info) {
       dd[a.point[k]] = static_cast<float>(dd[a.point[k]] + acc);
     }
   };
-  if (!sorted || at::get_num_threads() == 1) {
+  const int64_t parts = at::get_num_threads();
+  bool sorted = parts > 1;
+  for (int64_t k = 1; k < a.k && sorted; k++) sorted = a.point[k] > a.point[k - 1] && a.pixel[k] >= a.pixel[k - 1];
+  if (!sorted) {
     run(0, a.k);
     return info.Env().Undefined();
   }
   // Chunk boundaries moved forward to the start of a pixel's run of points.
-  const int64_t parts = at::get_num_threads();
-  std::vector<int64_t> at(parts + 1, a.k);
-  at[0] = 0;
+  std::vector<int64_t> bounds(parts + 1, a.k);
+  bounds[0] = 0;
   for (int64_t i = 1; i < parts; i++) {
-    int64_t b = std::max(at[i - 1], a.k * i / parts);
+    int64_t b = std::max(bounds[i - 1], a.k * i / parts);
     while (b > 0 && b < a.k && a.pixel[b] == a.pixel[b - 1]) b++;
-    at[i] = b;
+    bounds[i] = b;
   }
   at::parallel_for(0, parts, 1, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; i++) run(at[i], at[i + 1]);
+    for (int64_t i = i0; i < i1; i++) run(bounds[i], bounds[i + 1]);
   });
   return info.Env().Undefined();
 }

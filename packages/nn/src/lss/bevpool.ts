@@ -199,19 +199,21 @@ export function bevPool(depth: tf.Tensor, context: tf.Tensor, plan: BevPoolPlan,
   return bevPoolTensor(depth, context, plan, C);
 }
 
-/** @bevzoo/engine's fused kernel (its fused.ts: the host loop below as one kernel, native where the addon loads). */
+/** @bevzoo/engine's fused kernel (its fused.ts: one loop over the kept points, native where the addon loads). */
 const BEV_POOL_KERNEL = 'BevzooBevPool';
 
+/** A plan's index arrays as int32 tensors (the caller disposes them, or makes them in a tidy). */
+function planIndexTensors(plan: BevPoolPlan): BevPoolIndexTensors {
+  return { pointIndex: tf.tensor1d(plan.pointIndex, 'int32'), pixelIndex: tf.tensor1d(plan.pixelIndex, 'int32'), segmentIds: tf.tensor1d(plan.segmentIds, 'int32') };
+}
+
 function bevPoolKernel(depth: tf.Tensor, context: tf.Tensor, plan: BevPoolPlan): tf.Tensor2D {
-  return tf.tidy(() => {
-    const ix = { pointIndex: tf.tensor1d(plan.pointIndex, 'int32'), pixelIndex: tf.tensor1d(plan.pixelIndex, 'int32'), segmentIds: tf.tensor1d(plan.segmentIds, 'int32') };
-    return tf.engine().runKernel(BEV_POOL_KERNEL, { depth, context, ...ix }, { numSegments: plan.numSegments }) as tf.Tensor2D;
-  });
+  return tf.tidy(() => tf.engine().runKernel(BEV_POOL_KERNEL, { depth, context, ...planIndexTensors(plan) }, { numSegments: plan.numSegments }) as tf.Tensor2D);
 }
 
 function bevPoolTensor(depth: tf.Tensor, context: tf.Tensor, plan: BevPoolPlan, C: number, indices?: BevPoolIndexTensors): tf.Tensor2D {
   return tf.tidy(() => {
-    const ix = indices ?? { pointIndex: tf.tensor1d(plan.pointIndex, 'int32'), pixelIndex: tf.tensor1d(plan.pixelIndex, 'int32'), segmentIds: tf.tensor1d(plan.segmentIds, 'int32') };
+    const ix = indices ?? planIndexTensors(plan);
     const dv = tf.gather(tf.reshape(depth, [plan.numPoints]), ix.pointIndex); // [K]
     const cv = tf.gather(tf.reshape(context, [plan.numPixels, C]), ix.pixelIndex); // [K, C]
     return tf.unsortedSegmentSum(tf.mul(cv, tf.expandDims(dv, 1)), ix.segmentIds, plan.numSegments) as tf.Tensor2D;

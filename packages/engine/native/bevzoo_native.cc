@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -456,6 +457,138 @@ Napi::Value BevPoolGrad(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// Multi-scale deformable attention (fused.ts, BevzooMSDeformAttn): value [B, K, heads, D], locations [B, Q, heads, L,
+// P, 2], weights [B, Q, heads, L, P], levels' [H, W] pairs. The geometry and each product in double, each sum into a
+// float value rounded to float, in the portable kernel's order (the same bits).
+struct DeformArgs {
+  const float* value;
+  const float* loc;
+  const float* attn;
+  int64_t B, K, heads, D, Q, L, P;
+  std::vector<int64_t> H, W, start;
+  DeformArgs(const Napi::CallbackInfo& info, char* h, int first) {
+    value = at_(h, info[first]);
+    loc = at_(h, info[first + 1]);
+    attn = at_(h, info[first + 2]);
+    auto dims = shapeOf(info[first + 3]);  // B, K, heads, D, Q, L, P
+    B = dims[0], K = dims[1], heads = dims[2], D = dims[3], Q = dims[4], L = dims[5], P = dims[6];
+    auto lv = shapeOf(info[first + 4]);
+    int64_t s = 0;
+    for (int64_t l = 0; l < L; l++) {
+      H.push_back(lv[2 * l]);
+      W.push_back(lv[2 * l + 1]);
+      start.push_back(s);
+      s += lv[2 * l] * lv[2 * l + 1];
+    }
+    if (s != K) throw std::invalid_argument("msDeformAttn: the levels do not cover the value's keys");
+  }
+  // The four corners' value offsets (−1 outside) and the fraction (lh, lw) of sample s; false wholly outside.
+  bool corners(int64_t s, int64_t l, int64_t base, int64_t r[4], double& lh, double& lw) const {
+    const double him = static_cast<double>(loc[2 * s + 1]) * H[l] - 0.5, wim = static_cast<double>(loc[2 * s]) * W[l] - 0.5;
+    if (!(him > -1 && wim > -1 && him < H[l] && wim < W[l])) return false;
+    const double h0 = std::floor(him), w0 = std::floor(wim);
+    const int64_t hi = static_cast<int64_t>(h0), wi = static_cast<int64_t>(w0), stride = heads * D;
+    const bool top = hi >= 0, bottom = hi + 1 < H[l], left = wi >= 0, right = wi + 1 < W[l];
+    const int64_t r00 = base + (hi * W[l] + wi) * stride;
+    r[0] = top && left ? r00 : -1;
+    r[1] = top && right ? r00 + stride : -1;
+    r[2] = bottom && left ? r00 + W[l] * stride : -1;
+    r[3] = bottom && right ? r00 + (W[l] + 1) * stride : -1;
+    lh = him - h0;
+    lw = wim - w0;
+    return true;
+  }
+  int64_t base(int64_t b, int64_t l, int64_t h) const { return (b * K + start[l]) * heads * D + h * D; }
+};
+
+// msDeformAttn(heap, value, loc, attn, [B, K, heads, D, Q, L, P], levels, out): the threads split the output rows.
+Napi::Value MSDeformAttn(const Napi::CallbackInfo& info) {
+  char* h = heapOf(info[0]);
+  DeformArgs a(info, h, 1);
+  float* out = at_(h, info[6]);
+  const int64_t rows = a.B * a.Q * a.heads, D = a.D;
+  std::fill(out, out + rows * D, 0.0f);
+  at::parallel_for(0, rows, 256, [&](int64_t row0, int64_t row1) {
+    int64_t r[4];
+    double lh, lw;
+    for (int64_t row = row0; row < row1; row++) {
+      const int64_t b = row / (a.Q * a.heads), hd = row % a.heads;
+      float* o = out + row * D;
+      int64_t s = row * a.L * a.P;
+      for (int64_t l = 0; l < a.L; l++) {
+        const int64_t base = a.base(b, l, hd);
+        for (int64_t p = 0; p < a.P; p++, s++) {
+          if (!a.corners(s, l, base, r, lh, lw)) continue;
+          const double at = a.attn[s];
+          const double w[4] = {at * (1 - lh) * (1 - lw), at * (1 - lh) * lw, at * lh * (1 - lw), at * lh * lw};
+          if (r[0] >= 0 && r[3] >= 0) {
+            const float *v0 = a.value + r[0], *v1 = a.value + r[1], *v2 = a.value + r[2], *v3 = a.value + r[3];
+            for (int64_t d = 0; d < D; d++) o[d] = static_cast<float>(o[d] + (w[0] * v0[d] + w[1] * v1[d] + w[2] * v2[d] + w[3] * v3[d]));
+            continue;
+          }
+          for (int k = 0; k < 4; k++)
+            if (r[k] >= 0) for (int64_t d = 0; d < D; d++) o[d] = static_cast<float>(o[d] + w[k] * a.value[r[k] + d]);
+        }
+      }
+    }
+  });
+  return info.Env().Undefined();
+}
+
+// msDeformAttnGrad(heap, value, loc, attn, dims, levels, dy, dvalue, dloc, dattn): the threads split the (batch, head)
+// pairs, whose value rows no other pair touches; each walks its queries in order, so every value's gradient sums in
+// the portable kernel's order at any thread count.
+Napi::Value MSDeformAttnGrad(const Napi::CallbackInfo& info) {
+  char* h = heapOf(info[0]);
+  DeformArgs a(info, h, 1);
+  const float* dy = at_(h, info[6]);
+  float* gv = at_(h, info[7]);
+  float* gl = at_(h, info[8]);
+  float* ga = at_(h, info[9]);
+  const int64_t D = a.D, LP = a.L * a.P, samples = a.B * a.Q * a.heads * LP;
+  std::fill(gv, gv + a.B * a.K * a.heads * D, 0.0f);
+  std::fill(gl, gl + 2 * samples, 0.0f);
+  std::fill(ga, ga + samples, 0.0f);
+  at::parallel_for(0, a.B * a.heads, 1, [&](int64_t t0, int64_t t1) {
+    int64_t r[4];
+    double lh, lw;
+    for (int64_t t = t0; t < t1; t++) {
+      const int64_t b = t / a.heads, hd = t % a.heads;
+      for (int64_t q = 0; q < a.Q; q++) {
+        const int64_t row = (b * a.Q + q) * a.heads + hd;
+        const float* g = dy + row * D;
+        int64_t s = row * LP;
+        for (int64_t l = 0; l < a.L; l++) {
+          const int64_t base = a.base(b, l, hd);
+          for (int64_t p = 0; p < a.P; p++, s++) {
+            if (!a.corners(s, l, base, r, lh, lw) || (r[0] < 0 && r[1] < 0 && r[2] < 0 && r[3] < 0)) continue;
+            const double at = a.attn[s];
+            const double bw[4] = {(1 - lh) * (1 - lw), (1 - lh) * lw, lh * (1 - lw), lh * lw};
+            double dc[4] = {0, 0, 0, 0};
+            for (int k = 0; k < 4; k++) {
+              if (r[k] < 0) continue;
+              const double wk = at * bw[k];
+              const float* v = a.value + r[k];
+              float* gvk = gv + r[k];
+              double acc = 0;
+              for (int64_t d = 0; d < D; d++) {
+                const double gd = g[d];
+                acc += gd * v[d];
+                gvk[d] = static_cast<float>(gvk[d] + wk * gd);
+              }
+              dc[k] = acc;
+            }
+            ga[s] = static_cast<float>(bw[0] * dc[0] + bw[1] * dc[1] + bw[2] * dc[2] + bw[3] * dc[3]);
+            gl[2 * s] = static_cast<float>(at * a.W[l] * ((1 - lh) * (dc[1] - dc[0]) + lh * (dc[3] - dc[2])));
+            gl[2 * s + 1] = static_cast<float>(at * a.H[l] * ((1 - lw) * (dc[2] - dc[0]) + lw * (dc[3] - dc[1])));
+          }
+        }
+      }
+    }
+  });
+  return info.Env().Undefined();
+}
+
 // Exceptions from ATen (c10::Error) become JS errors that say which kernel failed.
 template <Napi::Value (*F)(const Napi::CallbackInfo&)>
 Napi::Value guarded(const Napi::CallbackInfo& info) {
@@ -489,6 +622,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("relu", Napi::Function::New(env, guarded<Relu>));
   exports.Set("bevPool", Napi::Function::New(env, guarded<BevPool>));
   exports.Set("bevPoolGrad", Napi::Function::New(env, guarded<BevPoolGrad>));
+  exports.Set("msDeformAttn", Napi::Function::New(env, guarded<MSDeformAttn>));
+  exports.Set("msDeformAttnGrad", Napi::Function::New(env, guarded<MSDeformAttnGrad>));
   return exports;
 }
 

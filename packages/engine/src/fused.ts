@@ -24,6 +24,14 @@ import type { TI } from './wasm/util.js';
  *   to float32 (the host loop @bevzoo/nn had, so that every path gives the same bits). Its gradient (registered here)
  *   runs `BevzooBevPoolGrad`: inputs `{ dy, depth, context, pointIndex, pixelIndex, segmentIds }` → `[ddepth, dcontext]`
  *   in the inputs' shapes.
+ * - `BevzooMSDeformAttn`: multi-scale deformable attention (@bevzoo/nn's `msDeformAttn`, the reference CUDA op's
+ *   semantics). Inputs `{ value, samplingLocations, attentionWeights }`: value [B, ΣH·W, heads, D] (the levels' maps
+ *   flattened row-major and concatenated), locations [B, Q, heads, levels, points, 2] (x, y in [0, 1]), weights
+ *   [B, Q, heads, levels, points]; attr `levels` (the levels' H, W pairs, flat) → [B, Q, heads·D]. Each sample is read
+ *   bilinearly at pixel (x·W − 0.5, y·H − 0.5) with zero padding; the geometry and each product in float64, each sum
+ *   into an output value rounded to float32, in level and point order (the host loop @bevzoo/nn had). Its gradient
+ *   (registered here) runs `BevzooMSDeformAttnGrad`: inputs `{ dy, value, samplingLocations, attentionWeights }` →
+ *   `[dvalue, dlocations, dweights]`, the value gradient summed in query order per value.
  */
 export const BATCH_NORM_TRAINING = 'BevzooBatchNormTraining';
 export const BATCH_NORM_TRAINING_GRAD = 'BevzooBatchNormTrainingGrad';
@@ -31,6 +39,8 @@ export const ADAMW = 'BevzooAdamW';
 export const RELU_GRAD = 'BevzooReluGrad';
 export const BEV_POOL = 'BevzooBevPool';
 export const BEV_POOL_GRAD = 'BevzooBevPoolGrad';
+export const MS_DEFORM_ATTN = 'BevzooMSDeformAttn';
+export const MS_DEFORM_ATTN_GRAD = 'BevzooMSDeformAttnGrad';
 
 type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
 
@@ -204,6 +214,127 @@ export function bevPoolGradKernel(args: KernelArgs): TI[] {
   return [ddepth, dcontext];
 }
 
+interface MSDeformAttnInputs {
+  value: TI;
+  samplingLocations: TI;
+  attentionWeights: TI;
+}
+
+/** The sizes of an MSDeformAttn call and each level's [H, W, first key]. */
+export function msDeformAttnDims(value: TI, loc: TI, levels: readonly number[]) {
+  const [B, K, heads, D] = value.shape as [number, number, number, number];
+  const [, Q, , L, P] = loc.shape as [number, number, number, number, number];
+  const level: [number, number, number][] = [];
+  for (let l = 0, start = 0; l < L; l++) {
+    const H = levels[2 * l]!, W = levels[2 * l + 1]!;
+    level.push([H, W, start]);
+    start += H * W;
+  }
+  return { B, K, heads, D, Q, L, P, level };
+}
+
+/**
+ * One sample's bilinear corners into `c`: the value offsets of its four corners in `c.r` (−1 outside the map) and its
+ * fractional position (lh, lw) in the cell; false where it lies wholly outside. `base` is the offset of the level's
+ * first key for the sample's batch and head. (Scratch arrays, not objects: this runs once per sample.)
+ */
+const cornerScratch = { r: new Int32Array(4), f: new Float64Array(2) };
+function corners(x: number, y: number, H: number, W: number, base: number, rowStride: number, c = cornerScratch): boolean {
+  const him = y * H - 0.5, wim = x * W - 0.5;
+  if (!(him > -1 && wim > -1 && him < H && wim < W)) return false;
+  const h0 = Math.floor(him), w0 = Math.floor(wim);
+  const top = h0 >= 0, bottom = h0 + 1 < H, left = w0 >= 0, right = w0 + 1 < W;
+  const r00 = base + (h0 * W + w0) * rowStride;
+  c.r[0] = top && left ? r00 : -1;
+  c.r[1] = top && right ? r00 + rowStride : -1;
+  c.r[2] = bottom && left ? r00 + W * rowStride : -1;
+  c.r[3] = bottom && right ? r00 + (W + 1) * rowStride : -1;
+  c.f[0] = him - h0;
+  c.f[1] = wim - w0;
+  return true;
+}
+
+export function msDeformAttnKernel(args: KernelArgs): TI {
+  const { value, samplingLocations, attentionWeights } = args.inputs as unknown as MSDeformAttnInputs;
+  const { B, K, heads, D, Q, P, level } = msDeformAttnDims(value, samplingLocations, (args.attrs as { levels: number[] }).levels);
+  const rowStride = heads * D;
+  const { r, f } = cornerScratch;
+  const w = new Float64Array(4);
+  return output(args.backend, [B, Q, heads * D], (out) => {
+    const vv = read(args.backend, value), lv = read(args.backend, samplingLocations), av = read(args.backend, attentionWeights);
+    for (let row = 0, s = 0; row < B * Q * heads; row++) {
+      const b = Math.floor(row / (Q * heads)), h = row % heads, o = row * D;
+      for (const [H, W, start] of level) {
+        const base = (b * K + start) * rowStride + h * D;
+        for (let p = 0; p < P; p++, s++) {
+          if (!corners(lv[2 * s]!, lv[2 * s + 1]!, H, W, base, rowStride)) continue;
+          const a = av[s]!, lh = f[0]!, lw = f[1]!;
+          w[0] = a * (1 - lh) * (1 - lw);
+          w[1] = a * (1 - lh) * lw;
+          w[2] = a * lh * (1 - lw);
+          w[3] = a * lh * lw;
+          const r0 = r[0]!, r1 = r[1]!, r2 = r[2]!, r3 = r[3]!;
+          if (r0 >= 0 && r3 >= 0) {
+            const w0 = w[0]!, w1 = w[1]!, w2 = w[2]!, w3 = w[3]!;
+            for (let d = 0; d < D; d++) out[o + d] += w0 * vv[r0 + d]! + w1 * vv[r1 + d]! + w2 * vv[r2 + d]! + w3 * vv[r3 + d]!;
+            continue;
+          }
+          for (let k = 0; k < 4; k++) {
+            const rk = r[k]!, wk = w[k]!;
+            if (rk >= 0) for (let d = 0; d < D; d++) out[o + d] += wk * vv[rk + d]!;
+          }
+        }
+      }
+    }
+  });
+}
+
+export function msDeformAttnGradKernel(args: KernelArgs): TI[] {
+  const { dy, value, samplingLocations, attentionWeights } = args.inputs as unknown as MSDeformAttnInputs & { dy: TI };
+  const { B, K, heads, D, Q, L, P, level } = msDeformAttnDims(value, samplingLocations, (args.attrs as { levels: number[] }).levels);
+  const rowStride = heads * D;
+  const S = B * Q * heads * L * P;
+  const gl = new Float32Array(2 * S), ga = new Float32Array(S);
+  const { r, f } = cornerScratch;
+  const bw = new Float64Array(4), dc = new Float64Array(4);
+  const dvalue = output(args.backend, value.shape, (gv) => {
+    const g = read(args.backend, dy), vv = read(args.backend, value), lv = read(args.backend, samplingLocations), av = read(args.backend, attentionWeights);
+    for (let row = 0, s = 0; row < B * Q * heads; row++) {
+      const b = Math.floor(row / (Q * heads)), h = row % heads, o = row * D;
+      for (const [H, W, start] of level) {
+        const base = (b * K + start) * rowStride + h * D;
+        for (let p = 0; p < P; p++, s++) {
+          if (!corners(lv[2 * s]!, lv[2 * s + 1]!, H, W, base, rowStride) || (r[0]! < 0 && r[1]! < 0 && r[2]! < 0 && r[3]! < 0)) continue;
+          const a = av[s]!, lh = f[0]!, lw = f[1]!;
+          bw[0] = (1 - lh) * (1 - lw);
+          bw[1] = (1 - lh) * lw;
+          bw[2] = lh * (1 - lw);
+          bw[3] = lh * lw;
+          // Per corner Σ_d dy·v (the sample's gradient through that corner's value; 0 for a corner outside).
+          for (let k = 0; k < 4; k++) {
+            const rk = r[k]!;
+            let acc = 0;
+            if (rk >= 0) {
+              const wk = a * bw[k]!;
+              for (let d = 0; d < D; d++) {
+                const gd = g[o + d]!;
+                acc += gd * vv[rk + d]!;
+                gv[rk + d] += wk * gd;
+              }
+            }
+            dc[k] = acc;
+          }
+          ga[s] = bw[0]! * dc[0]! + bw[1]! * dc[1]! + bw[2]! * dc[2]! + bw[3]! * dc[3]!;
+          // The bilinear weights' derivatives in w_im and h_im; the locations are scaled by W and H.
+          gl[2 * s] = a * W * ((1 - lh) * (dc[1]! - dc[0]!) + lh * (dc[3]! - dc[2]!));
+          gl[2 * s + 1] = a * H * ((1 - lw) * (dc[2]! - dc[0]!) + lw * (dc[3]! - dc[1]!));
+        }
+      }
+    }
+  });
+  return [dvalue, output(args.backend, samplingLocations.shape, (out) => out.set(gl)), output(args.backend, attentionWeights.shape, (out) => out.set(ga))];
+}
+
 let gradientRegistered = false;
 
 /** The gradient of BevzooBatchNormTraining (from its `y` output; mean and invstd are statistics, not trained through). */
@@ -233,6 +364,15 @@ export function registerFusedGradients(): void {
       return { depth: () => ddepth!, context: () => dcontext!, pointIndex: none(pointIndex), pixelIndex: none(pixelIndex), segmentIds: none(segmentIds) };
     },
   });
+  tf.registerGradient({
+    kernelName: MS_DEFORM_ATTN,
+    inputsToSave: ['value', 'samplingLocations', 'attentionWeights'],
+    gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[], attrs: tf.NamedAttrMap) => {
+      const [value, samplingLocations, attentionWeights] = saved as [tf.Tensor, tf.Tensor, tf.Tensor];
+      const [dv, dl, da] = tf.engine().runKernel(MS_DEFORM_ATTN_GRAD, { dy: Array.isArray(dy) ? dy[0]! : dy, value, samplingLocations, attentionWeights }, { levels: attrs.levels } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+      return { value: () => dv!, samplingLocations: () => dl!, attentionWeights: () => da! };
+    },
+  });
 }
 
 /** The portable versions of the fused kernels. */
@@ -243,6 +383,8 @@ export const FUSED_KERNELS: [string, (a: KernelArgs) => TI[]][] = [
   [RELU_GRAD, reluGradKernel as unknown as (a: KernelArgs) => TI[]],
   [BEV_POOL, bevPoolKernel as unknown as (a: KernelArgs) => TI[]],
   [BEV_POOL_GRAD, bevPoolGradKernel],
+  [MS_DEFORM_ATTN, msDeformAttnKernel as unknown as (a: KernelArgs) => TI[]],
+  [MS_DEFORM_ATTN_GRAD, msDeformAttnGradKernel],
 ];
 
 /** Registers the portable versions for one backend where nothing is registered under their names yet. Idempotent. */

@@ -2,9 +2,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ADAMW, BATCH_NORM_TRAINING, BEV_POOL } from './fused.js';
+import { ADAMW, BATCH_NORM_TRAINING, BEV_POOL, MS_DEFORM_ATTN } from './fused.js';
 import { initEngine } from './index.js';
 import { loadNative, loadNativeFrom, useNativeKernels } from './native.js';
+import { collapseBroadcast } from './wasm/binary.js';
 import { evaluate, relErr, rnd, setup, use } from './test_util.js';
 
 /**
@@ -228,6 +229,55 @@ describe.skipIf(native.addon == null)('native kernels equal the wasm kernels', (
       useNativeKernels(false);
       native.addon!.setThreads(before);
     }
+  });
+
+  // Multi-scale deformable attention: the same bits on both paths, forward and every gradient, with samples inside,
+  // on the border (zero padding) and wholly outside, at 1 and 2 threads (the backward splits batch × head pairs).
+  it('BevzooMSDeformAttn and its gradient: the same bits as the portable kernel', async () => {
+    const [B, Q, heads, D, L, P] = [3, 41, 4, 5, 2, 3];
+    const levels = [7, 9, 4, 5];
+    const K = 7 * 9 + 4 * 5;
+    const run = () =>
+      tf.tidy(() => {
+        const value = tf.variable(tf.tensor(rnd([B, K, heads, D], 21), [B, K, heads, D]));
+        const loc = tf.variable(tf.mul(tf.add(tf.tensor(rnd([B, Q, heads, L, P, 2], 22), [B, Q, heads, L, P, 2]), 0.8), 0.7)); // −0.14 … 1.12
+        const attn = tf.variable(tf.abs(tf.tensor(rnd([B, Q, heads, L, P], 23), [B, Q, heads, L, P])));
+        const r = tf.tensor(rnd([B, Q, heads * D], 24), [B, Q, heads * D]);
+        let out: tf.Tensor | undefined;
+        const { grads } = tf.variableGrads(() => {
+          out = tf.keep(tf.engine().runKernel(MS_DEFORM_ATTN, { value, samplingLocations: loc, attentionWeights: attn }, { levels } as unknown as tf.NamedAttrMap) as tf.Tensor);
+          return tf.sum(tf.mul(out, r)) as tf.Scalar;
+        }, [value, loc, attn]);
+        const res = [out!, grads[value.name]!, grads[loc.name]!, grads[attn.name]!].map((t) => Array.from(t.dataSync()));
+        tf.dispose([value, loc, attn]);
+        return res as unknown as tf.Tensor[];
+      }) as unknown as number[][];
+    await use('wasm');
+    const before = native.addon!.info().threads;
+    try {
+      for (const threads of [1, 2]) {
+        expect(native.addon!.setThreads(threads)).toBe(threads);
+        useNativeKernels(false);
+        const portable = run();
+        useNativeKernels(true);
+        const nat = run();
+        useNativeKernels(false);
+        expect(nat, `${threads} thread(s)`).toEqual(portable);
+        for (const g of nat) expect(g.some((v) => v !== 0)).toBe(true);
+      }
+    } finally {
+      useNativeKernels(false);
+      native.addon!.setThreads(before);
+    }
+  });
+
+  it('elementwise ops merge axes before choosing a path: short broadcast runs run on wasm, all paths agree', async () => {
+    expect(collapseBroadcast([12, 1031, 4, 2, 2, 4, 2], [1, 1, 1, 2, 1, 1, 2])).toEqual({ a: [49488, 2, 8, 2], b: [1, 2, 1, 2], out: [49488, 2, 8, 2] });
+    expect(collapseBroadcast([8192, 32], [32])).toEqual({ a: [8192, 32], b: [1, 32], out: [8192, 32] });
+    expect(collapseBroadcast([2, 4096, 32], [2, 4096, 32])).toEqual({ a: [262144], b: [262144], out: [262144] });
+    expect(collapseBroadcast([1, 1], [1])).toEqual({ a: [1], b: [1], out: [1] });
+    for (const [a, b] of [[[12, 31, 4, 2, 2, 4, 2], [1, 1, 1, 2, 1, 1, 2]], [[64, 1, 48], [1, 96, 48]], [[2, 3, 64, 1], [2, 3, 1, 1]], [[4096, 3], [4096, 1]]])
+      expect(await nativeVsWasm([a!, b!], (x, y) => tf.addN([tf.add(x, y), tf.sub(x, y), tf.mul(x, y), tf.div(x, tf.add(tf.abs(y), 0.5))])), `[${a}] and [${b}]`).toBeLessThan(TOL);
   });
 
   it('a clone shares its data (one more reference): each of the two is freed on its own', async () => {

@@ -3,11 +3,12 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ADAMW, BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD, BEV_POOL, BEV_POOL_GRAD, FUSED_KERNELS, RELU_GRAD, adamWKernel, batchNormTrainingGradKernel, batchNormTrainingKernel, bevPoolGradKernel, bevPoolKernel, type AdamWAttrs } from './fused.js';
+import { ADAMW, BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD, BEV_POOL, BEV_POOL_GRAD, FUSED_KERNELS, MS_DEFORM_ATTN, MS_DEFORM_ATTN_GRAD, RELU_GRAD, adamWKernel, batchNormTrainingGradKernel, batchNormTrainingKernel, bevPoolGradKernel, bevPoolKernel, msDeformAttnDims, msDeformAttnGradKernel, msDeformAttnKernel, type AdamWAttrs } from './fused.js';
 import { conv2DBackpropFilterKernel, conv2DBackpropInputKernel, conv2DKernel } from './wasm/conv2d.js';
 import { transposeKernel } from './wasm/matmul.js';
 import { install } from './register.js';
 import { maxPoolGradKernel } from './wasm/portable.js';
+import { BINARY_KERNELS, collapseBroadcast } from './wasm/binary.js';
 import { alloc, geometry, rememberStock, runStock, sizeOf, stridesOf, type TI, type WasmBackend } from './wasm/util.js';
 
 /**
@@ -38,6 +39,9 @@ export interface NativeAddon {
   /** Absent from addons built before it (the portable kernel runs then). */
   bevPool?(heap: ArrayBuffer, depth: number, context: number, pointIndex: number, pixelIndex: number, segmentIds: number, k: number, c: number, out: number, numSegments: number): void;
   bevPoolGrad?(heap: ArrayBuffer, depth: number, context: number, pointIndex: number, pixelIndex: number, segmentIds: number, k: number, c: number, dy: number, ddepth: number, numPoints: number, dcontext: number, numPixels: number): void;
+  /** dims: [B, K, heads, D, Q, levels, points]; levels: their [H, W] pairs, flat. Absent from older addons. */
+  msDeformAttn?(heap: ArrayBuffer, value: number, loc: number, attn: number, dims: Dims, levels: Dims, out: number): void;
+  msDeformAttnGrad?(heap: ArrayBuffer, value: number, loc: number, attn: number, dims: Dims, levels: Dims, dy: number, dvalue: number, dloc: number, dattn: number): void;
 }
 
 /** The package folder (one level above src/ and dist/). */
@@ -205,6 +209,32 @@ function nativeKernels(): [string, Kernel][] {
     n.bevPoolGrad(heap(b), ...bevPoolOperands(b, args.inputs), at(b, dy), at(b, dd), sizeOf(depth.shape), at(b, dc), sizeOf(context.shape) / (context.shape.at(-1) ?? 1));
     return [dd, dc];
   };
+  // Multi-scale deformable attention (fused.ts): float32 tensors.
+  const deformOperands = (b: WasmBackend, args: KernelArgs) => {
+    const { value, samplingLocations: loc, attentionWeights: attn } = args.inputs as { value: TI; samplingLocations: TI; attentionWeights: TI };
+    const levels = (args.attrs as { levels: number[] }).levels;
+    const d = msDeformAttnDims(value, loc, levels);
+    const dims: number[] = [d.B, d.K, d.heads, d.D, d.Q, d.L, d.P];
+    return { d, operands: [heap(b), at(b, value), at(b, loc), at(b, attn), dims, Array.from(levels)] as const };
+  };
+  const deformOk = (i: tf.NamedTensorInfoMap) => ['value', 'samplingLocations', 'attentionWeights', 'dy'].every((k) => i[k] == null || i[k]!.dtype === 'float32');
+  const msDeformAttn: Kernel = (args) => {
+    if (!n.msDeformAttn || !deformOk(args.inputs)) return msDeformAttnKernel(args);
+    const b = args.backend as WasmBackend;
+    const { d, operands } = deformOperands(b, args);
+    const out = alloc(b, [d.B, d.Q, d.heads * d.D]);
+    n.msDeformAttn(...operands, at(b, out));
+    return out;
+  };
+  const msDeformAttnGrad: Kernel = (args) => {
+    if (!n.msDeformAttnGrad || !deformOk(args.inputs)) return msDeformAttnGradKernel(args);
+    const b = args.backend as WasmBackend;
+    const { value, samplingLocations, attentionWeights, dy } = args.inputs as { value: TI; samplingLocations: TI; attentionWeights: TI; dy: TI };
+    const { operands } = deformOperands(b, args);
+    const outs = [alloc(b, value.shape), alloc(b, samplingLocations.shape), alloc(b, attentionWeights.shape)] as const;
+    n.msDeformAttnGrad(...operands, at(b, dy), at(b, outs[0]), at(b, outs[1]), at(b, outs[2]));
+    return [...outs];
+  };
   // Data movement and elementwise ops: native from MIN_NATIVE_SIZE values on (below it the call costs more than the
   // wasm kernel), float32 only; the rest runs the wasm kernel.
   const small = (t: TI) => sizeOf(t.shape) < MIN_NATIVE_SIZE || t.dtype !== 'float32';
@@ -289,9 +319,13 @@ function nativeKernels(): [string, Kernel][] {
     const { a, b: bb } = args.inputs as { a: TI; b: TI };
     const shape = tf.backend_util.assertAndGetBroadcastShape(a.shape, bb.shape);
     if (sizeOf(shape) < MIN_NATIVE_SIZE || a.dtype !== 'float32' || bb.dtype !== 'float32') return wasmOf(name)(args);
+    const dims = collapseBroadcast(a.shape, bb.shape);
+    // ATen's loops over broadcast operands run per innermost run: with short runs (BEVFormer's [12, 1031, 4, 2, 2, 4,
+    // 2] ÷ [1, 1, 1, 2, 1, 1, 2]) they took 3–7 ms where the wasm kernel takes 0.06–0.12 ms.
+    if (dims.out.length > 1 && dims.out.at(-1)! < MIN_BROADCAST_RUN) return wasmOf(name)(args);
     const b = args.backend as WasmBackend;
     const out = alloc(b, shape);
-    n.binary(heap(b), op, at(b, a), a.shape, at(b, bb), bb.shape, at(b, out), shape);
+    n.binary(heap(b), op, at(b, a), dims.a, at(b, bb), dims.b, at(b, out), dims.out);
     return out;
   };
   // tf.clone and every tensor tfjs saves for a gradient (1,929 of them in a BEVDet step): the same data, one more
@@ -346,11 +380,16 @@ function nativeKernels(): [string, Kernel][] {
     [ADAMW, adamw],
     [BEV_POOL, bevPool],
     [BEV_POOL_GRAD, bevPoolGrad],
+    [MS_DEFORM_ATTN, msDeformAttn],
+    [MS_DEFORM_ATTN_GRAD, msDeformAttnGrad],
   ];
 }
 
 /** Below this many values a data-movement or elementwise op stays on wasm (the native call costs more). */
 export const MIN_NATIVE_SIZE = 4096;
+
+/** A broadcasting elementwise op runs natively only where its innermost run (collapseBroadcast) is at least this long. */
+export const MIN_BROADCAST_RUN = 32;
 
 /** The kernels of the wasm path for the names the native path replaces: ours where we have one, else the stock one. */
 const WASM_PATH: Record<string, Kernel> = {
@@ -359,6 +398,7 @@ const WASM_PATH: Record<string, Kernel> = {
   [tf.Conv2DBackpropFilter]: conv2DBackpropFilterKernel,
   [tf.MaxPoolGrad]: maxPoolGradKernel,
   [tf.Transpose]: transposeKernel,
+  ...Object.fromEntries(BINARY_KERNELS),
   ...Object.fromEntries(FUSED_KERNELS),
 };
 

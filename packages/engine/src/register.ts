@@ -11,6 +11,7 @@ import { einsumKernel } from './wasm/einsum.js';
 import { batchMatMulKernel, transposeKernel } from './wasm/matmul.js';
 import { avgPoolGradKernel, maxPoolGradKernel, resizeBilinearGradKernel } from './wasm/portable.js';
 import { unsortedSegmentSumKernel } from './wasm/segment.js';
+import { BINARY_KERNELS } from './wasm/binary.js';
 import { rememberStock, runStock, type WasmBackend } from './wasm/util.js';
 
 type Fn = (args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }) => tf.TensorInfo | tf.TensorInfo[];
@@ -34,6 +35,8 @@ export const WASM_KERNELS: { name: string; fn: Fn; why: 'missing' | 'wrong' | 's
   { name: tf.Transpose, fn: transposeKernel, why: 'slow' },
   // The stock kernel, through runStock's guard of XNNPACK's packed-weight cache (keyed by b's data, not its shape).
   { name: tf._FusedMatMul, fn: (args) => runStock(tf._FusedMatMul, args.backend as WasmBackend, args.inputs, args.attrs), why: 'wrong' },
+  // Past 6 dimensions the stock kernels return garbage (wasm/binary.ts).
+  ...BINARY_KERNELS.map(([name, fn]) => ({ name, fn, why: 'wrong' as const })),
 ];
 
 /** Stock cpu kernels whose results disagree with their forward op; the same JS kernels fix them. */

@@ -1,12 +1,17 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { createRng, withKernelTrace, type Rng } from '@bevzoo/core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { randn, useCpu } from '../testutil.js';
+import { randn } from '../testutil.js';
 import { ConfigurationError, ShapeError } from '../errors.js';
 import { msDeformAttn, type LevelShapes } from './ms-deform-attn.js';
 import { gatherRows, gatherRowsKernels, scatterAddRows, scatterAddRowsKernels } from '../layers/rows.js';
 
-beforeAll(useCpu);
+// 'host' is @bevzoo/engine's BevzooMSDeformAttn kernel: the engine registers its portable version for cpu (and the
+// native one for wasm, compared with it in the engine's native.test.ts).
+beforeAll(async () => {
+  const { initEngine } = await import('@bevzoo/engine');
+  await initEngine({ backend: 'cpu', log: () => {} });
+});
 
 const LEVELS: LevelShapes = [[5, 7], [3, 4]];
 const [B, Q, HEADS, DIMS, POINTS] = [2, 6, 2, 4, 3];
@@ -90,9 +95,13 @@ describe('msDeformAttn', () => {
     expect(at(-0.1, 0.25)).toBeCloseTo(0.2 * 1, 5); // x = −0.8 px: only column 0, with weight 0.2
   });
 
-  it('host loop and plain gather version agree, forward and every gradient, zero padding included', () => {
+  it('the engine kernel and the plain gather version agree, forward and every gradient, zero padding included', async () => {
     const { value, loc, attn, proj } = inputs(1, false);
     const out = (impl: Impl) => msDeformAttn(value, LEVELS, loc, attn, { impl });
+    for (const impl of ['host', 'gather'] as const) {
+      const kernels = (await tf.profile(() => tf.dispose(tf.grads(loss(impl, proj))([value, loc, attn])))).kernels.map((k) => k.name);
+      expect(kernels.includes('BevzooMSDeformAttn') && kernels.includes('BevzooMSDeformAttnGrad'), impl).toBe(impl === 'host');
+    }
     const [h, g] = [out('host'), out('gather')];
     expect(h.shape).toEqual([B, Q, HEADS * DIMS]);
     expect(Math.max(...tf.abs(tf.sub(h, g)).dataSync())).toBeLessThan(1e-5);

@@ -11,10 +11,12 @@
  * the attention weights.
  *
  * Two implementations with the same results (to float rounding):
- * - 'host' (default): one fused loop over queries, heads, levels and points, forward and backward (tf.customGrad),
- *   on backends whose memory is on the host (cpu, wasm): no [queries, points, channels] intermediate.
+ * - 'host' (default): @bevzoo/engine's `BevzooMSDeformAttn` kernel and its gradient, where the active backend has it
+ *   (the engine registers it for wasm, natively on libtorch's threads where its addon loads, and for cpu): one fused
+ *   loop over queries, heads, levels and points, no [queries, points, channels] intermediate. On a backend without
+ *   it, 'gather'.
  * - 'gather': tfjs ops (a gather of the four corners, weighted sums; gradients by tfjs autodiff), with the corners'
- *   indices computed from the locations' values — the plain version the host loop is tested against, and the one
+ *   indices computed from the locations' values — the plain version the kernel is tested against, and the one
  *   for backends whose memory is elsewhere.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -69,122 +71,15 @@ export function msDeformAttn(value: tf.Tensor, levels: LevelShapes, samplingLoca
   const d = dimsOf(value, levels, samplingLocations, attentionWeights);
   // A kernel-level recording (an ONNX export) sees only kernels: the form whose corners are computed by kernels too.
   if (activeKernelTrace()) return msDeformAttnKernels(value, levels, samplingLocations, attentionWeights, d);
-  return opts.impl === 'gather' ? msDeformAttnGather(value, levels, samplingLocations, attentionWeights, d) : msDeformAttnHost(value, levels, samplingLocations, attentionWeights, d);
+  if (opts.impl !== 'gather' && tf.getKernel(MS_DEFORM_ATTN_KERNEL, tf.getBackend()) != null) return msDeformAttnKernel(value, levels, samplingLocations, attentionWeights);
+  return msDeformAttnGather(value, levels, samplingLocations, attentionWeights, d);
 }
 
-/**
- * The host loop. The forward pass records, per sample s (indexed as the attention weights: s = (((b·Q + q)·heads +
- * h)·levels + l)·points + p), the value offsets of its four corners (−1 outside the map; all −1 when the sample
- * falls wholly outside) and its fractional position in the cell (lh, lw); the backward pass reuses them. The common
- * case, all four corners inside, runs one fused loop over the channels.
- */
-/** One corner of a sample in the backward pass: adds w·dy into the corner's value gradient, returns Σ_d dy·v (0 outside). */
-function corner(g: Float32Array, o: number, vv: Float32Array, gv: Float32Array, r: number, w: number, D: number): number {
-  if (r < 0) return 0;
-  let acc = 0;
-  for (let d = 0; d < D; d++) {
-    acc += g[o + d]! * vv[r + d]!;
-    gv[r + d] += w * g[o + d]!;
-  }
-  return acc;
-}
+/** @bevzoo/engine's fused kernel (fused.ts there), run by name: nn does not depend on the engine. */
+const MS_DEFORM_ATTN_KERNEL = 'BevzooMSDeformAttn';
 
-function msDeformAttnHost(value: tf.Tensor, levels: LevelShapes, loc: tf.Tensor, attn: tf.Tensor, dims: Dims): tf.Tensor3D {
-  const { B, K, nH, D, nQ, nL, nP, starts } = dims;
-  const rowStride = nH * D; // values per key
-  const op = tf.customGrad((v, l, a) => {
-    const vv = (v as tf.Tensor).dataSync() as Float32Array;
-    const lv = (l as tf.Tensor).dataSync() as Float32Array;
-    const av = (a as tf.Tensor).dataSync() as Float32Array;
-    const S = av.length;
-    const rows = new Int32Array(S * 4).fill(-1);
-    const frac = new Float32Array(S * 2);
-    const out = new Float32Array(B * nQ * nH * D);
-    let s = 0;
-    for (let b = 0; b < B; b++)
-      for (let q = 0; q < nQ; q++)
-        for (let h = 0; h < nH; h++) {
-          const o = ((b * nQ + q) * nH + h) * D;
-          for (let lvl = 0; lvl < nL; lvl++) {
-            const H = levels[lvl]![0], W = levels[lvl]![1];
-            const base = (b * K + starts[lvl]!) * rowStride + h * D;
-            for (let p = 0; p < nP; p++, s++) {
-              const him = lv[2 * s + 1]! * H - 0.5, wim = lv[2 * s]! * W - 0.5;
-              if (!(him > -1 && wim > -1 && him < H && wim < W)) continue;
-              const h0 = Math.floor(him), w0 = Math.floor(wim);
-              const lh = him - h0, lw = wim - w0;
-              frac[2 * s] = lh;
-              frac[2 * s + 1] = lw;
-              const a = av[s]!;
-              const w00 = a * (1 - lh) * (1 - lw), w01 = a * (1 - lh) * lw, w10 = a * lh * (1 - lw), w11 = a * lh * lw;
-              const top = h0 >= 0, bottom = h0 + 1 < H, left = w0 >= 0, right = w0 + 1 < W;
-              const r00 = top && left ? base + (h0 * W + w0) * rowStride : -1;
-              const r01 = top && right ? base + (h0 * W + w0 + 1) * rowStride : -1;
-              const r10 = bottom && left ? base + ((h0 + 1) * W + w0) * rowStride : -1;
-              const r11 = bottom && right ? base + ((h0 + 1) * W + w0 + 1) * rowStride : -1;
-              rows[4 * s] = r00;
-              rows[4 * s + 1] = r01;
-              rows[4 * s + 2] = r10;
-              rows[4 * s + 3] = r11;
-              if (r00 >= 0 && r11 >= 0) {
-                for (let d = 0; d < D; d++) out[o + d] += w00 * vv[r00 + d]! + w01 * vv[r01 + d]! + w10 * vv[r10 + d]! + w11 * vv[r11 + d]!;
-                continue;
-              }
-              if (r00 >= 0) for (let d = 0; d < D; d++) out[o + d] += w00 * vv[r00 + d]!;
-              if (r01 >= 0) for (let d = 0; d < D; d++) out[o + d] += w01 * vv[r01 + d]!;
-              if (r10 >= 0) for (let d = 0; d < D; d++) out[o + d] += w10 * vv[r10 + d]!;
-              if (r11 >= 0) for (let d = 0; d < D; d++) out[o + d] += w11 * vv[r11 + d]!;
-            }
-          }
-        }
-    return {
-      value: tf.tensor3d(out, [B, nQ, nH * D]),
-      gradFunc: (dy: tf.Tensor) => {
-        const g = dy.dataSync() as Float32Array;
-        const gv = new Float32Array(vv.length), gl = new Float32Array(lv.length), ga = new Float32Array(S);
-        const rowCount = B * nQ * nH;
-        for (let row = 0, s = 0; row < rowCount; row++) {
-          const o = row * D;
-          for (let lvl = 0; lvl < nL; lvl++) {
-            const H = levels[lvl]![0], W = levels[lvl]![1];
-            for (let p = 0; p < nP; p++, s++) {
-              const r00 = rows[4 * s]!, r01 = rows[4 * s + 1]!, r10 = rows[4 * s + 2]!, r11 = rows[4 * s + 3]!;
-              if (r00 < 0 && r01 < 0 && r10 < 0 && r11 < 0) continue;
-              const a = av[s]!, lh = frac[2 * s]!, lw = frac[2 * s + 1]!;
-              const b00 = (1 - lh) * (1 - lw), b01 = (1 - lh) * lw, b10 = lh * (1 - lw), b11 = lh * lw;
-              // Per corner Σ_d dy·v (the sample's gradient through that corner's value; 0 for a corner outside).
-              let d00 = 0, d01 = 0, d10 = 0, d11 = 0;
-              if (r00 >= 0 && r11 >= 0) {
-                const w00 = a * b00, w01 = a * b01, w10 = a * b10, w11 = a * b11;
-                for (let d = 0; d < D; d++) {
-                  const gd = g[o + d]!;
-                  d00 += gd * vv[r00 + d]!;
-                  d01 += gd * vv[r01 + d]!;
-                  d10 += gd * vv[r10 + d]!;
-                  d11 += gd * vv[r11 + d]!;
-                  gv[r00 + d] += w00 * gd;
-                  gv[r01 + d] += w01 * gd;
-                  gv[r10 + d] += w10 * gd;
-                  gv[r11 + d] += w11 * gd;
-                }
-              } else {
-                d00 = corner(g, o, vv, gv, r00, a * b00, D);
-                d01 = corner(g, o, vv, gv, r01, a * b01, D);
-                d10 = corner(g, o, vv, gv, r10, a * b10, D);
-                d11 = corner(g, o, vv, gv, r11, a * b11, D);
-              }
-              ga[s] = b00 * d00 + b01 * d01 + b10 * d10 + b11 * d11;
-              // The bilinear weights' derivatives in w_im and h_im; the locations are scaled by W and H.
-              gl[2 * s] = a * W * ((1 - lh) * (d01 - d00) + lh * (d11 - d10));
-              gl[2 * s + 1] = a * H * ((1 - lw) * (d10 - d00) + lw * (d11 - d01));
-            }
-          }
-        }
-        return [tf.tensor(gv, value.shape), tf.tensor(gl, loc.shape), tf.tensor(ga, attn.shape)];
-      },
-    };
-  });
-  return op(value, loc, attn) as tf.Tensor3D;
+function msDeformAttnKernel(value: tf.Tensor, levels: LevelShapes, loc: tf.Tensor, attn: tf.Tensor): tf.Tensor3D {
+  return tf.engine().runKernel(MS_DEFORM_ATTN_KERNEL, { value, samplingLocations: loc, attentionWeights: attn }, { levels: levels.flat() } as unknown as tf.NamedAttrMap) as tf.Tensor3D;
 }
 
 /**

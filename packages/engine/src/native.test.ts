@@ -43,6 +43,32 @@ it('the build script never fails an install where it cannot build, says why and 
   expect(missing.stderr).toMatch(/libtorch headers not found \(\/nonexistent\/include\/ATen\/ATen\.h\)/);
 });
 
+/**
+ * Runs `run` with the portable kernels and with the native ones, at 1 and 2 libtorch threads (setThreads directly, so
+ * that no engine log line interferes): the same bits each time. Returns the native results per thread count.
+ */
+async function sameBitsOnBothPaths<T>(run: () => T): Promise<T[]> {
+  await use('wasm');
+  const before = native.addon!.info().threads;
+  const results: T[] = [];
+  try {
+    for (const threads of [1, 2]) {
+      expect(native.addon!.setThreads(threads)).toBe(threads);
+      useNativeKernels(false);
+      const portable = run();
+      useNativeKernels(true);
+      const nat = run();
+      useNativeKernels(false);
+      expect(nat, `${threads} thread(s)`).toEqual(portable);
+      results.push(nat);
+    }
+  } finally {
+    useNativeKernels(false);
+    native.addon!.setThreads(before);
+  }
+  return results;
+}
+
 /** Largest relative error between the native and the wasm path over f's value and its input gradients. */
 async function nativeVsWasm(shapes: number[][], f: (...xs: tf.Tensor[]) => tf.Tensor, seed = 1): Promise<number> {
   useNativeKernels(false);
@@ -212,23 +238,7 @@ describe.skipIf(native.addon == null)('native kernels equal the wasm kernels', (
         return out as unknown as tf.Tensor[];
       }) as unknown as number[][];
     };
-    await use('wasm');
-    const before = native.addon!.info().threads;
-    try {
-      for (const threads of [1, 2]) {
-        expect(native.addon!.setThreads(threads)).toBe(threads);
-        useNativeKernels(false);
-        const portable = [run(true), run(false)];
-        useNativeKernels(true);
-        const nat = [run(true), run(false)];
-        useNativeKernels(false);
-        expect(nat, `${threads} thread(s)`).toEqual(portable);
-        expect(nat[0]![2]!.some((v) => v !== 0)).toBe(true);
-      }
-    } finally {
-      useNativeKernels(false);
-      native.addon!.setThreads(before);
-    }
+    for (const nat of await sameBitsOnBothPaths(() => [run(true), run(false)])) expect(nat[0]![2]!.some((v) => v !== 0)).toBe(true);
   });
 
   // Multi-scale deformable attention: the same bits on both paths, forward and every gradient, with samples inside,
@@ -252,23 +262,7 @@ describe.skipIf(native.addon == null)('native kernels equal the wasm kernels', (
         tf.dispose([value, loc, attn]);
         return res as unknown as tf.Tensor[];
       }) as unknown as number[][];
-    await use('wasm');
-    const before = native.addon!.info().threads;
-    try {
-      for (const threads of [1, 2]) {
-        expect(native.addon!.setThreads(threads)).toBe(threads);
-        useNativeKernels(false);
-        const portable = run();
-        useNativeKernels(true);
-        const nat = run();
-        useNativeKernels(false);
-        expect(nat, `${threads} thread(s)`).toEqual(portable);
-        for (const g of nat) expect(g.some((v) => v !== 0)).toBe(true);
-      }
-    } finally {
-      useNativeKernels(false);
-      native.addon!.setThreads(before);
-    }
+    for (const nat of await sameBitsOnBothPaths(run)) for (const g of nat) expect(g.some((v) => v !== 0)).toBe(true);
   });
 
   it('elementwise ops merge axes before choosing a path: short broadcast runs run on wasm, all paths agree', async () => {

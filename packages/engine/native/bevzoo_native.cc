@@ -23,7 +23,11 @@ using Shape = std::vector<int64_t>;
 
 char* heapOf(const Napi::Value& v) {
   if (!v.IsArrayBuffer()) throw Napi::TypeError::New(v.Env(), "bevzoo native: expected the wasm heap's ArrayBuffer");
-  return static_cast<char*>(v.As<Napi::ArrayBuffer>().Data());
+  auto buffer = v.As<Napi::ArrayBuffer>();
+  // A heap taken before an allocation that grew it is detached: no data (writing there would crash the process).
+  if (buffer.ByteLength() == 0 || buffer.Data() == nullptr)
+    throw Napi::Error::New(v.Env(), "bevzoo native: the wasm heap's ArrayBuffer is detached (taken before an allocation grew the heap)");
+  return static_cast<char*>(buffer.Data());
 }
 
 int64_t num(const Napi::Value& v) { return static_cast<int64_t>(v.As<Napi::Number>().Int64Value()); }

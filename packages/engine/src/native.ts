@@ -209,31 +209,32 @@ function nativeKernels(): [string, Kernel][] {
     n.bevPoolGrad(heap(b), ...bevPoolOperands(b, args.inputs), at(b, dy), at(b, dd), sizeOf(depth.shape), at(b, dc), sizeOf(context.shape) / (context.shape.at(-1) ?? 1));
     return [dd, dc];
   };
-  // Multi-scale deformable attention (fused.ts): float32 tensors.
-  const deformOperands = (b: WasmBackend, args: KernelArgs) => {
-    const { value, samplingLocations: loc, attentionWeights: attn } = args.inputs as { value: TI; samplingLocations: TI; attentionWeights: TI };
-    const levels = (args.attrs as { levels: number[] }).levels;
+  // Multi-scale deformable attention (fused.ts): float32 tensors. The heap and the offsets are taken after the outputs
+  // are allocated (an allocation may grow the heap, which detaches its old ArrayBuffer).
+  const deformOk = (i: tf.NamedTensorInfoMap) => ['value', 'samplingLocations', 'attentionWeights', 'dy'].every((k) => i[k] == null || i[k]!.dtype === 'float32');
+  const deform = (args: KernelArgs) => {
+    const { value, samplingLocations: loc, attentionWeights: attn, dy } = args.inputs as { value: TI; samplingLocations: TI; attentionWeights: TI; dy?: TI };
+    const levels = Array.from((args.attrs as { levels: number[] }).levels);
     const d = msDeformAttnDims(value, loc, levels);
     const dims: number[] = [d.B, d.K, d.heads, d.D, d.Q, d.L, d.P];
-    return { d, operands: [heap(b), at(b, value), at(b, loc), at(b, attn), dims, Array.from(levels)] as const };
+    const operands = (b: WasmBackend) => [heap(b), at(b, value), at(b, loc), at(b, attn), dims, levels] as const;
+    return { d, value, loc, attn, dy, operands };
   };
-  const deformOk = (i: tf.NamedTensorInfoMap) => ['value', 'samplingLocations', 'attentionWeights', 'dy'].every((k) => i[k] == null || i[k]!.dtype === 'float32');
   const msDeformAttn: Kernel = (args) => {
     if (!n.msDeformAttn || !deformOk(args.inputs)) return msDeformAttnKernel(args);
     const b = args.backend as WasmBackend;
-    const { d, operands } = deformOperands(b, args);
+    const { d, operands } = deform(args);
     const out = alloc(b, [d.B, d.Q, d.heads * d.D]);
-    n.msDeformAttn(...operands, at(b, out));
+    n.msDeformAttn(...operands(b), at(b, out));
     return out;
   };
   const msDeformAttnGrad: Kernel = (args) => {
     if (!n.msDeformAttnGrad || !deformOk(args.inputs)) return msDeformAttnGradKernel(args);
     const b = args.backend as WasmBackend;
-    const { value, samplingLocations, attentionWeights, dy } = args.inputs as { value: TI; samplingLocations: TI; attentionWeights: TI; dy: TI };
-    const { operands } = deformOperands(b, args);
-    const outs = [alloc(b, value.shape), alloc(b, samplingLocations.shape), alloc(b, attentionWeights.shape)] as const;
-    n.msDeformAttnGrad(...operands, at(b, dy), at(b, outs[0]), at(b, outs[1]), at(b, outs[2]));
-    return [...outs];
+    const { value, loc, attn, dy, operands } = deform(args);
+    const outs = [alloc(b, value.shape), alloc(b, loc.shape), alloc(b, attn.shape)];
+    n.msDeformAttnGrad(...operands(b), at(b, dy!), at(b, outs[0]!), at(b, outs[1]!), at(b, outs[2]!));
+    return outs;
   };
   // Data movement and elementwise ops: native from MIN_NATIVE_SIZE values on (below it the call costs more than the
   // wasm kernel), float32 only; the rest runs the wasm kernel.

@@ -1,5 +1,6 @@
 /**
- * Multi-scale deformable attention benchmark: the fused host loop against the plain gather-based version, forward and
+ * Multi-scale deformable attention benchmark: the engine's fused kernel (`BevzooMSDeformAttn`: native on libtorch's
+ * threads where the addon loads, and its portable JS version) against the plain gather-based version, forward and
  * forward + backward, on the default engine (wasm with the engine's kernels; `--backend cpu` for tfjs's cpu), one run,
  * at the shapes of BEVFormer's spatial cross-attention for a small preset: 6 cameras, 2 levels of 128×352 image
  * features (1/8, 1/16), 4 heads × 16 dims, 8 points per level (4 heights × 2), 1,250 queries per camera.
@@ -14,8 +15,9 @@ import { msDeformAttn, type LevelShapes } from './attention/ms-deform-attn.js';
 async function main(): Promise<void> {
   const { values: a } = parseArgs({ options: { queries: { type: 'string', default: '1250' }, reps: { type: 'string', default: '5' }, backend: { type: 'string', default: 'wasm' } } });
   const [Q, reps] = [Number(a.queries), Number(a.reps)];
-  const { initEngine } = await import('@bevzoo/engine'); // a dev dependency: the benchmark runs in the workspace
+  const { initEngine, useNativeKernels } = await import('@bevzoo/engine'); // a dev dependency: the benchmark runs in the workspace
   const engine = await initEngine({ backend: a.backend as 'wasm' | 'cpu', log: () => {} });
+  const native = engine.kernels === 'native';
 
   const levels: LevelShapes = [[16, 44], [8, 22]];
   const [B, H, D, P] = [6, 4, 16, 8];
@@ -39,21 +41,28 @@ async function main(): Promise<void> {
     return t.sort((x, y) => x - y)[Math.floor(t.length / 2)]!;
   }
 
-  const rows = (['host', 'gather'] as const).map((impl) => {
+  const versions = [
+    ...(native ? [{ name: 'kernel, native', impl: 'host' as const, native: true }] : []),
+    { name: native || engine.backend === 'wasm' ? 'kernel, portable JS' : 'kernel', impl: 'host' as const, native: false },
+    { name: 'gather', impl: 'gather' as const, native: false },
+  ];
+  const rows = versions.map(({ name, impl, native: on }) => {
+    if (native) useNativeKernels(on);
     const fwd = time(() => tf.tidy(() => void msDeformAttn(value, levels, loc, attn, { impl }).dataSync()));
     const fb = time(() => tf.tidy(() => {
       const g = tf.grads((v, l, w) => tf.sum(tf.mul(msDeformAttn(v, levels, l, w, { impl }), proj)) as tf.Scalar)([value, loc, attn]);
       g.forEach((t) => t.dataSync());
     }));
-    return { impl, fwd, fb };
+    return { impl: name, fwd, fb };
   });
-  const [host, gather] = rows as [(typeof rows)[0], (typeof rows)[0]];
+  if (native) useNativeKernels(true);
+  const host = rows[0]!, gather = rows.at(-1)!;
   process.stdout.write(
     `multi-scale deformable attention, backend ${engine.backend}${engine.kernels ? ` (${engine.kernels} kernels)` : ''}: value [${B}, ${K}, ${H}, ${D}] over levels ${levels.map((l) => l.join('×')).join(', ')}, ` +
       `${Q} queries × ${H} heads × ${levels.length} levels × ${P} points (${reps} reps, median)\n\n` +
       `| version | forward ms | forward + backward ms |\n|---|---|---|\n` +
       rows.map((r) => `| ${r.impl} | ${r.fwd.toFixed(1)} | ${r.fb.toFixed(1)} |`).join('\n') +
-      `\n\ngather / host: forward ${(gather.fwd / host.fwd).toFixed(2)}×, forward + backward ${(gather.fb / host.fb).toFixed(2)}×\n`,
+      `\n\ngather / ${host.impl}: forward ${(gather.fwd / host.fwd).toFixed(2)}×, forward + backward ${(gather.fb / host.fb).toFixed(2)}×\n`,
   );
 }
 

@@ -86,8 +86,10 @@ export class TemporalSelfAttention extends Module {
       const off = tf.reshape(this.sampling_offsets.forward(both), [B, Q, heads, 2, points, 2]);
       const w = tf.softmax(tf.reshape(this.attention_weights.forward(both), [B, Q, heads, 2, points]), -1);
       const toQueue = (t: tf.Tensor, tail: number[]) => tf.reshape(tf.transpose(t, [0, 3, 1, 2, ...tail.map((_, i) => 4 + i)]), [B * 2, Q, heads, 1, ...tail]);
-      const norm = tf.tensor1d([X, Y]);
-      const loc = tf.add(tf.reshape(ref, [1, Q, 1, 1, 1, 2]), tf.div(toQueue(off, [points, 2]), norm));
+      // Both terms laid out whole along each head's [points, 2] (see SpatialCrossAttention).
+      const norm = tf.tensor1d(Array.from({ length: points }, () => [X, Y]).flat());
+      const refRows = tf.reshape(tf.tile(ref, [1, points]), [1, Q, 1, points * 2]);
+      const loc = tf.reshape(tf.add(refRows, tf.div(tf.reshape(toQueue(off, [points, 2]), [B * 2, Q, heads, points * 2]), norm)), [B * 2, Q, heads, 1, points, 2]);
       const out = msDeformAttn(value, [[Y, X]], loc, toQueue(w, [points]));
       const mean = tf.mean(tf.reshape(out, [B, 2, Q, C]), 1);
       return tf.add(this.output_proj.forward(mean), query) as tf.Tensor3D;
@@ -161,9 +163,12 @@ export class SpatialCrossAttention extends Module {
       const off = tf.reshape(d.sampling_offsets.forward(q), [K, maxLen, heads, L, points, 2]);
       const w = tf.reshape(tf.softmax(tf.reshape(d.attention_weights.forward(q), [K, maxLen, heads, L * points]), -1), [K, maxLen, heads, L, points]);
       // Point p samples around the reference point of pillar height p mod Z (the reference's view as [points/Z, Z]).
-      const refs = t ? tf.reshape(t.ref, [K, maxLen, 1, 1, 1, Z, 2]) : tf.tensor(hits.ref, [K, maxLen, 1, 1, 1, Z, 2]);
-      const norm = tf.tensor(levels.flatMap(([h, w2]) => [w2, h]), [1, 1, 1, L, 1, 1, 2]);
-      const loc = tf.reshape(tf.add(refs, tf.div(tf.reshape(off, [K, maxLen, heads, L, points / Z, Z, 2]), norm)), [K, maxLen, heads, L, points, 2]);
+      // The offsets' layout per head is [levels, points/Z, Z, 2]; both terms are laid out whole along it (a broadcast
+      // whose innermost run is 2 values costs ~20× one over whole rows, on either kernel path).
+      const refs = t ? tf.reshape(t.ref, [K * maxLen, 1, 1, Z * 2]) : tf.tensor(hits.ref, [K * maxLen, 1, 1, Z * 2]);
+      const refRows = tf.reshape(tf.tile(refs, [1, L, points / Z, 1]), [K, maxLen, 1, L * points * 2]);
+      const norm = tf.tensor(levels.flatMap(([h, w2]) => Array.from({ length: points }, () => [w2, h]).flat()), [1, 1, 1, L * points * 2]);
+      const loc = tf.reshape(tf.add(refRows, tf.div(tf.reshape(off, [K, maxLen, heads, L * points * 2]), norm)), [K, maxLen, heads, L, points, 2]);
       const out = msDeformAttn(value, levels, loc, w); // [B·N, maxLen, C]
       // Summed into the queries' slots (the padding dropped), averaged over the cameras that see them.
       const outRows = tf.reshape(out, [K * maxLen, C]) as tf.Tensor2D;

@@ -1,25 +1,25 @@
 /**
- * Cut the image branch (ResNet, FPN, LSS depth net) out of a trained BEVDet checkpoint into the starting-weights file
- * the `small` preset ships (`checkpoints/bevdet-small-image-synth.safetensors`, see the README). The trained run's
- * metadata (config, data, steps, seconds, losses) is kept, and `source` names the checkpoint it came from.
+ * Cut the tensors under some name prefixes out of a trained checkpoint into a starting-weights file, as the student
+ * packages ship them (`initWeights`): BEVDet's image branch (ResNet, FPN, LSS depth net), BEVDepth's (ResNet, FPN,
+ * camera-aware depth net). The trained run's metadata (config, data, steps, seconds, losses) is kept; `source` names
+ * the checkpoint it came from and `prefixes` what was kept.
  *
  *   node apps/runner/dist/cli.js train student bevdet --preset small --steps 4000 \
  *     --set depthSupervision.weight=3 --set data.points=true --set train.evalEvery=1000 --out /tmp/pre
- *   npx tsx packages/students/bevdet/scripts/export-image-branch.ts /tmp/pre/model.safetensors \
- *     packages/students/bevdet/checkpoints/bevdet-small-image-synth.safetensors
+ *   npx tsx apps/runner/scripts/export-weights.ts /tmp/pre/model.safetensors \
+ *     packages/students/bevdet/checkpoints/bevdet-small-image-synth.safetensors img_backbone. img_neck. img_view_transformer.
  */
 import { readFileSync } from 'node:fs';
 import { parseSafetensors, writeSafetensors, type RawTensor } from '@bevzoo/core';
-import { IMAGE_BRANCH_PREFIXES } from '../src/plugin.js';
 
-const [from, to] = process.argv.slice(2);
-if (!from || !to) {
-  process.stderr.write('usage: export-image-branch.ts <trained model.safetensors> <out.safetensors>\n');
+const [from, to, ...prefixes] = process.argv.slice(2);
+if (!from || !to || !prefixes.length) {
+  process.stderr.write('usage: export-weights.ts <trained model.safetensors> <out.safetensors> <name prefix>...\n');
   process.exit(2);
 }
 const { tensors, metadata } = parseSafetensors(readFileSync(from), from);
 const kept: Record<string, RawTensor> = {};
-for (const [k, t] of Object.entries(tensors)) if (IMAGE_BRANCH_PREFIXES.some((p) => k.startsWith(p))) kept[k] = t;
-if (Object.keys(kept).length === 0) throw new Error(`${from}: no tensor starts with ${IMAGE_BRANCH_PREFIXES.join(', ')}; is it a BEVDet checkpoint?`);
-await writeSafetensors(to, kept, { ...metadata, source: from, prefixes: IMAGE_BRANCH_PREFIXES.join(',') });
-process.stdout.write(`${to}: ${Object.keys(kept).length} of ${Object.keys(tensors).length} tensors (${IMAGE_BRANCH_PREFIXES.join(', ')})\n`);
+for (const [k, t] of Object.entries(tensors)) if (prefixes.some((p) => k.startsWith(p))) kept[k] = t;
+if (Object.keys(kept).length === 0) throw new Error(`${from}: no tensor starts with ${prefixes.join(', ')}`);
+await writeSafetensors(to, kept, { ...metadata, source: from, prefixes: prefixes.join(',') });
+process.stdout.write(`${to}: ${Object.keys(kept).length} of ${Object.keys(tensors).length} tensors (${prefixes.join(', ')})\n`);

@@ -54,7 +54,7 @@ describe('BEVDepth', () => {
     m.dispose();
   });
 
-  it('ships starting weights for small and small-4d: the image backbone and FPN, shape for shape', () => {
+  it('ships starting weights for small and small-4d: the image backbone, FPN and depth net, shape for shape', () => {
     for (const preset of ['small', 'small-4d']) {
       const init = bevdepthStudent.initWeights!.find((w) => w.preset === preset)!;
       const { tensors } = parseSafetensors(readFileSync(init.file), init.file);

@@ -4,8 +4,8 @@ import { LSSDetector, lssDetectorFeatures, lssDetectorSchema } from '@bevzoo/nn'
 import { bevdepthPresets, type BEVDepthConfig } from './config.js';
 import pkg from '../package.json' with { type: 'json' };
 
-/** What the shipped starting weights hold: the image backbone and its FPN (the camera-aware depth net starts fresh). */
-export const IMAGE_BRANCH_PREFIXES = ['img_backbone.', 'img_neck.'] as const;
+/** What the shipped starting weights hold: the image backbone, its FPN and the camera-aware depth net (README). */
+export const IMAGE_BRANCH_PREFIXES = ['img_backbone.', 'img_neck.', 'img_view_transformer.'] as const;
 
 /**
  * BEVDepth (Li et al. 2023): BEVDet whose depth net is camera-aware (intrinsics, image and BEV augmentation and
@@ -31,13 +31,13 @@ export const bevdepthStudent = defineStudent<BEVDepthConfig, BEVDepth>({
   defaultPreset: 'small',
   provides: lssDetectorFeatures,
   create: (config, ctx) => new BEVDepth(config, { rng: ctx.rng.fork('bevdepth') }),
-  // The image backbone and FPN of BEVDet small trained with LiDAR depth supervision on the synthetic train split
-  // (the same modules and shapes; BEVDepth starts from an image-pretrained backbone as BEVDet does). The camera-aware
-  // depth net, the BEV encoder and the head start from scratch.
+  // The image branch of BEVDepth small (backbone, FPN, camera-aware depth net) after 4000 steps with its LiDAR depth
+  // supervision on the synthetic train split, started from BEVDet small's backbone and FPN (README). The BEV encoder
+  // and the head start from scratch.
   initWeights: (['small', 'small-4d'] as const).map((preset) => ({
     preset,
     file: fileURLToPath(new URL('../checkpoints/bevdepth-small-image-synth.safetensors', import.meta.url)),
     prefixes: IMAGE_BRANCH_PREFIXES,
-    description: 'image backbone + FPN pretrained 4000 steps with LiDAR depth supervision on the synthetic train split (BEVDet small\'s)',
+    description: 'image backbone, FPN and camera-aware depth net pretrained 4000 steps with LiDAR depth supervision on the synthetic train split (BEVDepth small)',
   })),
 });

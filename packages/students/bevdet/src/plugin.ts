@@ -22,7 +22,7 @@ export const bevdetStudent = defineStudent<BEVDetConfig, BEVDet>({
   create: (config, ctx) => new BEVDet(config, { rng: ctx.rng.fork('bevdet') }),
   // The image branch of the small preset starts pretrained, as the paper's ImageNet ResNet does: BEVDet small with
   // depth supervision (BEVDepth's) trained on the synthetic train split, its image branch cut out
-  // (scripts/export-image-branch.ts). The BEV encoder and the head start from scratch. `--scratch` ignores it.
+  // (apps/runner/scripts/export-weights.ts). The BEV encoder and the head start from scratch. `--scratch` ignores it.
   initWeights: [
     {
       preset: 'small',

@@ -32,7 +32,6 @@ export interface MSDeformAttnOptions {
 
 interface Dims {
   B: number;
-  K: number;
   nH: number;
   D: number;
   nQ: number;
@@ -59,7 +58,7 @@ function dimsOf(value: tf.Tensor, levels: LevelShapes, loc: tf.Tensor, attn: tf.
   const [, nQ, , nL, nP] = loc.shape as number[];
   if (attn.rank !== 5 || attn.shape.some((d, i) => d !== loc.shape[i]))
     throw new ShapeError('msDeformAttn attention weights', `[${loc.shape.slice(0, 5)}] (the locations' shape without the last axis)`, `[${attn.shape}]`);
-  return { B, K, nH, D, nQ: nQ!, nL: nL!, nP: nP!, starts };
+  return { B, nH, D, nQ: nQ!, nL: nL!, nP: nP!, starts };
 }
 
 /**

@@ -53,6 +53,94 @@ export interface TeacherRuntime<B = unknown> {
   forward(batch: B): Promise<ForwardOutput>;
 }
 
+/**
+ * Per-sample outputs of the frozen teacher kept across steps (`Distillation.setTeacherCache`): where a sample's teacher
+ * input does not change between epochs (no augmentation, no GT-paste), its output does not either, so it is computed
+ * in the first epoch and served from memory afterwards.
+ */
+export interface TeacherCacheOptions<B> {
+  /**
+   * Each sample's key, in batch order. The teacher's input for a sample must be a function of its key alone. null: this
+   * batch is neither served from the cache nor stored in it.
+   */
+  keys(batch: B): readonly string[] | null;
+  /** Memory budget of the stored outputs in bytes; samples past it are computed every time they come. */
+  maxBytes: number;
+}
+
+/** What the teacher cache did in a run (`result.json`'s `train.teacher_cache`). */
+export interface TeacherCacheStats {
+  /** Samples whose teacher output came from the cache. */
+  hits: number;
+  /** Samples whose teacher output was computed. */
+  computed: number;
+  /** Samples held, and their bytes. */
+  samples: number;
+  bytes: number;
+  max_bytes: number;
+  /** Why nothing was stored (a teacher output that is not batch-major), where so. */
+  off?: string;
+}
+
+type StoredTensor = { shape: number[]; dtype: tf.DataType; data: tf.TypedArray };
+type StoredSample = { features: Record<string, StoredTensor>; outputs: Record<string, StoredTensor> };
+
+/** The teacher cache of one distillation: per-sample slices of the teacher's outputs, on the JavaScript heap. */
+class TeacherCache<B> {
+  private readonly samples = new Map<string, StoredSample>();
+  readonly stats: TeacherCacheStats;
+
+  constructor(private readonly opts: TeacherCacheOptions<B>) {
+    this.stats = { hits: 0, computed: 0, samples: 0, bytes: 0, max_bytes: opts.maxBytes };
+  }
+
+  /** The batch's teacher output from the cache when every sample of it is held; null otherwise. */
+  get(batch: B): ForwardOutput | null {
+    const keys = this.opts.keys(batch);
+    const held = keys?.map((k) => this.samples.get(k));
+    if (!held?.length || held.some((h) => !h)) return null;
+    const stack = (pick: (s: StoredSample) => Record<string, StoredTensor>) =>
+      Object.fromEntries(Object.entries(pick(held[0]!)).map(([name, first]) => {
+        const n = first.data.length;
+        const data = new (first.data.constructor as new (n: number) => tf.TypedArray)(n * held.length);
+        held.forEach((h, i) => data.set(pick(h!)[name]!.data, i * n));
+        return [name, tf.tensor(data, [held.length, ...first.shape], first.dtype)];
+      }));
+    this.stats.hits += held.length;
+    return { features: stack((s) => s.features), outputs: stack((s) => s.outputs) } as ForwardOutput;
+  }
+
+  /** Store the samples of a computed batch that are not held yet, within the budget. */
+  put(batch: B, out: ForwardOutput): void {
+    const keys = this.opts.keys(batch);
+    if (!keys) return;
+    this.stats.computed += keys.length;
+    if (this.stats.off) return;
+    const parts = [out.features, out.outputs] as Record<string, tf.Tensor>[];
+    const bad = parts.flatMap((r) => Object.entries(r)).find(([, t]) => t.shape[0] !== keys.length);
+    if (bad) {
+      this.stats.off = `the teacher's output "${bad[0]}" has shape [${bad[1].shape.join(', ')}], not batch-major over the batch's ${keys.length} samples`;
+      return;
+    }
+    const missing = keys.map((k, i) => [k, i] as const).filter(([k]) => !this.samples.has(k));
+    if (!missing.length) return;
+    // One read of each tensor; each sample gets copies of its rows.
+    const [features, outputs] = parts.map((r) => Object.entries(r).map(([name, t]) => ({ name, t, data: t.dataSync() })));
+    const bytes = [...features!, ...outputs!].reduce((a, x) => a + x.data.byteLength / keys.length, 0);
+    const rows = (list: typeof features, i: number) =>
+      Object.fromEntries(list!.map(({ name, t, data }) => {
+        const n = data.length / keys.length;
+        return [name, { shape: t.shape.slice(1), dtype: t.dtype, data: data.slice(i * n, (i + 1) * n) as tf.TypedArray }];
+      }));
+    for (const [k, i] of missing) {
+      if (this.stats.bytes + bytes > this.opts.maxBytes) break;
+      this.samples.set(k, { features: rows(features, i), outputs: rows(outputs, i) });
+      this.stats.samples += 1;
+      this.stats.bytes += bytes;
+    }
+  }
+}
+
 const isCreated = (x: CreatedModel | ModelRequest): x is CreatedModel => 'model' in x && 'plugin' in x;
 
 /** Parameter and state names of the distillation: `student.*` and `distiller.*` (the teacher is frozen and not saved). */
@@ -64,6 +152,7 @@ export class Distillation<B = unknown, P = unknown> implements TaskModel<B, P>, 
   readonly setup: DistillerSetupReport | null;
   private held: { batch: B; out: ForwardOutput } | null = null;
   private external: TeacherRuntime<B> | null = null;
+  private cache: TeacherCache<B> | null = null;
 
   constructor(
     readonly teacher: CreatedModel<TaskModel<B, P>>,
@@ -121,24 +210,51 @@ export class Distillation<B = unknown, P = unknown> implements TaskModel<B, P>, 
     return this.external?.runtime ?? 'engine';
   }
 
+  /**
+   * Keep the teacher's outputs per sample and serve them again when the same samples come back (see
+   * TeacherCacheOptions); null stops it and frees what it holds. Where the runtime or the cache changes, the outputs
+   * are the same: the cache stores what the teacher computed, bit for bit.
+   */
+  setTeacherCache(opts: TeacherCacheOptions<B> | null): void {
+    this.releaseBatch();
+    this.cache = opts ? new TeacherCache(opts) : null;
+  }
+
+  /** What the teacher cache did so far; null without one. */
+  get teacherCacheStats(): TeacherCacheStats | null {
+    return this.cache ? { ...this.cache.stats } : null;
+  }
+
+  /** The batch's teacher output from the cache, held as the batch's; false where the cache lacks a sample of it. */
+  private holdCached(batch: B): boolean {
+    const out = this.cache?.get(batch);
+    if (!out) return false;
+    this.releaseBatch();
+    this.held = { batch, out };
+    return true;
+  }
+
   /** The teacher's forward output for the batch from the runtime set (nothing to do on the engine); kept until `releaseBatch`. */
   async prepare(batch: B): Promise<void> {
-    if (!this.external || this.held?.batch === batch) return;
+    if (!this.external || this.held?.batch === batch || this.holdCached(batch)) return;
     this.releaseBatch();
     const out = await this.external.forward(batch);
     this.releaseBatch(); // nothing else may have been held meanwhile, but never leak it
+    this.cache?.put(batch, out);
     this.held = { batch, out };
   }
 
   /** The frozen teacher's forward output for a batch, computed once (without a gradient tape when called from prepareBatch). */
   teacherOutput(batch: B): ForwardOutput {
-    if (this.held?.batch !== batch) {
+    if (this.held?.batch !== batch && !this.holdCached(batch)) {
       if (this.external)
         throw new TrainError(`Distillation: the teacher ${this.teacher.plugin.name} runs on ${this.external.runtime} (asynchronous): expected \`await prepare(batch)\` before the step, found the batch not prepared`);
       this.releaseBatch();
-      this.held = { batch, out: tidyForward(this.teacher.model, batch, false) };
+      const out = tidyForward(this.teacher.model, batch, false);
+      this.cache?.put(batch, out);
+      this.held = { batch, out };
     }
-    return this.held.out;
+    return this.held!.out;
   }
 
   /** Task loss plus distillation loss; parts: the student's, the distiller's, `loss.task` and `loss.distill`. */
@@ -171,6 +287,7 @@ export class Distillation<B = unknown, P = unknown> implements TaskModel<B, P>, 
 
   dispose(): void {
     this.releaseBatch();
+    this.cache = null;
     this.student.model.dispose();
     this.teacher.model.dispose();
     this.distiller.model.dispose();

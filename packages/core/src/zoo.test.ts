@@ -208,6 +208,57 @@ describe('createDistillation', () => {
     expect(await run(true)).toEqual(await run(false));
   });
 
+  it('serves the teacher from its per-sample cache once every sample of a batch was computed: the same training, fewer forwards, no leak', async () => {
+    // Two batches of the same four samples in different orders: rows are samples, keys name them.
+    const rows: Record<string, number[]> = { a: [1, 2], b: [-1, 0.5], c: [0, 1], d: [2, -2] };
+    const keyOf = new WeakMap<Batch, string[]>();
+    const make = (keys: string[]): Batch => {
+      const b = { x: tf.tensor2d(keys.flatMap((k) => rows[k]!), [4, 2]), y: tf.tensor2d(Array.from({ length: 12 }, (_, i) => Math.sin(i)), [4, 3]) };
+      keyOf.set(b, keys);
+      return b;
+    };
+    const run = async (maxBytes: number | null) => {
+      const d = await createDistillation<Batch, number>({ teacher: { name: 'zoo-teacher' }, student: { name: 'zoo-student' }, distiller: { name: 'zoo-imitate' }, seed: 1 });
+      if (maxBytes !== null) d.setTeacherCache({ keys: (b) => keyOf.get(b) ?? null, maxBytes });
+      const batches = [make(['a', 'b', 'c', 'd']), make(['c', 'a', 'd', 'b'])];
+      const losses: number[] = [];
+      const counts: number[] = [];
+      await trainLoop({ model: d, batches, steps: 6, optimizer: { lr: 0.05, weightDecay: 0 }, progress: false, onStep: (r) => {
+        losses.push(r.loss);
+        counts.push(tf.memory().numTensors);
+      } });
+      const out = { losses, counts, calls: (d.teacher.model as Linear).forwardCalls, stats: d.teacherCacheStats };
+      d.dispose();
+      tf.dispose(batches.flatMap((b) => [b.x, b.y]));
+      return out;
+    };
+    const plain = await run(null);
+    expect(plain.calls).toBe(6);
+    expect(plain.stats).toBeNull();
+    const cached = await run(1 << 20);
+    expect(cached.losses).toEqual(plain.losses); // bit for bit: the cache holds what the teacher computed
+    expect(cached.calls).toBe(1);
+    // f and y: 3 floats each per sample
+    expect(cached.stats).toEqual({ hits: 20, computed: 4, samples: 4, bytes: 4 * 24, max_bytes: 1 << 20 });
+    expect(new Set(cached.counts).size).toBe(1);
+    // A budget of three samples: every batch has the fourth, so the teacher runs every step.
+    const small = await run(3 * 24);
+    expect(small.losses).toEqual(plain.losses);
+    expect(small.calls).toBe(6);
+    expect(small.stats).toMatchObject({ hits: 0, computed: 24, samples: 3, bytes: 72 });
+  });
+
+  it('stores nothing, and says why, where a teacher output is not batch-major', async () => {
+    const d = await createDistillation<Batch, number>({ teacher: { name: 'zoo-teacher' }, student: { name: 'zoo-student' }, distiller: { name: 'zoo-imitate' }, seed: 1 });
+    d.setTeacherCache({ keys: () => ['a', 'b', 'c'], maxBytes: 1 << 20 }); // three keys for four rows
+    const b = batch();
+    await trainLoop({ model: d, batches: [b], steps: 2, optimizer: { lr: 0.05, weightDecay: 0 }, progress: false });
+    expect(d.teacherCacheStats).toMatchObject({ hits: 0, computed: 6, samples: 0, off: 'the teacher\'s output "f" has shape [4, 3], not batch-major over the batch\'s 3 samples' });
+    expect((d.teacher.model as Linear).forwardCalls).toBe(2);
+    d.dispose();
+    tf.dispose([b.x, b.y]);
+  });
+
   it('checks the combination before it builds adapters', async () => {
     await expect(createDistillation({ teacher: { name: 'zoo-teacher' }, student: { name: 'zoo-student', preset: 'wide' }, distiller: { name: 'zoo-imitate' } }))
       .rejects.toThrow(AssemblyError);

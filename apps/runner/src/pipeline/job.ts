@@ -9,10 +9,10 @@ import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
 import {
   checkpointStep, createProgress, createRng, fileError, keepJsonlUntil, latestCheckpoint, removeStaleTemps, runSettings, trainLoop, writeSafetensors,
-  type AdamWConfig, type DataSettings, type StepPhases, type TrainOptions, type TrainSettings,
+  type AdamWConfig, type DataSettings, type StepPhases, type TeacherCacheStats, type TrainOptions, type TrainSettings,
 } from '@bevzoo/core';
 import { initEngine, type EngineBackend } from '@bevzoo/engine';
-import { createLoader, type Loader, type LoaderOptions } from '@bevzoo/nuscenes';
+import { createLoader, type Batch, type Loader, type LoaderOptions } from '@bevzoo/nuscenes';
 import type { TeacherRuntimeChoice, TeacherRuntimeRequest } from '@bevzoo/onnx';
 import { datasetId, prepareDataset, prepareVirtualPointsFor, type Dataset, type DatasetChoice } from './dataset.js';
 import { objectSampleOption } from './gt-paste.js';
@@ -104,6 +104,16 @@ export async function runJob(spec: JobSpec, opts: { log?: (s: string) => void; d
   }
 }
 
+/** A memory budget in bytes: the environment variable `name` (megabytes) where set, else `total · fraction` within [min, max]. */
+function memoryBudget(name: string, env: NodeJS.ProcessEnv, total: number, fraction: number, min: number, max: number): number {
+  const v = env[name];
+  if (v !== undefined && v !== '') {
+    if (!/^\d+$/.test(v.trim())) throw new Error(`${name} must be a whole number of megabytes (0 turns the memory cache off), found ${JSON.stringify(v)}`);
+    return Number(v.trim()) * 1024 ** 2;
+  }
+  return Math.round(Math.min(max, Math.max(min, total * fraction)));
+}
+
 /**
  * The memory budget of a training loader's frame cache (decoded images, assembled clouds): `BEVZOO_FRAME_CACHE_MB`
  * where set, else a fifth of the machine's memory (a matrix runs two jobs at a time, each with its own cache), between
@@ -111,12 +121,16 @@ export async function runJob(spec: JobSpec, opts: { log?: (s: string) => void; d
  * their virtual points and sweeps: 4.2 GB for the `small` training split), so each epoch loaded them again.
  */
 export function frameCacheBytes(env: NodeJS.ProcessEnv = process.env, total: number = totalmem()): number {
-  const v = env.BEVZOO_FRAME_CACHE_MB;
-  if (v !== undefined && v !== '') {
-    if (!/^\d+$/.test(v.trim())) throw new Error(`BEVZOO_FRAME_CACHE_MB must be a whole number of megabytes (0 turns the memory cache off), found ${JSON.stringify(v)}`);
-    return Number(v.trim()) * 1024 ** 2;
-  }
-  return Math.round(Math.min(8 * 1024 ** 3, Math.max(1024 ** 3, total / 5)));
+  return memoryBudget('BEVZOO_FRAME_CACHE_MB', env, total, 1 / 5, 1024 ** 3, 8 * 1024 ** 3);
+}
+
+/**
+ * The memory budget of a distillation's teacher cache (the frozen teacher's outputs per training sample, kept where
+ * the student's batches are not augmented): `BEVZOO_TEACHER_CACHE_MB` where set, else a tenth of the machine's memory,
+ * between 256 MiB and 4 GiB. CenterPoint `small`'s outputs take about 4 MB a sample, its 192 training samples 0.8 GB.
+ */
+export function teacherCacheBytes(env: NodeJS.ProcessEnv = process.env, total: number = totalmem()): number {
+  return memoryBudget('BEVZOO_TEACHER_CACHE_MB', env, total, 1 / 10, 256 * 1024 ** 2, 4 * 1024 ** 3);
 }
 
 /** The training loader's frame cache counters, for `result.json` (`train.data_cache`). */
@@ -134,6 +148,8 @@ export interface TrainingSetup {
   loaderOpts: Pick<LoaderOptions, 'nusc' | 'imageSize' | 'sweeps' | 'points' | 'withPrev' | 'virtualPoints'>;
   /** The training batches: shuffled, augmented (and GT-pasted) as the settings say, the last partial batch dropped. */
   loader: Loader;
+  /** Whether a training sample's batch data change between epochs (augmentation or GT-paste). */
+  varies: boolean;
 }
 
 /** The training data of a job (also what `bench:step` times its steps on). */
@@ -146,7 +162,7 @@ export async function trainingSetup(spec: JobSpec, data: Dataset, m: JobModels, 
   if (need.virtualPoints) await prepareVirtualPointsFor(data, [...data.train, ...data.val], need.sweeps, log);
   const objectSample = m.packaged ? undefined : await objectSampleOption(spec, m.trained.name, train, need, data, log); // GT-paste only for a run that trains
   const loader = createLoader({ ...loaderOpts, occGts: need.occ ? data.gts : undefined, segments: need.segments, sampleTokens: data.train, batchSize: train.batchSize, augment: train.augment, objectSample, seed: spec.seed, shuffle: true, dropLast: true, memoryCacheBytes: frameCacheBytes() });
-  return { own, train, loaderOpts, loader };
+  return { own, train, loaderOpts, loader, varies: train.augment !== false || objectSample !== undefined };
 }
 
 /** The trainer's optimiser (AdamW), schedule and gradient clipping for a run's training settings. */
@@ -167,7 +183,7 @@ async function trainAndEvaluate(spec: JobSpec, log: (s: string) => void, dataset
   try {
     const model = m.trained.model;
     const evaluator = TASK_EVALUATORS[m.task];
-    const { own, train, loaderOpts, loader } = await trainingSetup(spec, data, m, log);
+    const { own, train, loaderOpts, loader, varies } = await trainingSetup(spec, data, m, log);
     // Evaluation on the validation split: no augmentation, every sample once, what the trained model reads.
     const evalLoader = createLoader({ ...loaderOpts, occGts: m.data.occ || evaluator.data.occ ? data.gts : undefined, withPrev: own.data.withPrev, points: own.data.points, virtualPoints: own.data.points && own.data.virtualPoints, sampleTokens: data.val, batchSize: train.batchSize, augment: false, shuffle: false, seed: spec.seed });
     const what = `${spec.role} ${[spec.teacher?.name, spec.student?.name, spec.distiller?.name].filter(Boolean).join(' × ')} (seed ${spec.seed})`;
@@ -195,6 +211,7 @@ async function trainAndEvaluate(spec: JobSpec, log: (s: string) => void, dataset
     let setupSeconds = 0, evalDuring = 0, trainWall = 0;
     const phases: StepPhases = { data: 0, teacher: 0, forward: 0, distill: 0, backward: 0, optimizer: 0 };
     let teacherRuntime: TeacherRuntimeChoice | undefined;
+    let teacherCache: TeacherCacheStats | undefined;
     const checkpoint = m.packaged?.file ?? join(spec.outDir, 'model.safetensors');
     if (m.packaged) {
       const md = m.packaged.metadata;
@@ -214,6 +231,12 @@ async function trainAndEvaluate(spec: JobSpec, log: (s: string) => void, dataset
         } else {
           teacherRuntime = { used: 'engine', requested: request, ...(request === 'auto' ? { reason: '@bevzoo/onnx is not installed' } : {}) };
           if (request === 'auto') log(`teacher ${m.distillation.teacher.name}: on the engine (@bevzoo/onnx, for onnxruntime-node, is not installed)`);
+        }
+        // Unaugmented batches give the teacher the same input for a sample in every epoch: its outputs are kept.
+        const maxBytes = teacherCacheBytes();
+        if (!varies && maxBytes > 0) {
+          m.distillation.setTeacherCache({ keys: (b) => (b as Batch).sampleTokens, maxBytes });
+          log(`teacher ${m.distillation.teacher.name}: its outputs are kept per training sample (the batches are not augmented), up to ${(maxBytes / 1024 ** 2).toFixed(0)} MiB (BEVZOO_TEACHER_CACHE_MB)`);
         }
       }
       const tTrain = performance.now();
@@ -243,6 +266,8 @@ async function trainAndEvaluate(spec: JobSpec, log: (s: string) => void, dataset
       });
       [steps, trainSeconds, firstLoss, lastLoss, resumedFrom] = [res.step, res.seconds, res.firstLoss ?? NaN, res.lastLoss ?? NaN, res.resumedFrom];
       trainWall = (performance.now() - tTrain) / 1000 - evalDuring;
+      teacherCache = m.distillation?.teacherCacheStats ?? undefined;
+      m.distillation?.setTeacherCache(null);
       if (onnxTeacher) {
         m.distillation?.setTeacherRuntime(null);
         await onnxTeacher.dispose();
@@ -283,6 +308,7 @@ async function trainAndEvaluate(spec: JobSpec, log: (s: string) => void, dataset
         ...(m.packaged ? { packaged: { file: m.packaged.file, command: m.packaged.command } } : m.init ? { init: m.init } : {}),
         ...(m.setup ? { setup: m.setup } : {}),
         ...(teacherRuntime ? { teacher_runtime: teacherRuntime } : {}),
+        ...(teacherCache ? { teacher_cache: teacherCache } : {}),
         ...(m.packaged ? {} : { data_cache: dataCacheStats(loader) }),
       },
       eval: { samples: data.val.length, seconds: round(evalSeconds, 1) },

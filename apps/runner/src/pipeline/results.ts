@@ -1,7 +1,7 @@
 /** What one run leaves behind: `result.json` (written last, atomically: a folder with it is a finished run). */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic, type StepPhases, type Task } from '@bevzoo/core';
+import { writeFileAtomic, type StepPhases, type Task, type TeacherCacheStats } from '@bevzoo/core';
 import type { TeacherRuntimeChoice } from '@bevzoo/onnx';
 
 /** See `JobResult.timing`: the steps' phases (summed over the session's steps) and the run's other parts, in seconds. */
@@ -49,6 +49,8 @@ export interface JobResult {
      * use and budget in bytes): images decoded and point files read, cache hits in memory and on disk, entries computed.
      * An epoch after the first should be mostly hits; where it is not, the budget is too small for the run's frames.
      */
+    /** The distillation's teacher cache (see @bevzoo/core's TeacherCacheStats), where the batches allowed one. */
+    teacher_cache?: TeacherCacheStats;
     data_cache?: { decodes: number; point_files: number; memory_hits: number; disk_hits: number; misses: number; memory_bytes: number; memory_limit: number };
     /** Set when the run was interrupted and resumed: the step of the checkpoint the last session started from. The
      *  figures above cover every session (the earlier ones are carried over in the checkpoint). */

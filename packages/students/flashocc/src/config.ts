@@ -34,7 +34,8 @@ export const flashoccPresets: Record<'tiny' | 'small' | 'paper', DeepPartial<Fla
     // √(free / class) voxel-count weights (not the reference's): unweighted, 600 steps never predict an object class
     // (FlashOcc small: mIoU 13.5 %, every object class 0; weighted: 16.1 %, see the README).
     loss: { classWeights: 'inverse-sqrt' },
-    train: { steps: 600, batchSize: 2, lr: 2e-3, warmupSteps: 30, clip: 35, evalEvery: 200 },
+    // No augmentation: in 600 steps the student underfits (mIoU 18.6 % without, 16.1 % with; see the README).
+    train: { steps: 600, batchSize: 2, lr: 2e-3, warmupSteps: 30, clip: 35, evalEvery: 200, augment: false },
     data: { imageSize: [128, 352] },
   },
   /** flashocc-r50 as published: ResNet-50, 256×704, 200×200×16 at 0.4 m, AdamW 1e-4, clip 5, 200 warm-up steps, step schedule (constant for 24 epochs). */

@@ -1,0 +1,49 @@
+/**
+ * The teacher cache through the runner: a distillation whose student trains without augmentation keeps the frozen
+ * teacher's outputs per training sample, and trains to the same bits as with the cache off
+ * (`BEVZOO_TEACHER_CACHE_MB=0`). The teacher runs on the engine in both, so that only the cache differs.
+ */
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from './cli.js';
+
+const out = mkdtempSync(join(tmpdir(), 'bevzoo-teacher-cache-'));
+const saved = process.env.BEVZOO_TEACHER_CACHE_MB;
+
+const distill = async (name: string, cacheMb: string | undefined) => {
+  if (cacheMb === undefined) delete process.env.BEVZOO_TEACHER_CACHE_MB;
+  else process.env.BEVZOO_TEACHER_CACHE_MB = cacheMb;
+  const dir = join(out, name);
+  const r = await runCli(['distill', '--teacher', 'centerpoint', '--student', 'bevdet', '--distiller', 'distillbev', '--preset', 'tiny', '--no-baseline', '--steps', '6',
+    '--student-set', 'train.augment=false', '--teacher-runtime', 'engine', '--data-dir', join(out, 'data'), '--out', dir]);
+  expect(r.code).toBe(0);
+  return { stdout: r.stdout, result: JSON.parse(readFileSync(join(dir, 'runs', 'distill-distillbev-centerpoint-bevdet-seed0', 'result.json'), 'utf8')) };
+};
+
+describe('the teacher cache (distillation without augmentation)', () => {
+  beforeAll(() => {
+    process.env.BEVZOO_SOURCE = '1';
+  });
+  afterAll(() => {
+    if (saved === undefined) delete process.env.BEVZOO_TEACHER_CACHE_MB;
+    else process.env.BEVZOO_TEACHER_CACHE_MB = saved;
+  });
+
+  it('serves the teacher from memory after the first epoch, and trains to the same bits as without it', async () => {
+    const off = await distill('off', '0');
+    const on = await distill('on', undefined);
+    expect(off.result.train.teacher_cache).toBeUndefined();
+    // 4 training samples in batches of 2: the first epoch computes them, the two after it are served from memory.
+    expect(on.result.train.teacher_cache).toMatchObject({ hits: 8, computed: 4, samples: 4 });
+    expect(on.result.train.teacher_cache.bytes).toBeGreaterThan(0);
+    expect(on.result.train.teacher_cache.off).toBeUndefined();
+    expect(on.result.train.teacher_runtime.used).toBe('engine');
+    expect(on.result.train.last_loss).toBe(off.result.train.last_loss);
+    expect(on.result.metrics.mean_ap).toBe(off.result.metrics.mean_ap);
+    expect(on.result.metrics.nd_score).toBe(off.result.metrics.nd_score);
+    const train = (dir: string) => readFileSync(join(out, dir, 'runs', 'distill-distillbev-centerpoint-bevdet-seed0', 'train.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).loss as number);
+    expect(train('on')).toEqual(train('off'));
+  });
+});

@@ -221,7 +221,12 @@ async function trainAndEvaluate(spec: JobSpec, log: (s: string) => void, dataset
         // Where the frozen teacher runs: measured on the run's first two training batches (the export is traced on
         // the first; the timings and the comparison with the engine use the second).
         const request = spec.teacherRuntime ?? 'auto';
-        const onnx = request === 'engine' ? null : request === 'onnx' ? await requireOnnx('--teacher-runtime onnx') : await optionalOnnx();
+        // Unaugmented batches give the teacher the same input for a sample in every epoch: its outputs are kept, and
+        // it runs in the first epoch only. `auto` then keeps it on the engine: onnxruntime-node would save little, and
+        // its choice, a timing, would make the run's bits depend on the machine's load (the two runtimes differ in
+        // the last bits, which a short training amplifies).
+        const cacheBytes = varies ? 0 : teacherCacheBytes();
+        const onnx = request === 'engine' || (request === 'auto' && cacheBytes > 0) ? null : request === 'onnx' ? await requireOnnx('--teacher-runtime onnx') : await optionalOnnx();
         if (onnx) {
           const first = await loader.batch(0, 0);
           const second = loader.numBatches > 1 ? await loader.batch(0, 1) : await loader.batch(1, 0);
@@ -229,14 +234,13 @@ async function trainAndEvaluate(spec: JobSpec, log: (s: string) => void, dataset
           onnxTeacher = r.teacher;
           teacherRuntime = r.choice;
         } else {
-          teacherRuntime = { used: 'engine', requested: request, ...(request === 'auto' ? { reason: '@bevzoo/onnx is not installed' } : {}) };
-          if (request === 'auto') log(`teacher ${m.distillation.teacher.name}: on the engine (@bevzoo/onnx, for onnxruntime-node, is not installed)`);
+          const why = request !== 'auto' ? null : cacheBytes > 0 ? 'its outputs are kept per training sample' : '@bevzoo/onnx is not installed';
+          teacherRuntime = { used: 'engine', requested: request, ...(why ? { reason: why } : {}) };
+          if (why) log(`teacher ${m.distillation.teacher.name}: on the engine (${cacheBytes > 0 ? why : '@bevzoo/onnx, for onnxruntime-node, is not installed'})`);
         }
-        // Unaugmented batches give the teacher the same input for a sample in every epoch: its outputs are kept.
-        const maxBytes = teacherCacheBytes();
-        if (!varies && maxBytes > 0) {
-          m.distillation.setTeacherCache({ keys: (b) => (b as Batch).sampleTokens, maxBytes });
-          log(`teacher ${m.distillation.teacher.name}: its outputs are kept per training sample (the batches are not augmented), up to ${(maxBytes / 1024 ** 2).toFixed(0)} MiB (BEVZOO_TEACHER_CACHE_MB)`);
+        if (cacheBytes > 0) {
+          m.distillation.setTeacherCache({ keys: (b) => (b as Batch).sampleTokens, maxBytes: cacheBytes });
+          log(`teacher ${m.distillation.teacher.name}: its outputs are kept per training sample (the batches are not augmented), up to ${(cacheBytes / 1024 ** 2).toFixed(0)} MiB (BEVZOO_TEACHER_CACHE_MB)`);
         }
       }
       const tTrain = performance.now();

@@ -47,4 +47,15 @@ describe('the teacher cache (distillation without augmentation)', () => {
     const train = (dir: string) => readFileSync(join(out, dir, 'runs', 'distill-distillbev-centerpoint-bevdet-seed0', 'train.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).loss as number);
     expect(train('on')).toEqual(train('off'));
   });
+
+  it('stays off, and lets auto choose the runtime, where a teacher output is not batch-major (occ-fusion\'s per-camera depth)', async () => {
+    delete process.env.BEVZOO_TEACHER_CACHE_MB;
+    const dir = join(out, 'occ');
+    const r = await runCli(['distill', '--teacher', 'occ-fusion', '--student', 'flashocc', '--distiller', 'radocc', '--preset', 'tiny', '--no-baseline', '--steps', '4',
+      '--student-set', 'train.augment=false', '--data-dir', join(out, 'data'), '--out', dir]);
+    expect(r.code).toBe(0);
+    const result = JSON.parse(readFileSync(join(dir, 'runs', 'distill-radocc-occ-fusion-flashocc-seed0', 'result.json'), 'utf8'));
+    expect(result.train.teacher_cache).toBeUndefined();
+    expect(result.train.teacher_runtime.reason).not.toBe('its outputs are kept per training sample');
+  });
 });

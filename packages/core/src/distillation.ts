@@ -85,6 +85,12 @@ export interface TeacherCacheStats {
 type StoredTensor = { shape: number[]; dtype: tf.DataType; data: tf.TypedArray };
 type StoredSample = { features: Record<string, StoredTensor>; outputs: Record<string, StoredTensor> };
 
+/** Why a forward output cannot be cut into the batch's samples (a tensor whose first axis is not the batch); null if it can. */
+function notBatchMajor(out: ForwardOutput, samples: number): string | null {
+  const bad = [out.features, out.outputs].flatMap((r) => Object.entries(r as Record<string, tf.Tensor>)).find(([, t]) => t.shape[0] !== samples);
+  return bad ? `the teacher's output "${bad[0]}" has shape [${bad[1].shape.join(', ')}], not batch-major over the batch's ${samples} samples` : null;
+}
+
 /** The teacher cache of one distillation: per-sample slices of the teacher's outputs, on the JavaScript heap. */
 class TeacherCache<B> {
   private readonly samples = new Map<string, StoredSample>();
@@ -116,12 +122,12 @@ class TeacherCache<B> {
     if (!keys) return;
     this.stats.computed += keys.length;
     if (this.stats.off) return;
-    const parts = [out.features, out.outputs] as Record<string, tf.Tensor>[];
-    const bad = parts.flatMap((r) => Object.entries(r)).find(([, t]) => t.shape[0] !== keys.length);
-    if (bad) {
-      this.stats.off = `the teacher's output "${bad[0]}" has shape [${bad[1].shape.join(', ')}], not batch-major over the batch's ${keys.length} samples`;
+    const off = notBatchMajor(out, keys.length);
+    if (off) {
+      this.stats.off = off;
       return;
     }
+    const parts = [out.features, out.outputs] as Record<string, tf.Tensor>[];
     const missing = keys.map((k, i) => [k, i] as const).filter(([k]) => !this.samples.has(k));
     if (!missing.length) return;
     // One read of each tensor; each sample gets copies of its rows.
@@ -218,6 +224,20 @@ export class Distillation<B = unknown, P = unknown> implements TaskModel<B, P>, 
   setTeacherCache(opts: TeacherCacheOptions<B> | null): void {
     this.releaseBatch();
     this.cache = opts ? new TeacherCache(opts) : null;
+  }
+
+  /**
+   * Whether the teacher's outputs could be cached per sample: the teacher runs on the engine on `batch` (of `samples`
+   * samples) and every tensor of its output must have the batch as its first axis. Null if so, else why not. Nothing
+   * is stored or held.
+   */
+  teacherCacheCheck(batch: B, samples: number): string | null {
+    const out = tidyForward(this.teacher.model, batch, false);
+    try {
+      return notBatchMajor(out, samples);
+    } finally {
+      disposeForward(out);
+    }
   }
 
   /** What the teacher cache did so far; null without one. */

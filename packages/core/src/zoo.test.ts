@@ -252,9 +252,14 @@ describe('createDistillation', () => {
     const d = await createDistillation<Batch, number>({ teacher: { name: 'zoo-teacher' }, student: { name: 'zoo-student' }, distiller: { name: 'zoo-imitate' }, seed: 1 });
     d.setTeacherCache({ keys: () => ['a', 'b', 'c'], maxBytes: 1 << 20 }); // three keys for four rows
     const b = batch();
+    // The check a runner makes before it relies on the cache: the teacher's outputs against the sample count.
+    const before = tf.memory().numTensors;
+    expect(d.teacherCacheCheck(b, 4)).toBeNull();
+    expect(d.teacherCacheCheck(b, 3)).toBe('the teacher\'s output "f" has shape [4, 3], not batch-major over the batch\'s 3 samples');
+    expect(tf.memory().numTensors).toBe(before);
     await trainLoop({ model: d, batches: [b], steps: 2, optimizer: { lr: 0.05, weightDecay: 0 }, progress: false });
     expect(d.teacherCacheStats).toMatchObject({ hits: 0, computed: 6, samples: 0, off: 'the teacher\'s output "f" has shape [4, 3], not batch-major over the batch\'s 3 samples' });
-    expect((d.teacher.model as Linear).forwardCalls).toBe(2);
+    expect((d.teacher.model as Linear).forwardCalls).toBe(4); // the two checks, then one forward per step
     d.dispose();
     tf.dispose([b.x, b.y]);
   });

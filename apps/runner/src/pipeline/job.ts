@@ -225,7 +225,15 @@ async function trainAndEvaluate(spec: JobSpec, log: (s: string) => void, dataset
         // it runs in the first epoch only. `auto` then keeps it on the engine: onnxruntime-node would save little, and
         // its choice, a timing, would make the run's bits depend on the machine's load (the two runtimes differ in
         // the last bits, which a short training amplifies).
-        const cacheBytes = varies ? 0 : teacherCacheBytes();
+        let cacheBytes = varies ? 0 : teacherCacheBytes();
+        if (cacheBytes > 0) {
+          const probe = await loader.batch(0, 0);
+          const why = m.distillation.teacherCacheCheck(probe, probe.sampleTokens.length);
+          if (why) {
+            log(`teacher ${m.distillation.teacher.name}: its outputs cannot be kept per training sample: ${why}`);
+            cacheBytes = 0;
+          }
+        }
         const onnx = request === 'engine' || (request === 'auto' && cacheBytes > 0) ? null : request === 'onnx' ? await requireOnnx('--teacher-runtime onnx') : await optionalOnnx();
         if (onnx) {
           const first = await loader.batch(0, 0);

@@ -129,10 +129,11 @@ class TeacherCache<B> {
     }
     const parts = [out.features, out.outputs] as Record<string, tf.Tensor>[];
     const missing = keys.map((k, i) => [k, i] as const).filter(([k]) => !this.samples.has(k));
-    if (!missing.length) return;
+    const bytes = parts.flatMap((r) => Object.values(r)).reduce((a, t) => a + (t.size / keys.length) * tf.util.bytesPerElement(t.dtype), 0);
+    // Nothing to store, or no room for one more sample: the tensors are not read (a full cache costs a step nothing).
+    if (!missing.length || this.stats.bytes + bytes > this.opts.maxBytes) return;
     // One read of each tensor; each sample gets copies of its rows.
     const [features, outputs] = parts.map((r) => Object.entries(r).map(([name, t]) => ({ name, t, data: t.dataSync() })));
-    const bytes = [...features!, ...outputs!].reduce((a, x) => a + x.data.byteLength / keys.length, 0);
     const rows = (list: typeof features, i: number) =>
       Object.fromEntries(list!.map(({ name, t, data }) => {
         const n = data.length / keys.length;

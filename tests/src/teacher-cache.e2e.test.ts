@@ -48,14 +48,26 @@ describe('the teacher cache (distillation without augmentation)', () => {
     expect(train('on')).toEqual(train('off'));
   });
 
-  it('stays off, and lets auto choose the runtime, where a teacher output is not batch-major (occ-fusion\'s per-camera depth)', async () => {
-    delete process.env.BEVZOO_TEACHER_CACHE_MB;
-    const dir = join(out, 'occ');
-    const r = await runCli(['distill', '--teacher', 'occ-fusion', '--student', 'flashocc', '--distiller', 'radocc', '--preset', 'tiny', '--no-baseline', '--steps', '4',
-      '--student-set', 'train.augment=false', '--data-dir', join(out, 'data'), '--out', dir]);
-    expect(r.code).toBe(0);
-    const result = JSON.parse(readFileSync(join(dir, 'runs', 'distill-radocc-occ-fusion-flashocc-seed0', 'result.json'), 'utf8'));
-    expect(result.train.teacher_cache).toBeUndefined();
-    expect(result.train.teacher_runtime.reason).not.toBe('its outputs are kept per training sample');
+  it('keeps the occupancy teacher\'s outputs too (its per-camera depth is [B·6, …], sample-major), to the same bits', async () => {
+    const occ = async (name: string, cacheMb: string | undefined, extra: string[]) => {
+      if (cacheMb === undefined) delete process.env.BEVZOO_TEACHER_CACHE_MB;
+      else process.env.BEVZOO_TEACHER_CACHE_MB = cacheMb;
+      const dir = join(out, name);
+      const r = await runCli(['distill', '--teacher', 'occ-fusion', '--student', 'flashocc', '--distiller', 'radocc', '--preset', 'tiny', '--no-baseline', '--steps', '6',
+        '--student-set', 'train.augment=false', ...extra, '--data-dir', join(out, 'data'), '--out', dir]);
+      expect(r.code).toBe(0);
+      const run = join(dir, 'runs', 'distill-radocc-occ-fusion-flashocc-seed0');
+      return {
+        result: JSON.parse(readFileSync(join(run, 'result.json'), 'utf8')),
+        losses: readFileSync(join(run, 'train.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).loss as number),
+      };
+    };
+    const off = await occ('occ-off', '0', ['--teacher-runtime', 'engine']);
+    const on = await occ('occ-on', undefined, []);
+    expect(off.result.train.teacher_cache).toBeUndefined();
+    expect(on.result.train.teacher_cache).toMatchObject({ hits: 8, computed: 4, samples: 4 });
+    expect(on.result.train.teacher_cache.off).toBeUndefined();
+    expect(on.losses).toEqual(off.losses);
+    expect(on.result.metrics).toEqual(off.result.metrics);
   });
 });

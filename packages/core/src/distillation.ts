@@ -85,10 +85,14 @@ export interface TeacherCacheStats {
 type StoredTensor = { shape: number[]; dtype: tf.DataType; data: tf.TypedArray };
 type StoredSample = { features: Record<string, StoredTensor>; outputs: Record<string, StoredTensor> };
 
-/** Why a forward output cannot be cut into the batch's samples (a tensor whose first axis is not the batch); null if it can. */
+/**
+ * Why a forward output cannot be cut into the batch's samples; null if it can. Every tensor's first axis must hold the
+ * samples in batch order: one row each ([B, …]), or the same number of rows each, sample-major ([B·k, …], as the LSS
+ * family's per-camera tensors [B·N, …]).
+ */
 function notBatchMajor(out: ForwardOutput, samples: number): string | null {
-  const bad = [out.features, out.outputs].flatMap((r) => Object.entries(r as Record<string, tf.Tensor>)).find(([, t]) => t.shape[0] !== samples);
-  return bad ? `the teacher's output "${bad[0]}" has shape [${bad[1].shape.join(', ')}], not batch-major over the batch's ${samples} samples` : null;
+  const bad = [out.features, out.outputs].flatMap((r) => Object.entries(r as Record<string, tf.Tensor>)).find(([, t]) => !(t.shape[0]! > 0 && t.shape[0]! % samples === 0));
+  return bad ? `the teacher's output "${bad[0]}" has shape [${bad[1].shape.join(', ')}], whose first axis is not the batch's ${samples} samples (nor a multiple of them)` : null;
 }
 
 /** The teacher cache of one distillation: per-sample slices of the teacher's outputs, on the JavaScript heap. */
@@ -110,7 +114,7 @@ class TeacherCache<B> {
         const n = first.data.length;
         const data = new (first.data.constructor as new (n: number) => tf.TypedArray)(n * held.length);
         held.forEach((h, i) => data.set(pick(h!)[name]!.data, i * n));
-        return [name, tf.tensor(data, [held.length, ...first.shape], first.dtype)];
+        return [name, tf.tensor(data, [held.length * first.shape[0]!, ...first.shape.slice(1)], first.dtype)];
       }));
     this.stats.hits += held.length;
     return { features: stack((s) => s.features), outputs: stack((s) => s.outputs) } as ForwardOutput;
@@ -137,7 +141,8 @@ class TeacherCache<B> {
     const rows = (list: typeof features, i: number) =>
       Object.fromEntries(list!.map(({ name, t, data }) => {
         const n = data.length / keys.length;
-        return [name, { shape: t.shape.slice(1), dtype: t.dtype, data: data.slice(i * n, (i + 1) * n) as tf.TypedArray }];
+        // A sample's rows: [k, …] of the batch's [B·k, …] (k = 1 for a batch-major tensor).
+        return [name, { shape: [t.shape[0]! / keys.length, ...t.shape.slice(1)], dtype: t.dtype, data: data.slice(i * n, (i + 1) * n) as tf.TypedArray }];
       }));
     for (const [k, i] of missing) {
       if (this.stats.bytes + bytes > this.opts.maxBytes) break;
@@ -229,7 +234,8 @@ export class Distillation<B = unknown, P = unknown> implements TaskModel<B, P>, 
 
   /**
    * Whether the teacher's outputs could be cached per sample: the teacher runs on the engine on `batch` (of `samples`
-   * samples) and every tensor of its output must have the batch as its first axis. Null if so, else why not. Nothing
+   * samples) and every tensor of its output must have the batch's samples along its first axis, one row each or the
+   * same number each, sample-major ([B·k, …]). Null if so, else why not. Nothing
    * is stored or held.
    */
   teacherCacheCheck(batch: B, samples: number): string | null {

@@ -248,17 +248,45 @@ describe('createDistillation', () => {
     expect(small.stats).toMatchObject({ hits: 0, computed: 24, samples: 3, bytes: 72 });
   });
 
-  it('stores nothing, and says why, where a teacher output is not batch-major', async () => {
+  it('caches outputs with several rows per sample, sample-major ([B·k, …], as per-camera tensors)', async () => {
+    // Two samples of two rows each, in both orders.
+    const rows: Record<string, number[]> = { p: [1, 2, -1, 0.5], q: [0, 1, 2, -2] };
+    const keyOf = new WeakMap<Batch, string[]>();
+    const make = (keys: string[]): Batch => {
+      const b = { x: tf.tensor2d(keys.flatMap((k) => rows[k]!), [4, 2]), y: tf.tensor2d(keys.flatMap((k) => (k === 'p' ? [1, 0, -1, 0.5, 2, 0] : [0, 3, 1, -1, 0, 2])), [4, 3]) };
+      keyOf.set(b, keys);
+      return b;
+    };
+    const run = async (cache: boolean) => {
+      const d = await createDistillation<Batch, number>({ teacher: { name: 'zoo-teacher' }, student: { name: 'zoo-student' }, distiller: { name: 'zoo-imitate' }, seed: 1 });
+      if (cache) d.setTeacherCache({ keys: (b) => keyOf.get(b) ?? null, maxBytes: 1 << 20 });
+      const batches = [make(['p', 'q']), make(['q', 'p'])];
+      expect(d.teacherCacheCheck(batches[0]!, 2)).toBeNull();
+      const losses: number[] = [];
+      await trainLoop({ model: d, batches, steps: 4, optimizer: { lr: 0.05, weightDecay: 0 }, progress: false, onStep: (r) => losses.push(r.loss) });
+      const out = { losses, calls: (d.teacher.model as Linear).forwardCalls, stats: d.teacherCacheStats };
+      d.dispose();
+      tf.dispose(batches.flatMap((b) => [b.x, b.y]));
+      return out;
+    };
+    const plain = await run(false);
+    const cached = await run(true);
+    expect(cached.losses).toEqual(plain.losses); // the second order is served from the first batch's rows, regrouped
+    expect(cached.calls).toBe(2); // the check, then the first batch
+    expect(cached.stats).toMatchObject({ hits: 6, computed: 2, samples: 2, bytes: 2 * 2 * 24 });
+  });
+
+  it('stores nothing, and says why, where a teacher output does not have the samples along its first axis', async () => {
     const d = await createDistillation<Batch, number>({ teacher: { name: 'zoo-teacher' }, student: { name: 'zoo-student' }, distiller: { name: 'zoo-imitate' }, seed: 1 });
     d.setTeacherCache({ keys: () => ['a', 'b', 'c'], maxBytes: 1 << 20 }); // three keys for four rows
     const b = batch();
     // The check a runner makes before it relies on the cache: the teacher's outputs against the sample count.
     const before = tf.memory().numTensors;
     expect(d.teacherCacheCheck(b, 4)).toBeNull();
-    expect(d.teacherCacheCheck(b, 3)).toBe('the teacher\'s output "f" has shape [4, 3], not batch-major over the batch\'s 3 samples');
+    expect(d.teacherCacheCheck(b, 3)).toBe('the teacher\'s output "f" has shape [4, 3], whose first axis is not the batch\'s 3 samples (nor a multiple of them)');
     expect(tf.memory().numTensors).toBe(before);
     await trainLoop({ model: d, batches: [b], steps: 2, optimizer: { lr: 0.05, weightDecay: 0 }, progress: false });
-    expect(d.teacherCacheStats).toMatchObject({ hits: 0, computed: 6, samples: 0, off: 'the teacher\'s output "f" has shape [4, 3], not batch-major over the batch\'s 3 samples' });
+    expect(d.teacherCacheStats).toMatchObject({ hits: 0, computed: 6, samples: 0, off: 'the teacher\'s output "f" has shape [4, 3], whose first axis is not the batch\'s 3 samples (nor a multiple of them)' });
     expect((d.teacher.model as Linear).forwardCalls).toBe(4); // the two checks, then one forward per step
     d.dispose();
     tf.dispose([b.x, b.y]);

@@ -225,7 +225,7 @@ export async function runQueued(jobs: ScheduledJob[], o: CoordinatorOptions): Pr
         if (r) {
           out.results.set(id, r);
           open.delete(id);
-          log(progress.done(id, r.train.seconds + r.eval.seconds));
+          log(progress.done(id, r.timing?.wall ?? r.train.seconds + r.eval.seconds, Boolean(r.train.packaged)));
           continue;
         }
         const q = await queue.getJob(jobId);

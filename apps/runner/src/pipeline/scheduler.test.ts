@@ -13,4 +13,13 @@ describe('runProgress', () => {
     t = 1000;
     expect(p.done('distill-x-seed0', 400)).toBe('run 3 of 4 done: distill-x-seed0 (6.7 min); none to go');
   });
+
+  it('leaves runs that loaded packaged weights out of the rate, and gives no estimate before a run that trained', () => {
+    let t = 0;
+    const p = runProgress(3, () => t * 1000);
+    t = 20;
+    expect(p.done('teacher-a', 20, true)).toBe('run 1 of 3 done: teacher-a (20 s); 2 to go');
+    t = 620;
+    expect(p.done('baseline-a-seed0', 600)).toBe('run 2 of 3 done: baseline-a-seed0 (10.0 min); 1 to go, about 10.3 min left');
+  });
 });

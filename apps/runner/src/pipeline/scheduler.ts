@@ -140,7 +140,7 @@ export async function runScheduled(jobs: ScheduledJob[], opts: ScheduleOptions):
       const p = (cli ? runChild(cli, j.spec, { log: opts.log, threads: threadsPerRun(parallel, opts.threads), children }) : opts.run ? opts.run(j.spec) : runJob(j.spec, { log: (s) => opts.log(`[${id}] ${s}`) }))
         .then((r) => {
           out.results.set(id, r);
-          opts.log(progress.done(id, (Date.now() - t1) / 1000));
+          opts.log(progress.done(id, (Date.now() - t1) / 1000, Boolean(r.train.packaged)));
         })
         .catch((e: Error) => {
           out.failed.set(id, e.message);
@@ -181,17 +181,19 @@ const minutes = (s: number) => (s < 90 ? `${Math.round(s)} s` : `${(s / 60).toFi
  * Progress over the runs a schedule starts (finished ones it resumed left out): `done` gives the line for a run that
  * finished — `run i of N done: id (its time); k to go, about T left` — with T the wall time so far per finished run
  * times the runs left (runs going side by side count once: it is wall time); `gone` counts a run that failed or was
- * skipped as no longer to go.
+ * skipped as no longer to go. A run that trained nothing (`loaded`: a teacher's packaged weights) does not count
+ * towards the rate: it takes seconds where a training takes minutes. Until a run that trained finishes, no T is given.
  */
-export function runProgress(total: number, now: () => number = Date.now): { done(id: string, seconds: number): string; gone(): void } {
+export function runProgress(total: number, now: () => number = Date.now): { done(id: string, seconds: number, loaded?: boolean): string; gone(): void } {
   const t0 = now();
-  let finished = 0, gone = 0;
+  let finished = 0, trained = 0, gone = 0;
   return {
-    done(id, seconds) {
+    done(id, seconds, loaded = false) {
       finished++;
+      if (!loaded) trained++;
       const left = total - finished - gone;
-      const eta = ((now() - t0) / 1000 / finished) * left;
-      return `run ${finished} of ${total} done: ${id} (${minutes(seconds)}); ${left ? `${left} to go, about ${minutes(eta)} left` : 'none to go'}`;
+      const eta = trained ? `, about ${minutes(((now() - t0) / 1000 / trained) * left)} left` : '';
+      return `run ${finished} of ${total} done: ${id} (${minutes(seconds)}); ${left ? `${left} to go${eta}` : 'none to go'}`;
     },
     gone() {
       gone++;

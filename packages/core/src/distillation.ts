@@ -109,12 +109,20 @@ class TeacherCache<B> {
     const keys = this.opts.keys(batch);
     const held = keys?.map((k) => this.samples.get(k));
     if (!held?.length || held.some((h) => !h)) return null;
+    // One tensor per stored tensor: a name that aliased another in the teacher's output (occ-fusion's `occ` output is
+    // its `occ_logits` feature) gets the same tensor back.
+    const made = new Map<StoredTensor, tf.Tensor>();
     const stack = (pick: (s: StoredSample) => Record<string, StoredTensor>) =>
       Object.fromEntries(Object.entries(pick(held[0]!)).map(([name, first]) => {
-        const n = first.data.length;
-        const data = new (first.data.constructor as new (n: number) => tf.TypedArray)(n * held.length);
-        held.forEach((h, i) => data.set(pick(h!)[name]!.data, i * n));
-        return [name, tf.tensor(data, [held.length * first.shape[0]!, ...first.shape.slice(1)], first.dtype)];
+        let t = made.get(first);
+        if (!t) {
+          const n = first.data.length;
+          const data = new (first.data.constructor as new (n: number) => tf.TypedArray)(n * held.length);
+          held.forEach((h, i) => data.set(pick(h!)[name]!.data, i * n));
+          t = tf.tensor(data, [held.length * first.shape[0]!, ...first.shape.slice(1)], first.dtype);
+          made.set(first, t);
+        }
+        return [name, t];
       }));
     this.stats.hits += held.length;
     return { features: stack((s) => s.features), outputs: stack((s) => s.outputs) } as ForwardOutput;
@@ -133,20 +141,29 @@ class TeacherCache<B> {
     }
     const parts = [out.features, out.outputs] as Record<string, tf.Tensor>[];
     const missing = keys.map((k, i) => [k, i] as const).filter(([k]) => !this.samples.has(k));
-    const bytes = parts.flatMap((r) => Object.values(r)).reduce((a, t) => a + (t.size / keys.length) * tf.util.bytesPerElement(t.dtype), 0);
+    // Each tensor once, however many names it has.
+    const tensors = [...new Set(parts.flatMap((r) => Object.values(r)))];
+    const bytes = tensors.reduce((a, t) => a + (t.size / keys.length) * tf.util.bytesPerElement(t.dtype), 0);
     // Nothing to store, or no room for one more sample: the tensors are not read (a full cache costs a step nothing).
     if (!missing.length || this.stats.bytes + bytes > this.opts.maxBytes) return;
-    // One read of each tensor; each sample gets copies of its rows.
-    const [features, outputs] = parts.map((r) => Object.entries(r).map(([name, t]) => ({ name, t, data: t.dataSync() })));
-    const rows = (list: typeof features, i: number) =>
-      Object.fromEntries(list!.map(({ name, t, data }) => {
-        const n = data.length / keys.length;
+    // One read of each tensor; each sample gets copies of its rows, shared by the names of one tensor.
+    const data = new Map(tensors.map((t) => [t, t.dataSync()]));
+    const rows = (i: number) => {
+      const copies = new Map<tf.Tensor, StoredTensor>();
+      const copy = (t: tf.Tensor): StoredTensor => {
+        const all = data.get(t)!;
+        const n = all.length / keys.length;
         // A sample's rows: [k, …] of the batch's [B·k, …] (k = 1 for a batch-major tensor).
-        return [name, { shape: [t.shape[0]! / keys.length, ...t.shape.slice(1)], dtype: t.dtype, data: data.slice(i * n, (i + 1) * n) as tf.TypedArray }];
-      }));
+        const c = copies.get(t) ?? { shape: [t.shape[0]! / keys.length, ...t.shape.slice(1)], dtype: t.dtype, data: all.slice(i * n, (i + 1) * n) as tf.TypedArray };
+        copies.set(t, c);
+        return c;
+      };
+      const [features, outputs] = parts.map((r) => Object.fromEntries(Object.entries(r).map(([name, t]) => [name, copy(t)])));
+      return { features: features!, outputs: outputs! };
+    };
     for (const [k, i] of missing) {
       if (this.stats.bytes + bytes > this.opts.maxBytes) break;
-      this.samples.set(k, { features: rows(features, i), outputs: rows(outputs, i) });
+      this.samples.set(k, rows(i));
       this.stats.samples += 1;
       this.stats.bytes += bytes;
     }

@@ -25,6 +25,8 @@ class Linear implements TaskModel<Batch, number> {
   readonly w: tf.Variable;
   mode = true;
   forwardCalls = 0;
+  /** Whether the output `y` is the feature `f` itself (one tensor under two names). */
+  alias = false;
   constructor(readonly width: number, rng: Rng) {
     this.w = tf.variable(tf.tensor2d(Array.from({ length: 2 * width }, () => rng.normal(0, 0.5)), [2, width]));
   }
@@ -40,7 +42,7 @@ class Linear implements TaskModel<Batch, number> {
   forward(batch: Batch): ForwardOutput {
     this.forwardCalls++;
     const f = tf.matMul(batch.x, this.w);
-    return { features: { f }, outputs: { y: tf.clone(f) } };
+    return { features: { f }, outputs: { y: this.alias ? f : tf.clone(f) } };
   }
   loss(out: ForwardOutput, batch: Batch): LossOutput {
     const mse = tf.mean(tf.square(tf.sub(out.outputs.y!, batch.y))) as tf.Scalar;
@@ -263,7 +265,9 @@ describe('createDistillation', () => {
       const batches = [make(['p', 'q']), make(['q', 'p'])];
       expect(d.teacherCacheCheck(batches[0]!, 2)).toBeNull();
       const losses: number[] = [];
-      await trainLoop({ model: d, batches, steps: 4, optimizer: { lr: 0.05, weightDecay: 0 }, progress: false, onStep: (r) => losses.push(r.loss) });
+      await trainLoop({ model: d, batches, steps: 4, optimizer: { lr: 0.05, weightDecay: 0 }, progress: false, onStep: (r) => {
+        losses.push(r.loss);
+      } });
       const out = { losses, calls: (d.teacher.model as Linear).forwardCalls, stats: d.teacherCacheStats };
       d.dispose();
       tf.dispose(batches.flatMap((b) => [b.x, b.y]));
@@ -274,6 +278,33 @@ describe('createDistillation', () => {
     expect(cached.losses).toEqual(plain.losses); // the second order is served from the first batch's rows, regrouped
     expect(cached.calls).toBe(2); // the check, then the first batch
     expect(cached.stats).toMatchObject({ hits: 6, computed: 2, samples: 2, bytes: 2 * 2 * 24 });
+  });
+
+  it('stores a tensor that has two names in the teacher\'s output once, and gives it back as one tensor', async () => {
+    const keyOf = new WeakMap<Batch, string[]>();
+    const rows: Record<string, number[]> = { a: [1, 2], b: [-1, 0.5], c: [0, 1], d: [2, -2] };
+    const b = { x: tf.tensor2d(['a', 'b', 'c', 'd'].flatMap((k) => rows[k]!), [4, 2]), y: tf.tensor2d(Array.from({ length: 12 }, (_, i) => Math.cos(i)), [4, 3]) };
+    keyOf.set(b, ['a', 'b', 'c', 'd']);
+    const run = async (cache: boolean) => {
+      const d = await createDistillation<Batch, number>({ teacher: { name: 'zoo-teacher' }, student: { name: 'zoo-student' }, distiller: { name: 'zoo-imitate' }, seed: 1 });
+      (d.teacher.model as Linear).alias = true; // y is f
+      if (cache) d.setTeacherCache({ keys: (x) => keyOf.get(x) ?? null, maxBytes: 1 << 20 });
+      const losses: number[] = [];
+      const counts: number[] = [];
+      await trainLoop({ model: d, batches: [b], steps: 4, optimizer: { lr: 0.05, weightDecay: 0 }, progress: false, onStep: (r) => {
+        losses.push(r.loss);
+        counts.push(tf.memory().numTensors);
+      } });
+      const out = { losses, counts, stats: d.teacherCacheStats };
+      d.dispose();
+      return out;
+    };
+    const plain = await run(false);
+    const cached = await run(true);
+    expect(cached.losses).toEqual(plain.losses);
+    expect(cached.stats).toMatchObject({ hits: 12, computed: 4, samples: 4, bytes: 4 * 12 }); // f's 3 floats a sample, once
+    expect(new Set(cached.counts).size).toBe(1); // the served tensor, under both names, is disposed once and for all
+    tf.dispose([b.x, b.y]);
   });
 
   it('stores nothing, and says why, where a teacher output does not have the samples along its first axis', async () => {

@@ -153,6 +153,7 @@ describe('loss terms', () => {
     // RDC from the same rays (the distiller's cache) rendered here
     const rc = d.rayCache(batch());
     expect(rc.rays.count).toBe(256);
+    expect(rc.student).toBe(rc.teacher); // one grid, one sampling plan
     const wt = renderOcc(t, rc.teacher).weights.arraySync(), ws = renderOcc(s, rc.student).weights.arraySync();
     let rdc = 0;
     for (let r = 0; r < wt.length; r++) {

@@ -152,8 +152,11 @@ export class RadOcc extends Module implements DistillerModel<OccDistillBatch> {
     const cfg = this.config.render;
     const rays = lidarRays(realPoints(batch), batch, { imageSize: batch.imageSize, numCameras: N, depthRange: cfg.depthRange, budget: cfg.rays, rng: step.fork('rays') });
     const sampling = raySampling([this.teacherGrid!.grid, this.studentGrid!.grid], rays.count, { stepSize: cfg.stepSize, jitter: this.training && cfg.jitter ? step.fork('jitter') : null });
-    const teacher = samplePlan(rays, sampling, this.teacherGrid!.grid, B);
-    const student = samplePlan(rays, sampling, this.studentGrid!.grid, B);
+    const [tg, sg] = [this.teacherGrid!.grid, this.studentGrid!.grid];
+    const teacher = samplePlan(rays, sampling, tg, B);
+    // One plan where both volumes share a grid (the matrix's pairs do): the same rays and samples give the same plan.
+    const sameGrid = [[tg.cells, sg.cells], [tg.cellSize, sg.cellSize], [tg.range, sg.range]].every(([a, b]) => a!.join() === b!.join());
+    const student = sameGrid ? teacher : samplePlan(rays, sampling, sg, B);
     this.cache = { batch, rays, sampling, teacher, student, ms: performance.now() - t0 };
     return this.cache;
   }

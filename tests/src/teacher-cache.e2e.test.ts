@@ -13,14 +13,23 @@ import { runCli } from './cli.js';
 const out = mkdtempSync(join(tmpdir(), 'bevzoo-teacher-cache-'));
 const saved = process.env.BEVZOO_TEACHER_CACHE_MB;
 
-const distill = async (name: string, cacheMb: string | undefined, extra: string[]) => {
+type Cell = { teacher: string; student: string; distiller: string };
+const DBEV: Cell = { teacher: 'centerpoint', student: 'bevdet', distiller: 'distillbev' };
+
+/** One tiny distillation of `cell` without augmentation, 6 steps; its result and per-step losses. */
+const distill = async (name: string, cacheMb: string | undefined, extra: string[], cell: Cell = DBEV) => {
   if (cacheMb === undefined) delete process.env.BEVZOO_TEACHER_CACHE_MB;
   else process.env.BEVZOO_TEACHER_CACHE_MB = cacheMb;
   const dir = join(out, name);
-  const r = await runCli(['distill', '--teacher', 'centerpoint', '--student', 'bevdet', '--distiller', 'distillbev', '--preset', 'tiny', '--no-baseline', '--steps', '6',
+  const r = await runCli(['distill', '--teacher', cell.teacher, '--student', cell.student, '--distiller', cell.distiller, '--preset', 'tiny', '--no-baseline', '--steps', '6',
     '--student-set', 'train.augment=false', ...extra, '--data-dir', join(out, 'data'), '--out', dir]);
   expect(r.code).toBe(0);
-  return { stdout: r.stdout, result: JSON.parse(readFileSync(join(dir, 'runs', 'distill-distillbev-centerpoint-bevdet-seed0', 'result.json'), 'utf8')) };
+  const run = join(dir, 'runs', `distill-${cell.distiller}-${cell.teacher}-${cell.student}-seed0`);
+  return {
+    stdout: r.stdout,
+    result: JSON.parse(readFileSync(join(run, 'result.json'), 'utf8')),
+    losses: readFileSync(join(run, 'train.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).loss as number),
+  };
 };
 
 describe('the teacher cache (distillation without augmentation)', () => {
@@ -44,26 +53,13 @@ describe('the teacher cache (distillation without augmentation)', () => {
     expect(on.result.train.last_loss).toBe(off.result.train.last_loss);
     expect(on.result.metrics.mean_ap).toBe(off.result.metrics.mean_ap);
     expect(on.result.metrics.nd_score).toBe(off.result.metrics.nd_score);
-    const train = (dir: string) => readFileSync(join(out, dir, 'runs', 'distill-distillbev-centerpoint-bevdet-seed0', 'train.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).loss as number);
-    expect(train('on')).toEqual(train('off'));
+    expect(on.losses).toEqual(off.losses);
   });
 
   it('keeps the occupancy teacher\'s outputs too (its per-camera depth is [B·6, …], sample-major), to the same bits', async () => {
-    const occ = async (name: string, cacheMb: string | undefined, extra: string[]) => {
-      if (cacheMb === undefined) delete process.env.BEVZOO_TEACHER_CACHE_MB;
-      else process.env.BEVZOO_TEACHER_CACHE_MB = cacheMb;
-      const dir = join(out, name);
-      const r = await runCli(['distill', '--teacher', 'occ-fusion', '--student', 'flashocc', '--distiller', 'radocc', '--preset', 'tiny', '--no-baseline', '--steps', '6',
-        '--student-set', 'train.augment=false', ...extra, '--data-dir', join(out, 'data'), '--out', dir]);
-      expect(r.code).toBe(0);
-      const run = join(dir, 'runs', 'distill-radocc-occ-fusion-flashocc-seed0');
-      return {
-        result: JSON.parse(readFileSync(join(run, 'result.json'), 'utf8')),
-        losses: readFileSync(join(run, 'train.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).loss as number),
-      };
-    };
-    const off = await occ('occ-off', '0', ['--teacher-runtime', 'engine']);
-    const on = await occ('occ-on', undefined, []);
+    const occ: Cell = { teacher: 'occ-fusion', student: 'flashocc', distiller: 'radocc' };
+    const off = await distill('occ-off', '0', ['--teacher-runtime', 'engine'], occ);
+    const on = await distill('occ-on', undefined, [], occ);
     expect(off.result.train.teacher_cache).toBeUndefined();
     expect(on.result.train.teacher_cache).toMatchObject({ hits: 8, computed: 4, samples: 4 });
     expect(on.result.train.teacher_cache.off).toBeUndefined();

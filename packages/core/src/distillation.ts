@@ -148,17 +148,13 @@ class TeacherCache<B> {
     if (!missing.length || this.stats.bytes + bytes > this.opts.maxBytes) return;
     // One read of each tensor; each sample gets copies of its rows, shared by the names of one tensor.
     const data = new Map(tensors.map((t) => [t, t.dataSync()]));
-    const rows = (i: number) => {
-      const copies = new Map<tf.Tensor, StoredTensor>();
-      const copy = (t: tf.Tensor): StoredTensor => {
-        const all = data.get(t)!;
-        const n = all.length / keys.length;
-        // A sample's rows: [k, …] of the batch's [B·k, …] (k = 1 for a batch-major tensor).
-        const c = copies.get(t) ?? { shape: [t.shape[0]! / keys.length, ...t.shape.slice(1)], dtype: t.dtype, data: all.slice(i * n, (i + 1) * n) as tf.TypedArray };
-        copies.set(t, c);
-        return c;
-      };
-      const [features, outputs] = parts.map((r) => Object.fromEntries(Object.entries(r).map(([name, t]) => [name, copy(t)])));
+    const rows = (i: number): StoredSample => {
+      // A sample's rows of each tensor: [k, …] of the batch's [B·k, …] (k = 1 for a batch-major tensor).
+      const own = new Map(tensors.map((t) => {
+        const all = data.get(t)!, n = all.length / keys.length;
+        return [t, { shape: [t.shape[0]! / keys.length, ...t.shape.slice(1)], dtype: t.dtype, data: all.slice(i * n, (i + 1) * n) as tf.TypedArray }];
+      }));
+      const [features, outputs] = parts.map((r) => Object.fromEntries(Object.entries(r).map(([name, t]) => [name, own.get(t)!])));
       return { features: features!, outputs: outputs! };
     };
     for (const [k, i] of missing) {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { realPoints, type DataSettings, type DistillerContext, type DistillerModel, type FeatureMap, type FeatureRequirement, type FeatureSpec, type ForwardOutput, type LossOutput, type Rng } from '@bevzoo/core';
+import { realPoints, sameGrid, type DataSettings, type DistillerContext, type DistillerModel, type FeatureMap, type FeatureRequirement, type FeatureSpec, type ForwardOutput, type LossOutput, type Rng } from '@bevzoo/core';
 import {
   detach, lidarRays, Module, OCC3D, occGrid, poolOccLabels, raySampling, renderOcc, samplePlan,
   type RaySampling, type Rays, type RenderedRays, type SamplePlan,
@@ -155,8 +155,7 @@ export class RadOcc extends Module implements DistillerModel<OccDistillBatch> {
     const [tg, sg] = [this.teacherGrid!.grid, this.studentGrid!.grid];
     const teacher = samplePlan(rays, sampling, tg, B);
     // One plan where both volumes share a grid (the matrix's pairs do): the same rays and samples give the same plan.
-    const sameGrid = [[tg.cells, sg.cells], [tg.cellSize, sg.cellSize], [tg.range, sg.range]].every(([a, b]) => a!.join() === b!.join());
-    const student = sameGrid ? teacher : samplePlan(rays, sampling, sg, B);
+    const student = sameGrid(tg, sg, 0) ? teacher : samplePlan(rays, sampling, sg, B);
     this.cache = { batch, rays, sampling, teacher, student, ms: performance.now() - t0 };
     return this.cache;
   }

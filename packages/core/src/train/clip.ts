@@ -17,16 +17,21 @@ export function clipGradNorm<K>(
   return { grads: out, totalNorm };
 }
 
-/** Global norm of a list of tensors (as clip_grad_norm_ computes it), read back as a number. */
+/**
+ * Global norm of a list of tensors (as clip_grad_norm_ computes it), read back as a number. The per-tensor norms are
+ * computed on the backend and combined here in float64, in list order: appending tensors whose gradient is zero (a
+ * distiller's unused adapters) then leaves the total's bits unchanged, where one reduction over the stacked norms
+ * would group its float32 partial sums differently.
+ */
 export function gradNorm(tensors: readonly tf.Tensor[], normType = 2): number {
   if (tensors.length === 0) return 0;
-  const t = tf.tidy(() => {
-    if (normType === Infinity) return tf.max(tf.stack(tensors.map((g) => tf.max(tf.abs(g)))));
-    const per = tensors.map((g) => (normType === 2 ? tf.sqrt(tf.sum(tf.square(g))) : tf.pow(tf.sum(tf.pow(tf.abs(g), normType)), 1 / normType)));
-    const s = tf.stack(per);
-    return normType === 2 ? tf.sqrt(tf.sum(tf.square(s))) : tf.pow(tf.sum(tf.pow(s, normType)), 1 / normType);
-  });
-  const v = t.dataSync()[0]!;
+  const t = tf.tidy(() =>
+    tf.stack(tensors.map((g) => (normType === Infinity ? tf.max(tf.abs(g)) : normType === 2 ? tf.sqrt(tf.sum(tf.square(g))) : tf.pow(tf.sum(tf.pow(tf.abs(g), normType)), 1 / normType)))),
+  );
+  const per = t.dataSync();
   t.dispose();
-  return v;
+  if (normType === Infinity) return Math.max(...per);
+  let s = 0;
+  for (const v of per) s += normType === 2 ? v * v : Math.pow(v, normType);
+  return normType === 2 ? Math.sqrt(s) : Math.pow(s, 1 / normType);
 }

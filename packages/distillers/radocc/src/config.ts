@@ -67,6 +67,14 @@ export const radOccConfigSchema = z.object({
     tau: z.number().positive().default(1),
     /** Average over every voxel ('none', the reference) or over the camera-visible ones ('camera': reads batch.occ). */
     mask: z.enum(['none', 'camera']).default('none'),
+    /**
+     * Weigh each voxel's KL by a class weight of the teacher's arg-max class there (a weighted mean, as the students'
+     * class-balanced cross-entropy): 'none' (the reference, whose students balance no classes either), 'reference',
+     * 'inverse-sqrt' (the weights of the `small` students' cross-entropy: `loss.classWeights` in @bevzoo/nn's
+     * occupancy loss) or 18 weights. Not in the reference: an unweighted KL pulls a class-balanced student back
+     * towards the frequent classes (the README's figures).
+     */
+    classWeights: z.union([z.enum(['none', 'reference', 'inverse-sqrt']), z.array(z.number().nonnegative()).length(18)]).default('none'),
   }).prefault({}),
   /**
    * Feature imitation (the negative-transfer baseline of the paper's ablation): φ(F_S) against F_T, φ = bilinear resize

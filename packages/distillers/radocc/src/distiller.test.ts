@@ -168,6 +168,31 @@ describe('loss terms', () => {
     tf.dispose([t, s]);
   });
 
+  it('voxel KL with class weights: the mean weighted by the weight of the teacher\'s arg-max class (hand computation)', () => {
+    const t = logits(6), s = logits(7);
+    const cw = Array.from({ length: 18 }, (_, c) => 1 + c);
+    const v = values(make({ rdc: { enabled: false }, rsc: { enabled: false }, voxelKl: { classWeights: cw } }), t, s);
+    const T = t.dataSync(), S = s.dataSync();
+    let num = 0, den = 0;
+    for (let i = 0; i < T.length / 18; i++) {
+      const row = (a: ArrayLike<number>) => {
+        const x = Array.from({ length: 18 }, (_, c) => a[i * 18 + c]!), m = Math.max(...x);
+        const z = Math.log(x.reduce((acc, y) => acc + Math.exp(y - m), 0)) + m;
+        return x.map((y) => y - z);
+      };
+      const lp = row(T), lq = row(S);
+      let kl = 0;
+      for (let c = 0; c < 18; c++) kl += Math.exp(lp[c]!) * (lp[c]! - lq[c]!);
+      const w = cw[lp.indexOf(Math.max(...lp))]!;
+      num += w * kl;
+      den += w;
+    }
+    expect(v['distill.voxel_kl']).toBeCloseTo((10 * num) / den / 18, 3);
+    const plain = values(make({ rdc: { enabled: false }, rsc: { enabled: false } }), t, s)['distill.voxel_kl']!;
+    expect(Math.abs(v['distill.voxel_kl']! - plain)).toBeGreaterThan(1e-3);
+    tf.dispose([t, s]);
+  });
+
   it('segment affinity: mean-pooled semantics per (camera, id), normalised F·Fᵀ, mean squared difference', () => {
     const pool = segmentPool([0, 1, 1, 2, 2, 2, 1, 5], [0, 0, 0, 0, 0, 0, 1, 0], 2);
     expect(pool.keys).toEqual(['0:1', '0:2']); // camera 1's id 1 and id 5 have one ray each

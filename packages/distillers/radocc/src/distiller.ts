@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { realPoints, sameGrid, type DataSettings, type DistillerContext, type DistillerModel, type FeatureMap, type FeatureRequirement, type FeatureSpec, type ForwardOutput, type LossOutput, type Rng } from '@bevzoo/core';
 import {
-  detach, lidarRays, Module, OCC3D, occGrid, poolOccLabels, raySampling, renderOcc, samplePlan,
+  detach, lidarRays, Module, OCC3D, occClassWeights, occGrid, poolOccLabels, raySampling, renderOcc, samplePlan,
   type RaySampling, type Rays, type RenderedRays, type SamplePlan,
 } from '@bevzoo/nn';
 import { featureAdapter, type FeatureAdapter } from './adapters.js';
@@ -182,6 +182,19 @@ export class RadOcc extends Module implements DistillerModel<OccDistillBatch> {
     return ids;
   }
 
+  /**
+   * The per-voxel weights of the voxel KL ([B·X·Y·Z]), or undefined for a plain mean: the camera mask
+   * (`voxelKl.mask`) times the class weight of the teacher's arg-max class (`voxelKl.classWeights`).
+   */
+  private voxelWeights(batch: OccDistillBatch, B: number, teacher: tf.Tensor2D): tf.Tensor1D | undefined {
+    const { mask, classWeights } = this.config.voxelKl;
+    const cw = occClassWeights(classWeights);
+    const m = mask === 'camera' ? tf.tensor1d(this.cameraMask(batch, B)) : undefined;
+    if (!cw) return m;
+    const w = tf.gather(tf.tensor1d(cw), tf.argMax(teacher, 1)) as tf.Tensor1D;
+    return m ? (tf.mul(w, m) as tf.Tensor1D) : w;
+  }
+
   /** The camera mask of the batch's Occ3D labels on the student's grid, [B·X·Y·Z]. */
   private cameraMask(batch: OccDistillBatch, B: number): Float32Array {
     const occ = batch.occ ?? this.fail("voxelKl.mask 'camera' needs batch.occ (the Occ3D labels with their camera mask; set data.occ)", { field: 'occ' });
@@ -208,8 +221,7 @@ export class RadOcc extends Module implements DistillerModel<OccDistillBatch> {
       if (cfg.voxelKl.enabled) {
         const t2 = tf.reshape(lt!, [-1, NUM_CLASSES]) as tf.Tensor2D, s2 = tf.reshape(ls!, [-1, NUM_CLASSES]) as tf.Tensor2D;
         if (t2.shape[0] !== s2.shape[0]) this.fail(`the voxel KL needs equal grids; teacher logits [${lt!.shape}], student [${ls!.shape}]`);
-        const mask = cfg.voxelKl.mask === 'camera' ? tf.tensor1d(this.cameraMask(batch, B)) : undefined;
-        parts['distill.voxel_kl'] = tf.mul(klLoss(t2, s2, cfg.voxelKl.tau, cfg.klReduction, mask), cfg.voxelKl.weight) as tf.Scalar;
+        parts['distill.voxel_kl'] = tf.mul(klLoss(t2, s2, cfg.voxelKl.tau, cfg.klReduction, this.voxelWeights(batch, B, t2)), cfg.voxelKl.weight) as tf.Scalar;
       }
       if (this.feature_adapter && this.featureSpecs) {
         const f = cfg.feature;

@@ -1,4 +1,6 @@
 /** The CLI in this process (`main` of @bevzoo/runner), its stdout captured: what the end-to-end tests run. */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { main } from '@bevzoo/runner';
 
 export async function runCli(argv: string[]): Promise<{ code: number; stdout: string }> {
@@ -10,4 +12,12 @@ export async function runCli(argv: string[]): Promise<{ code: number; stdout: st
   } finally {
     process.stdout.write = write;
   }
+}
+
+/** A finished run's folder: its result.json and the loss of each training step (train.jsonl). */
+export function readRun(dir: string) {
+  return {
+    result: JSON.parse(readFileSync(join(dir, 'result.json'), 'utf8')),
+    losses: readFileSync(join(dir, 'train.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).loss as number),
+  };
 }

@@ -4,18 +4,13 @@
  * the distiller's data hooks, the batches, the random streams, the optimiser over the student's parameters) leaves
  * the student untouched, so any difference a cell shows comes from its losses.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from './cli.js';
+import { readRun, runCli } from './cli.js';
 
 const out = mkdtempSync(join(tmpdir(), 'bevzoo-distill-neutral-'));
-
-const read = (dir: string, run: string) => ({
-  result: JSON.parse(readFileSync(join(dir, 'runs', run, 'result.json'), 'utf8')),
-  losses: readFileSync(join(dir, 'runs', run, 'train.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).loss as number),
-});
 
 /** The baseline and the zero-weight cell of `teacher` × `student` × `distiller`, tiny, 6 steps, in one folder. */
 const pair = async (teacher: string, student: string, distiller: string, sets: string[]) => {
@@ -23,7 +18,7 @@ const pair = async (teacher: string, student: string, distiller: string, sets: s
   const r = await runCli(['distill', '--teacher', teacher, '--student', student, '--distiller', distiller, '--preset', 'tiny', '--steps', '6',
     ...sets.flatMap((s) => ['--distiller-set', s]), '--data-dir', join(out, 'data'), '--out', dir]);
   expect(r.code).toBe(0);
-  return { baseline: read(dir, `baseline-${student}-seed0`), distilled: read(dir, `distill-${distiller}-${teacher}-${student}-seed0`) };
+  return { baseline: readRun(join(dir, 'runs', `baseline-${student}-seed0`)), distilled: readRun(join(dir, 'runs', `distill-${distiller}-${teacher}-${student}-seed0`)) };
 };
 
 describe('a distillation whose terms all weigh 0 trains the baseline', () => {

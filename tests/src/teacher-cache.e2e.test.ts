@@ -4,11 +4,11 @@
  * (`BEVZOO_TEACHER_CACHE_MB=0`). The teacher runs on the engine in both: `auto` keeps it there when its outputs
  * are cached, and the run without the cache asks for it.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from './cli.js';
+import { readRun, runCli } from './cli.js';
 
 const out = mkdtempSync(join(tmpdir(), 'bevzoo-teacher-cache-'));
 const saved = process.env.BEVZOO_TEACHER_CACHE_MB;
@@ -24,12 +24,7 @@ const distill = async (name: string, cacheMb: string | undefined, extra: string[
   const r = await runCli(['distill', '--teacher', cell.teacher, '--student', cell.student, '--distiller', cell.distiller, '--preset', 'tiny', '--no-baseline', '--steps', '6',
     '--student-set', 'train.augment=false', ...extra, '--data-dir', join(out, 'data'), '--out', dir]);
   expect(r.code).toBe(0);
-  const run = join(dir, 'runs', `distill-${cell.distiller}-${cell.teacher}-${cell.student}-seed0`);
-  return {
-    stdout: r.stdout,
-    result: JSON.parse(readFileSync(join(run, 'result.json'), 'utf8')),
-    losses: readFileSync(join(run, 'train.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).loss as number),
-  };
+  return { stdout: r.stdout, ...readRun(join(dir, 'runs', `distill-${cell.distiller}-${cell.teacher}-${cell.student}-seed0`)) };
 };
 
 describe('the teacher cache (distillation without augmentation)', () => {

@@ -33,6 +33,11 @@ export const distillBevConfigSchema = z.object({
   inheritHead: z.boolean().default(true),
   /** Which part of the head to inherit: all of `head.*`, or `head.task_heads.*` only (the reference code). */
   inheritHeadScope: z.enum(['head', 'task_heads']).default('head'),
+  /**
+   * Task-head branches the student keeps from its own initialisation (e.g. ['rot', 'vel']): every
+   * `head.task_heads.<i>.<branch>.*` tensor of these branches is left out of the inheritance.
+   */
+  inheritHeadExclude: z.array(z.enum(['heatmap', 'reg', 'height', 'dim', 'rot', 'vel'])).default([]),
   /** α: foreground weight. */
   alpha: z.number().nonnegative().default(6e-3),
   /** β: true-negative (background) weight; the uniform weight when `regions` is off. */
@@ -73,7 +78,7 @@ const PRE_HEAD_ONLY: LayerConfig[] = [{ student: 'pre_head', teacher: 'pre_head'
 export const DISTILLBEV_PRESETS: Record<string, DeepPartial<DistillBevConfig>> = {
   reference: { layers: 'auto', alpha: 6e-3, beta: 4e-2, gamma: 6e-2, wAtt: 2.5e-3, tau: 0.5, attention: 'teacher_student', fp: true },
   bevformer: { layers: [{ student: 'pre_head', teacher: 'pre_head', fp: false }], alpha: 5e-3, beta: 4e-3, gamma: 0, fp: false, wAtt: 5e-4, tau: 0.5, attention: 'teacher' },
-  small: { layers: 'auto', alpha: 6e-4, beta: 4e-3, gamma: 6e-3, wAtt: 2.5e-4 },
+  small: { layers: 'auto', alpha: 6e-4, beta: 4e-3, gamma: 6e-3, wAtt: 2.5e-4, inheritHeadExclude: ['rot', 'vel'] },
   tiny: { layers: PRE_HEAD_ONLY, alpha: 6e-3, beta: 4e-2, gamma: 6e-2, wAtt: 2.5e-3 },
 };
 

@@ -366,6 +366,23 @@ describe('inherit head', () => {
     teacher.dispose();
     student.dispose();
   });
+
+  it('inheritHeadExclude keeps the named branches of every task head', () => {
+    const teacher = new WithHead(5, 1), student = new WithHead(5, 2);
+    const before = student.stateDict();
+    const keep = Object.keys(before).filter((k) => /^head\.task_heads\.\d+\.(rot|vel)\./.test(k));
+    const saved = Object.fromEntries(keep.map((k) => [k, before[k]!.dataSync().slice()]));
+    expect(keep.length).toBeGreaterThan(0);
+    const r = make({ inheritHeadExclude: ['rot', 'vel'] }).setup({ teacher: asTask(teacher), student: asTask(student) })!;
+    expect(r.skipped.map((x) => x.key).sort()).toEqual([...keep].sort());
+    expect(r.skipped.every((x) => /^branch "(rot|vel)" excluded$/.test(x.reason))).toBe(true);
+    expect(r.copied).toContain('head.task_heads.0.heatmap.1.weight');
+    const after = student.stateDict(), t = teacher.stateDict();
+    for (const k of keep) expect([...after[k]!.dataSync()]).toEqual([...saved[k]!]);
+    for (const k of r.copied) expect([...after[k]!.dataSync()]).toEqual([...t[k]!.dataSync()]);
+    teacher.dispose();
+    student.dispose();
+  });
 });
 
 describe('plugin', () => {

@@ -115,7 +115,7 @@ export class DistillBev extends Module implements DistillerModel<DetBatch> {
   /** Inherit head: copy the teacher's head into the student where names and shapes match (config.inheritHead). */
   setup(args: { teacher: TaskModel<DetBatch>; student: TaskModel<DetBatch> }): DistillerSetupReport | null {
     if (!this.config.inheritHead) return null;
-    this.inheritReport = inheritHead(args.teacher, args.student, this.config.inheritHeadScope === 'head' ? 'head.' : 'head.task_heads.');
+    this.inheritReport = inheritHead(args.teacher, args.student, this.config.inheritHeadScope === 'head' ? 'head.' : 'head.task_heads.', this.config.inheritHeadExclude);
     return this.inheritReport;
   }
 

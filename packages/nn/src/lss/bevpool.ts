@@ -37,7 +37,23 @@ export function gridCells(grid: BevPoolGrid): [number, number, number] {
   }) as [number, number, number];
 }
 
-export interface BevPoolPlan {
+/**
+ * A weighted segment sum: out[segmentIds[k]] += depth[pointIndex[k]] · context[pixelIndex[k]] over the kept entries k,
+ * in k order. LSS's BEV pooling is one (`BevPoolPlan`); trilinear sampling is another (@bevzoo/nn's `samplePlan`).
+ */
+export interface SegmentSumPlan {
+  /** Values of the weights tensor (`depth`). */
+  readonly numPoints: number;
+  /** Rows of the features (`context`). */
+  readonly numPixels: number;
+  /** Rows of the output. */
+  readonly numSegments: number;
+  readonly pointIndex: Int32Array;
+  readonly pixelIndex: Int32Array;
+  readonly segmentIds: Int32Array;
+}
+
+export interface BevPoolPlan extends SegmentSumPlan {
   readonly batch: number;
   readonly numCameras: number;
   /** Depth bins and feature map size of the frustum. */
@@ -184,9 +200,9 @@ export function bevPoolIndexInputs(plan: BevPoolPlan, prefix = ''): BevPoolIndex
  * [numPixels, C]. Returns [numSegments, C]. Differentiable in depth and context. `indices` (the plan's arrays as
  * tensors, e.g. `bevPoolIndexInputs` under a trace) selects the tensor form with them.
  */
-export function bevPool(depth: tf.Tensor, context: tf.Tensor, plan: BevPoolPlan, impl: BevPoolImpl = 'host', indices?: BevPoolIndexTensors): tf.Tensor2D {
+export function bevPool(depth: tf.Tensor, context: tf.Tensor, plan: SegmentSumPlan & { D?: number }, impl: BevPoolImpl = 'host', indices?: BevPoolIndexTensors): tf.Tensor2D {
   const C = context.shape[context.rank - 1]!;
-  if (depth.size !== plan.numPoints) throw new ShapeError('bevPool(depth)', `${plan.numPoints} values (B·N·fH·fW·D = ${plan.numPixels}·${plan.D})`, `shape [${depth.shape}]`);
+  if (depth.size !== plan.numPoints) throw new ShapeError('bevPool(depth)', `${plan.numPoints} values${plan.D ? ` (B·N·fH·fW·D = ${plan.numPixels}·${plan.D})` : ''}`, `shape [${depth.shape}]`);
   if (context.size !== plan.numPixels * C) throw new ShapeError('bevPool(context)', `${plan.numPixels} rows of ${C} channels`, `shape [${context.shape}]`);
   // A kernel-level recording (core's KernelTrace) sees only kernels: it gets the tensor form, the same sums.
   if (indices) {
@@ -203,15 +219,15 @@ export function bevPool(depth: tf.Tensor, context: tf.Tensor, plan: BevPoolPlan,
 const BEV_POOL_KERNEL = 'BevzooBevPool';
 
 /** A plan's index arrays as int32 tensors (the caller disposes them, or makes them in a tidy). */
-function planIndexTensors(plan: BevPoolPlan): BevPoolIndexTensors {
+function planIndexTensors(plan: SegmentSumPlan): BevPoolIndexTensors {
   return { pointIndex: tf.tensor1d(plan.pointIndex, 'int32'), pixelIndex: tf.tensor1d(plan.pixelIndex, 'int32'), segmentIds: tf.tensor1d(plan.segmentIds, 'int32') };
 }
 
-function bevPoolKernel(depth: tf.Tensor, context: tf.Tensor, plan: BevPoolPlan): tf.Tensor2D {
+function bevPoolKernel(depth: tf.Tensor, context: tf.Tensor, plan: SegmentSumPlan): tf.Tensor2D {
   return tf.tidy(() => tf.engine().runKernel(BEV_POOL_KERNEL, { depth, context, ...planIndexTensors(plan) }, { numSegments: plan.numSegments }) as tf.Tensor2D);
 }
 
-function bevPoolTensor(depth: tf.Tensor, context: tf.Tensor, plan: BevPoolPlan, C: number, indices?: BevPoolIndexTensors): tf.Tensor2D {
+function bevPoolTensor(depth: tf.Tensor, context: tf.Tensor, plan: SegmentSumPlan, C: number, indices?: BevPoolIndexTensors): tf.Tensor2D {
   return tf.tidy(() => {
     const ix = indices ?? planIndexTensors(plan);
     const dv = tf.gather(tf.reshape(depth, [plan.numPoints]), ix.pointIndex); // [K]

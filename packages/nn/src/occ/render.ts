@@ -17,15 +17,17 @@
  *   trilinearly; α_k = 1 − exp(−σ_k·δ); T_k = Π_{j<k}(1 − α_j) = exp(−Σ_{j<k} σ_j·δ); w_k = α_k·T_k (not
  *   renormalised); depth D = Σ w_k·t_k, semantics S = Σ w_k·s_k.
  *
- * `renderOcc` is one fused custom op with JS loops forward and backward (the trilinear gather, the compositing and
- * their adjoints; the gradient scatter-adds into the voxels): as tfjs ops the [R·N, K] intermediates dominated a
- * training step, and tfjs's gather gradient (UnsortedSegmentSum) loops over the volume's rows on the cpu backend.
- * `sampleVolume` is the trilinear gather alone, with the same kind of gradient.
+ * `renderOcc` is two steps: the trilinear gather of the logits at every sample (`sampleVolume`: a weighted segment
+ * sum over the corners, @bevzoo/engine's `BevzooBevPool` kernel, native where the addon loads; its gradient
+ * scatter-adds into the voxels) and one custom op with JS loops for the compositing and its adjoint. As tfjs ops the
+ * [R·N, K] intermediates dominated a training step, and tfjs's gather gradient (UnsortedSegmentSum) loops over the
+ * volume's rows on the cpu backend.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { GridSpec, Rng } from '@bevzoo/core';
 import { ShapeError } from '../errors.js';
 import { cameraTransforms, egoToImage, type CameraGeometry } from '../lss/frustum.js';
+import { bevPool, type SegmentSumPlan } from '../lss/bevpool.js';
 
 /** Values per point in a batch's clouds (x, y, z, intensity, Δt) — the loader's layout. */
 const POINT_STRIDE = 5;
@@ -191,6 +193,11 @@ export interface SamplePlan {
   corners: Int32Array;
   /** [R·N·8] trilinear weights. */
   weights: Float32Array;
+  /**
+   * The gather as a weighted segment sum (`bevPool`): per corner with a non-zero weight, in sample and corner order,
+   * its index into `weights` (pointIndex), its voxel (pixelIndex) and its sample (segmentIds).
+   */
+  gather: SegmentSumPlan;
 }
 
 /** The trilinear sampling plan of `rays` at `sampling` in `grid` (cells [X, Y, Z], range [xmin, ymin, zmin, xmax, ymax, zmax]) for a batch of `batch` volumes. */
@@ -243,53 +250,32 @@ export function samplePlan(rays: Rays, sampling: RaySampling, grid: GridSpec, ba
       }
     }
   }
-  return { rays: R, samples: N, delta: sampling.delta, voxels: batch * V, cells: [X, Y, Z], batch, t, inside, corners, weights };
-}
-
-/** The trilinear gather of sample `s`: out[o, o + C) += Σ over its 8 corners of weight × the corner's row of `v` ([M, C]). */
-function gatherSample(v: Float32Array, C: number, corners: Int32Array, weights: Float32Array, s: number, out: Float32Array, o: number): void {
-  for (let c = s * 8, e = c + 8; c < e; c++) {
-    const w = weights[c]!;
-    if (w === 0) continue;
-    const src = corners[c]! * C;
-    for (let ch = 0; ch < C; ch++) out[o + ch] += w * v[src + ch]!;
+  let kept = 0;
+  for (let c = 0; c < weights.length; c++) if (weights[c] !== 0) kept++;
+  const pointIndex = new Int32Array(kept), pixelIndex = new Int32Array(kept), segmentIds = new Int32Array(kept);
+  for (let c = 0, k = 0; c < weights.length; c++) {
+    if (weights[c] === 0) continue;
+    pointIndex[k] = c;
+    pixelIndex[k] = corners[c]!;
+    segmentIds[k++] = c >> 3;
   }
-}
-
-/** Its adjoint: each of sample `s`'s 8 corner rows of `dv` ([M, C]) += weight × g[o, o + C). */
-function scatterSample(dv: Float32Array, C: number, corners: Int32Array, weights: Float32Array, s: number, g: Float32Array, o: number): void {
-  for (let c = s * 8, e = c + 8; c < e; c++) {
-    const w = weights[c]!;
-    if (w === 0) continue;
-    const dst = corners[c]! * C;
-    for (let ch = 0; ch < C; ch++) dv[dst + ch] += w * g[o + ch]!;
-  }
+  const gather: SegmentSumPlan = { numPoints: R * N * 8, numPixels: batch * V, numSegments: R * N, pointIndex, pixelIndex, segmentIds };
+  return { rays: R, samples: N, delta: sampling.delta, voxels: batch * V, cells: [X, Y, Z], batch, t, inside, corners, weights, gather };
 }
 
 /**
  * Trilinear samples of a flattened volume `volume` [M, C] (M = the plan's voxels) at the plan's R·N points → [R·N, C]
- * (zeros outside the grid). Differentiable in the volume: the gradient scatters back with the same weights.
+ * (zeros outside the grid). A weighted segment sum over the corners (@bevzoo/engine's `BevzooBevPool` kernel through
+ * `bevPool`, native where the addon loads): each sample sums its corners in order, each product in float64 and each
+ * sum rounded to float32. Differentiable in the volume: the gradient scatter-adds back with the same weights, in
+ * sample and corner order.
  */
 export function sampleVolume(volume: tf.Tensor, plan: SamplePlan): tf.Tensor2D {
   if (volume.rank !== 2 || volume.shape[0] !== plan.voxels)
     throw new ShapeError('sampleVolume: volume', `[${plan.voxels}, C] (the plan's B·X·Y·Z voxels)`, `[${volume.shape}]`);
-  const C = volume.shape[1]!, P = plan.rays * plan.samples, M = plan.voxels;
-  const { corners, weights, inside } = plan;
-  const op = tf.customGrad((x) => {
-    const v = (x as tf.Tensor).dataSync() as Float32Array;
-    const out = new Float32Array(P * C);
-    for (let s = 0; s < P; s++) if (inside[s]) gatherSample(v, C, corners, weights, s, out, s * C);
-    return {
-      value: tf.tensor2d(out, [P, C]),
-      gradFunc: (dy: tf.Tensor) => {
-        const g = dy.dataSync() as Float32Array;
-        const dv = new Float32Array(M * C);
-        for (let s = 0; s < P; s++) if (inside[s]) scatterSample(dv, C, corners, weights, s, g, s * C);
-        return tf.tensor2d(dv, [M, C]);
-      },
-    };
-  });
-  return op(volume) as tf.Tensor2D;
+  const C = volume.shape[1]!;
+  if (plan.gather.pointIndex.length === 0) return tf.zeros([plan.rays * plan.samples, C]);
+  return tf.tidy(() => bevPool(tf.tensor1d(plan.weights), volume, plan.gather));
 }
 
 /** What `renderOcc` returns for R rays of N samples. */
@@ -315,12 +301,13 @@ export function renderOcc(logits: tf.Tensor, plan: SamplePlan): RenderedRays {
   const [X, Y, Z] = plan.cells;
   if (logits.rank !== 5 || logits.shape[0] !== plan.batch || logits.shape[1] !== X || logits.shape[2] !== Y || logits.shape[3] !== Z || logits.shape[4]! < 2)
     throw new ShapeError('renderOcc: logits', `[${plan.batch}, ${X}, ${Y}, ${Z}, K ≥ 2] (the plan's batch and grid)`, `[${logits.shape}]`);
-  const K = logits.shape[4]!, C = K - 1, R = plan.rays, N = plan.samples, P = R * N, M = plan.voxels;
-  const { corners, weights: cw, inside, t, delta } = plan;
+  const K = logits.shape[4]!, C = K - 1, R = plan.rays, N = plan.samples, P = R * N;
+  const { inside, t, delta } = plan;
   const W = N + 1 + C; // packed output row: weights (N), depth (1), semantics (C)
-  const op = tf.customGrad((x) => {
-    const v = (x as tf.Tensor).dataSync() as Float32Array;
-    const sampled = new Float32Array(P * K), w = new Float32Array(P), trans = new Float32Array(P), tau = new Float32Array(P);
+  // Compositing of the sampled logits [P, K] (the gather and its gradient are `sampleVolume`'s).
+  const composite = tf.customGrad((x) => {
+    const sampled = (x as tf.Tensor).dataSync() as Float32Array;
+    const w = new Float32Array(P), trans = new Float32Array(P), tau = new Float32Array(P);
     const out = new Float32Array(R * W);
     for (let r = 0; r < R; r++) {
       let acc = 0, depth = 0;
@@ -329,7 +316,6 @@ export function renderOcc(logits: tf.Tensor, plan: SamplePlan): RenderedRays {
         const s = r * N + k;
         if (!inside[s]) continue;
         const so = s * K;
-        gatherSample(v, K, corners, cw, s, sampled, so);
         const f = sampled[so + C]!;
         const sigma = f < 0 ? -f + Math.log1p(Math.exp(f)) : Math.log1p(Math.exp(-f)); // softplus(−f)
         const tk = sigma * delta, T = Math.exp(-acc), wk = -Math.expm1(-tk) * T;
@@ -347,8 +333,7 @@ export function renderOcc(logits: tf.Tensor, plan: SamplePlan): RenderedRays {
       value: tf.tensor2d(out, [R, W]),
       gradFunc: (dy: tf.Tensor) => {
         const g = dy.dataSync() as Float32Array;
-        const dv = new Float32Array(M * K);
-        const dSample = new Float32Array(K);
+        const dSampled = new Float32Array(P * K);
         for (let r = 0; r < R; r++) {
           const o = r * W, gD = g[o + N]!;
           let suffix = 0;
@@ -361,17 +346,16 @@ export function renderOcc(logits: tf.Tensor, plan: SamplePlan): RenderedRays {
             const dTau = gt * Math.exp(-tau[s]!) * trans[s]! - suffix;
             suffix += gt * wk;
             const f = sampled[so + C]!;
-            dSample[C] = -dTau * delta / (1 + Math.exp(f)); // ∂τ/∂f = −δ·sigmoid(−f)
-            for (let ch = 0; ch < C; ch++) dSample[ch] = g[o + N + 1 + ch]! * wk;
-            scatterSample(dv, K, corners, cw, s, dSample, 0);
+            dSampled[so + C] = -dTau * delta / (1 + Math.exp(f)); // ∂τ/∂f = −δ·sigmoid(−f)
+            for (let ch = 0; ch < C; ch++) dSampled[so + ch] = g[o + N + 1 + ch]! * wk;
           }
         }
-        return tf.tensor2d(dv, [M, K]);
+        return tf.tensor2d(dSampled, [P, K]);
       },
     };
   });
   return tf.tidy(() => {
-    const packed = op(tf.reshape(logits, [M, K])) as tf.Tensor2D;
+    const packed = composite(sampleVolume(tf.reshape(logits, [plan.voxels, K]), plan)) as tf.Tensor2D;
     return {
       weights: tf.slice(packed, [0, 0], [R, N]),
       depth: tf.reshape(tf.slice(packed, [0, N], [R, 1]), [R]) as tf.Tensor1D,

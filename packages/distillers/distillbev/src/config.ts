@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { DeepPartial } from '@bevzoo/core';
+import { HEAD_NAMES } from '@bevzoo/nn';
 
 /** One distilled layer: a student feature, the teacher feature it imitates, whether the FP term applies there. */
 export const layerSchema = z.object({
@@ -37,7 +38,7 @@ export const distillBevConfigSchema = z.object({
    * Task-head branches the student keeps from its own initialisation (e.g. ['rot', 'vel']): every
    * `head.task_heads.<i>.<branch>.*` tensor of these branches is left out of the inheritance.
    */
-  inheritHeadExclude: z.array(z.enum(['heatmap', 'reg', 'height', 'dim', 'rot', 'vel'])).default([]),
+  inheritHeadExclude: z.array(z.enum(HEAD_NAMES)).default([]),
   /** α: foreground weight. */
   alpha: z.number().nonnegative().default(6e-3),
   /** β: true-negative (background) weight; the uniform weight when `regions` is off. */

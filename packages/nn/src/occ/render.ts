@@ -189,13 +189,12 @@ export interface SamplePlan {
   t: Float32Array;
   /** [R·N] 1 where the sample lies inside the grid's range. */
   inside: Float32Array;
-  /** [R·N·8] flat voxel index b·X·Y·Z + (x·Y + y)·Z + z of each corner (0 with weight 0 outside). */
-  corners: Int32Array;
-  /** [R·N·8] trilinear weights. */
+  /** [R·N·8] trilinear weights of each sample's corners (0 outside the grid). */
   weights: Float32Array;
   /**
    * The gather as a weighted segment sum (`bevPool`): per corner with a non-zero weight, in sample and corner order,
-   * its index into `weights` (pointIndex), its voxel (pixelIndex) and its sample (segmentIds).
+   * its index into `weights` (pointIndex), its flat voxel b·X·Y·Z + (x·Y + y)·Z + z (pixelIndex) and its sample
+   * (segmentIds).
    */
   gather: SegmentSumPlan;
 }
@@ -208,7 +207,9 @@ export function samplePlan(rays: Rays, sampling: RaySampling, grid: GridSpec, ba
   const R = rays.count, N = sampling.count, V = X * Y * Z;
   if (sampling.offsets.length !== R) throw new ShapeError('samplePlan: sampling.offsets', `one per ray (${R})`, `${sampling.offsets.length}`);
   const t = new Float32Array(R * N), inside = new Float32Array(R * N);
-  const corners = new Int32Array(R * N * 8), weights = new Float32Array(R * N * 8);
+  const weights = new Float32Array(R * N * 8);
+  const pointIndex = new Int32Array(R * N * 8), pixelIndex = new Int32Array(R * N * 8), segmentIds = new Int32Array(R * N * 8);
+  let kept = 0;
   const n = [X, Y, Z];
   const f = [0, 0, 0], i0 = [0, 0, 0], fr = [0, 0, 0], p = [0, 0, 0];
   for (let r = 0; r < R; r++) {
@@ -242,25 +243,23 @@ export function samplePlan(rays: Rays, sampling: RaySampling, grid: GridSpec, ba
           for (let cz = 0; cz < 2; cz++) {
             const wz = cz ? fr[2]! : 1 - fr[2]!;
             const iz = Math.min(i0[2]! + cz, Z - 1);
-            corners[c] = base + (ix * Y + iy) * Z + iz;
             weights[c] = wx * wy * wz;
+            if (weights[c] !== 0) {
+              pointIndex[kept] = c;
+              pixelIndex[kept] = base + (ix * Y + iy) * Z + iz;
+              segmentIds[kept++] = s;
+            }
             c++;
           }
         }
       }
     }
   }
-  let kept = 0;
-  for (let c = 0; c < weights.length; c++) if (weights[c] !== 0) kept++;
-  const pointIndex = new Int32Array(kept), pixelIndex = new Int32Array(kept), segmentIds = new Int32Array(kept);
-  for (let c = 0, k = 0; c < weights.length; c++) {
-    if (weights[c] === 0) continue;
-    pointIndex[k] = c;
-    pixelIndex[k] = corners[c]!;
-    segmentIds[k++] = c >> 3;
-  }
-  const gather: SegmentSumPlan = { numPoints: R * N * 8, numPixels: batch * V, numSegments: R * N, pointIndex, pixelIndex, segmentIds };
-  return { rays: R, samples: N, delta: sampling.delta, voxels: batch * V, cells: [X, Y, Z], batch, t, inside, corners, weights, gather };
+  const gather: SegmentSumPlan = {
+    numPoints: R * N * 8, numPixels: batch * V, numSegments: R * N,
+    pointIndex: pointIndex.slice(0, kept), pixelIndex: pixelIndex.slice(0, kept), segmentIds: segmentIds.slice(0, kept),
+  };
+  return { rays: R, samples: N, delta: sampling.delta, voxels: batch * V, cells: [X, Y, Z], batch, t, inside, weights, gather };
 }
 
 /**
